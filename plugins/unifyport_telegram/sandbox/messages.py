@@ -1,0 +1,119 @@
+"""Users, messages and the configuration calls clients make while running."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from telethon.tl import functions, types
+
+from . import views
+from .rpc import Call, RpcFail, handles
+from .state import User
+
+
+def resolve_user(c: Call, peer: Any) -> User:
+    """The sandbox user an ``InputUser``/``InputPeer`` refers to."""
+    store = c.sandbox.store
+    if isinstance(peer, types.InputUserSelf | types.InputPeerSelf):
+        return c.user()
+    uid = getattr(peer, "user_id", None)
+    if uid is None or uid not in store.users:
+        raise RpcFail(
+            400, "USER_ID_INVALID" if isinstance(peer, types.InputUser) else "PEER_ID_INVALID"
+        )
+    return store.users[uid]
+
+
+@handles(functions.help.GetConfigRequest)
+def get_config(c: Call) -> types.Config:
+    """Configuration listing the sandbox's own DCs."""
+    now = time.time()
+    options = [
+        types.DcOption(id=dc.id, ip_address=dc.host, port=dc.port, ipv6=(":" in dc.host) or None)
+        for dc in c.sandbox.dcs.values()
+    ]
+    return types.Config(
+        date=views.when(now), expires=views.when(now + 3600), test_mode=False,
+        this_dc=c.dc_id, dc_options=options, dc_txt_domain_name="sandbox.invalid",
+        chat_size_max=200, megagroup_size_max=200000, forwarded_count_max=100,
+        online_update_period_ms=210000, offline_blur_timeout_ms=5000,
+        offline_idle_timeout_ms=30000, online_cloud_timeout_ms=300000,
+        notify_cloud_delay_ms=30000, notify_default_delay_ms=1500, push_chat_period_ms=60000,
+        push_chat_limit=2, edit_time_limit=172800, revoke_time_limit=2147483647,
+        revoke_pm_time_limit=2147483647, rating_e_decay=2419200, stickers_recent_limit=200,
+        channels_read_media_period=604800, call_receive_timeout_ms=20000,
+        call_ring_timeout_ms=90000, call_connect_timeout_ms=30000,
+        call_packet_timeout_ms=10000, me_url_prefix="https://t.me/",
+        caption_length_max=1024, message_length_max=4096, webfile_dc_id=c.dc_id,
+    )  # fmt: skip
+
+
+@handles(functions.help.GetNearestDcRequest)
+def get_nearest_dc(c: Call) -> types.NearestDc:
+    """This DC is the nearest."""
+    return types.NearestDc(country="ZZ", this_dc=c.dc_id, nearest_dc=c.dc_id)
+
+
+@handles(functions.users.GetUsersRequest)
+def get_users(c: Call) -> list[types.TypeUser]:
+    """Users by ``InputUser`` (unknown ids are skipped, like Telegram)."""
+    me = c.user()
+    out: list[types.TypeUser] = []
+    for peer in c.request.id:
+        try:
+            out.append(views.user(resolve_user(c, peer), me.id))
+        except RpcFail:
+            continue
+    return out
+
+
+@handles(functions.users.GetFullUserRequest)
+def get_full_user(c: Call) -> types.users.UserFull:
+    """A minimal full profile."""
+    me = c.user()
+    user = resolve_user(c, c.request.id)
+    full = types.UserFull(
+        id=user.id,
+        settings=types.PeerSettings(),
+        notify_settings=types.PeerNotifySettings(),
+        common_chats_count=0,
+    )
+    return types.users.UserFull(full_user=full, chats=[], users=[views.user(user, me.id)])
+
+
+@handles(functions.contacts.ResolveUsernameRequest)
+def resolve_username(c: Call) -> types.contacts.ResolvedPeer:
+    """Find a user by username."""
+    me = c.user()
+    user = c.sandbox.store.user_by_username(c.request.username)
+    if user is None:
+        raise RpcFail(400, "USERNAME_NOT_OCCUPIED")
+    return types.contacts.ResolvedPeer(
+        peer=types.PeerUser(user.id), chats=[], users=[views.user(user, me.id)]
+    )
+
+
+@handles(functions.messages.SendMessageRequest)
+def send_message(c: Call) -> types.UpdateShortSentMessage:
+    """Store an outgoing message and push it to the recipients."""
+    me = c.user()
+    peer = c.request.peer
+    if isinstance(peer, types.InputPeerChat):
+        chat = c.sandbox.store.chats.get(peer.chat_id)
+        if chat is None:
+            raise RpcFail(400, "PEER_ID_INVALID")
+        msg = c.sandbox.post(me.id, None, c.request.message, chat_id=chat.id)
+    else:
+        target = resolve_user(c, peer)
+        msg = c.sandbox.post(me.id, target.id, c.request.message)
+    return types.UpdateShortSentMessage(
+        out=True, id=msg.id, pts=msg.pts, pts_count=1, date=views.when(msg.date)
+    )
+
+
+@handles(functions.account.UpdateStatusRequest)
+def update_status(c: Call) -> bool:
+    """Accept online/offline status."""
+    c.user()
+    return True

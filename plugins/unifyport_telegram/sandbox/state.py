@@ -1,0 +1,234 @@
+"""The sandbox's world: users, chats, message boxes and auth keys, persisted as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .crypto import auth_key_id
+
+
+def digits(phone: str) -> str:
+    """The digits of a phone number (Telethon strips ``+``, users may not)."""
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+@dataclass
+class User:
+    """A Telegram account living in the sandbox."""
+
+    id: int
+    phone: str
+    first_name: str
+    last_name: str = ""
+    username: str = ""
+    dc_id: int = 2
+    bot: bool = False
+    bot_token: str = ""
+    access_hash: int = 0
+    # 2FA: salts and verifier v = g^x (hex); the password itself is never stored.
+    srp_salt1: str = ""
+    srp_salt2: str = ""
+    srp_verifier: str = ""
+    password_hint: str = ""
+
+    @property
+    def has_password(self) -> bool:
+        """Whether the account has two-step verification."""
+        return bool(self.srp_verifier)
+
+    def public(self) -> dict[str, Any]:
+        """JSON view for the control API."""
+        return {
+            "id": self.id,
+            "phone": self.phone,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "username": self.username or None,
+            "dc_id": self.dc_id,
+            "bot": self.bot,
+            "bot_token": self.bot_token or None,
+            "has_password": self.has_password,
+        }
+
+
+@dataclass
+class Chat:
+    """A basic group."""
+
+    id: int
+    title: str
+    date: int = field(default_factory=lambda: int(time.time()))
+    members: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Message:
+    """One message as seen from one user's box (Telegram numbers messages per user)."""
+
+    owner_id: int
+    id: int
+    pts: int
+    date: int
+    text: str
+    out: bool
+    peer_type: str  # "user" or "chat"
+    peer_id: int
+    from_id: int
+
+
+@dataclass
+class AuthKey:
+    """An auth key created by a handshake on one DC, optionally bound to a user."""
+
+    key: bytes
+    dc_id: int
+    salt: int
+    user_id: int | None = None
+    revoked: bool = False
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def key_id(self) -> int:
+        """The wire id of the key."""
+        return auth_key_id(self.key)
+
+
+class Store:
+    """In-memory state written to ``state.json`` in the state directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "state.json"
+        self.users: dict[int, User] = {}
+        self.chats: dict[int, Chat] = {}
+        self.boxes: dict[int, list[Message]] = {}
+        self.pts: dict[int, int] = {}
+        self.keys: dict[int, AuthKey] = {}
+        self.next_user_id = 1_000_001
+        self.next_chat_id = 5_000_001
+        self.dirty = False
+        if self.path.exists():
+            self._load(json.loads(self.path.read_text()))
+
+    # -- persistence ---------------------------------------------------------
+    def _load(self, data: dict[str, Any]) -> None:
+        self.next_user_id = data["next_user_id"]
+        self.next_chat_id = data["next_chat_id"]
+        for u in data["users"]:
+            self.users[u["id"]] = User(**u)
+        for c in data["chats"]:
+            self.chats[c["id"]] = Chat(**c)
+        for owner, msgs in data["boxes"].items():
+            self.boxes[int(owner)] = [Message(**m) for m in msgs]
+        self.pts = {int(k): v for k, v in data["pts"].items()}
+        for k in data["keys"]:
+            k["key"] = bytes.fromhex(k["key"])
+            key = AuthKey(**k)
+            self.keys[key.key_id] = key
+
+    def save(self) -> None:
+        """Write the whole state atomically."""
+        keys = []
+        for key in self.keys.values():
+            item = asdict(key)
+            item["key"] = key.key.hex()
+            keys.append(item)
+        data = {
+            "next_user_id": self.next_user_id,
+            "next_chat_id": self.next_chat_id,
+            "users": [asdict(u) for u in self.users.values()],
+            "chats": [asdict(c) for c in self.chats.values()],
+            "boxes": {str(k): [asdict(m) for m in v] for k, v in self.boxes.items()},
+            "pts": {str(k): v for k, v in self.pts.items()},
+            "keys": keys,
+        }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path)
+        self.dirty = False
+
+    # -- users ---------------------------------------------------------------
+    def create_user(
+        self,
+        phone: str,
+        first_name: str,
+        last_name: str = "",
+        username: str = "",
+        dc_id: int = 2,
+        bot: bool = False,
+    ) -> User:
+        """Create an account; bots get a token ``<id>:<secret>``."""
+        if phone and self.user_by_phone(phone):
+            raise ValueError(f"phone {phone} already exists")
+        if username and self.user_by_username(username):
+            raise ValueError(f"username {username} already exists")
+        uid = self.next_user_id
+        self.next_user_id += 1
+        user = User(
+            id=uid,
+            phone=digits(phone),
+            first_name=first_name,
+            last_name=last_name,
+            username=username,
+            dc_id=dc_id,
+            bot=bot,
+            access_hash=int.from_bytes(secrets.token_bytes(8), "little", signed=True),
+        )
+        if bot:
+            user.bot_token = f"{uid}:{secrets.token_urlsafe(24)}"
+        self.users[uid] = user
+        self.dirty = True
+        return user
+
+    def user_by_phone(self, phone: str) -> User | None:
+        """Find an account by phone (digits compared)."""
+        d = digits(phone)
+        return next((u for u in self.users.values() if d and u.phone == d), None)
+
+    def user_by_username(self, username: str) -> User | None:
+        """Find an account by username (case-insensitive)."""
+        name = username.lower().lstrip("@")
+        return next((u for u in self.users.values() if u.username.lower() == name), None)
+
+    def create_chat(self, title: str) -> Chat:
+        """Create a basic group."""
+        chat = Chat(self.next_chat_id, title)
+        self.next_chat_id += 1
+        self.chats[chat.id] = chat
+        self.dirty = True
+        return chat
+
+    # -- message boxes -------------------------------------------------------
+    def deliver(
+        self, owner_id: int, *, text: str, out: bool, peer_type: str, peer_id: int, from_id: int
+    ) -> Message:
+        """Append a message to a user's box, advancing its pts by one."""
+        pts = self.pts.get(owner_id, 0) + 1
+        self.pts[owner_id] = pts
+        msg = Message(owner_id, pts, pts, int(time.time()), text, out, peer_type, peer_id, from_id)
+        self.boxes.setdefault(owner_id, []).append(msg)
+        self.dirty = True
+        return msg
+
+    def since(self, owner_id: int, pts: int, limit: int = 1000) -> list[Message]:
+        """Messages of a box after ``pts``."""
+        box = self.boxes.get(owner_id, [])
+        return [m for m in box if m.pts > pts][:limit]
+
+    # -- auth keys -----------------------------------------------------------
+    def add_key(self, key: bytes, dc_id: int, salt: int) -> AuthKey:
+        """Register a key produced by a handshake."""
+        record = AuthKey(key, dc_id, salt)
+        self.keys[record.key_id] = record
+        self.dirty = True
+        return record
+
+    def keys_of(self, user_id: int) -> list[AuthKey]:
+        """Keys bound to a user."""
+        return [k for k in self.keys.values() if k.user_id == user_id]

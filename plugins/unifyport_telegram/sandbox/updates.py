@@ -1,0 +1,58 @@
+"""``updates.getState`` / ``updates.getDifference`` over the per-user message boxes."""
+
+from __future__ import annotations
+
+import time
+
+from telethon.tl import functions, types
+
+from . import views
+from .rpc import Call, handles
+
+
+def state(c: Call, uid: int) -> types.updates.State:
+    """The update state of a user's box."""
+    return types.updates.State(
+        pts=c.sandbox.store.pts.get(uid, 0),
+        qts=0,
+        date=views.when(time.time()),
+        seq=0,
+        unread_count=0,
+    )
+
+
+@handles(functions.updates.GetStateRequest)
+def get_state(c: Call) -> types.updates.State:
+    """Current pts of the caller's box."""
+    return state(c, c.user().id)
+
+
+@handles(functions.updates.GetDifferenceRequest)
+def get_difference(c: Call) -> types.updates.TypeDifference:
+    """The stored messages the client missed since its pts."""
+    uid = c.user().id
+    store = c.sandbox.store
+    msgs = store.since(uid, c.request.pts, limit=c.request.pts_limit or 1000)
+    if not msgs:
+        return types.updates.DifferenceEmpty(date=views.when(time.time()), seq=0)
+    users, chats = views.entities(store, msgs, uid)
+    new_state = state(c, uid)
+    complete = msgs[-1].pts >= new_state.pts
+    if not complete:
+        new_state.pts = msgs[-1].pts
+        return types.updates.DifferenceSlice(
+            new_messages=[views.message(m) for m in msgs],
+            new_encrypted_messages=[],
+            other_updates=[],
+            chats=chats,
+            users=users,
+            intermediate_state=new_state,
+        )
+    return types.updates.Difference(
+        new_messages=[views.message(m) for m in msgs],
+        new_encrypted_messages=[],
+        other_updates=[],
+        chats=chats,
+        users=users,
+        state=new_state,
+    )

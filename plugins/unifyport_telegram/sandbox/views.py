@@ -1,0 +1,103 @@
+"""Build Telethon TL objects (users, chats, messages, updates) from the sandbox state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from telethon.tl import types
+
+if TYPE_CHECKING:
+    from .state import Chat, Message, Store, User
+
+
+def when(ts: int | float) -> dt.datetime:
+    """A Unix time as the aware datetime Telethon serialises."""
+    return dt.datetime.fromtimestamp(int(ts), tz=dt.UTC)
+
+
+def user(u: User, viewer_id: int | None) -> types.User:
+    """The ``User`` object as ``viewer_id`` sees it."""
+    return types.User(
+        id=u.id,
+        is_self=u.id == viewer_id,
+        bot=u.bot or None,
+        bot_nochats=u.bot or None,
+        bot_info_version=1 if u.bot else None,
+        access_hash=u.access_hash,
+        first_name=u.first_name,
+        last_name=u.last_name or None,
+        username=u.username or None,
+        phone=u.phone or None if not u.bot else None,
+        status=None if u.bot else types.UserStatusRecently(),
+    )
+
+
+def chat(c: Chat) -> types.Chat:
+    """A basic group."""
+    return types.Chat(
+        id=c.id,
+        title=c.title,
+        photo=types.ChatPhotoEmpty(),
+        participants_count=2,
+        date=when(c.date),
+        version=1,
+    )
+
+
+def message(m: Message) -> types.Message:
+    """A stored message as its owner sees it."""
+    peer: types.PeerUser | types.PeerChat
+    peer = types.PeerChat(m.peer_id) if m.peer_type == "chat" else types.PeerUser(m.peer_id)
+    return types.Message(
+        id=m.id,
+        peer_id=peer,
+        date=when(m.date),
+        message=m.text,
+        out=m.out or None,
+        from_id=types.PeerUser(m.from_id) if (m.peer_type == "chat" or not m.out) else None,
+    )
+
+
+def entities(
+    store: Store, msgs: Iterable[Message], viewer_id: int
+) -> tuple[list[types.User], list[types.Chat]]:
+    """Users and chats the messages refer to (always including the viewer)."""
+    uids = {viewer_id}
+    cids = set()
+    for m in msgs:
+        uids.add(m.from_id)
+        if m.peer_type == "chat":
+            cids.add(m.peer_id)
+        else:
+            uids.add(m.peer_id)
+    users = [user(store.users[i], viewer_id) for i in sorted(uids) if i in store.users]
+    chats = [chat(store.chats[i]) for i in sorted(cids) if i in store.chats]
+    return users, chats
+
+
+def new_message_updates(store: Store, m: Message) -> types.Updates:
+    """The ``Updates`` pushed to the owner of a new message (``seq = 0``)."""
+    users, chats = entities(store, [m], m.owner_id)
+    return types.Updates(
+        updates=[types.UpdateNewMessage(message=message(m), pts=m.pts, pts_count=1)],
+        users=users,
+        chats=chats,
+        date=when(m.date),
+        seq=0,
+    )
+
+
+def public_message(m: Message) -> dict[str, object]:
+    """JSON view of a stored message for the control API."""
+    return {
+        "id": m.id,
+        "user_id": m.owner_id,
+        "pts": m.pts,
+        "date": m.date,
+        "text": m.text,
+        "out": m.out,
+        "peer": {"type": m.peer_type, "id": m.peer_id},
+        "from_user_id": m.from_id,
+    }
