@@ -1,0 +1,1 @@
+"""Accounts: field validation against provider declarations, JSON views, the account service."""

@@ -1,0 +1,140 @@
+"""Create, read, list and delete accounts; every change writes its event in the same transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from unifyport.accounts.fields import split_secret, validate_fields
+from unifyport.auth.states import AuthStatus
+from unifyport.db.models import Account
+from unifyport.db.repositories import (
+    AccountRepository,
+    Cursor,
+    EventRepository,
+    SecretRepository,
+)
+from unifyport.db.types import utcnow
+from unifyport.errors import ApiError, not_found
+from unifyport.gateway import FIELDS, SESSION, Gateway
+from unifyport.ids import new_id
+from unifyport.providers import AuthModeSpec, Provider
+
+log = logging.getLogger(__name__)
+LOGOUT_TIMEOUT = 15.0
+
+
+def resolve_mode(gw: Gateway, provider_name: str, mode_name: str) -> tuple[Provider, AuthModeSpec]:
+    """The provider and auth mode, or 422 listing the allowed values."""
+    provider = gw.registry.provider(provider_name)
+    if provider is None:
+        raise ApiError(422, "unknown_provider", f"unknown provider {provider_name!r}",
+                       allowed=sorted(gw.registry.providers))
+    for mode in provider.auth_modes:
+        if mode.name == mode_name:
+            return provider, mode
+    raise ApiError(422, "unsupported_auth_mode",
+                   f"provider {provider_name!r} has no auth mode {mode_name!r}",
+                   allowed=[m.name for m in provider.auth_modes])
+
+
+async def create_account(
+    gw: Gateway,
+    provider_name: str,
+    auth_mode: str,
+    provider_data: Mapping[str, Any],
+    params: Mapping[str, Any],
+    name: str | None,
+) -> Account:
+    _provider, mode = resolve_mode(gw, provider_name, auth_mode)
+    data = validate_fields(mode.fields, "provider_data", provider_data)
+    prm = validate_fields(mode.fields, "params", params, require=False)
+    public_data, secret_data = split_secret(mode.fields, "provider_data", data)
+    public_params, secret_params = split_secret(mode.fields, "params", prm)
+    now = utcnow()
+    account = Account(
+        id=new_id("acc"), provider=provider_name, auth_mode=auth_mode, name=name,
+        status=AuthStatus.PENDING.value, provider_data=public_data, params=public_params,
+        identity=None, last_error=None, runtime_status="stopped", runtime_desired=False,
+        version=1, created_at=now, updated_at=now,
+    )
+    async with gw.db.write() as s:
+        AccountRepository(s).add(account)
+        await s.flush()
+        if secret_data or secret_params:
+            await SecretRepository(s, gw.box).put_json(
+                account.id, FIELDS, {"provider_data": secret_data, "params": secret_params}
+            )
+        emit(s, "account.created", account.id, {"provider": provider_name})
+    return account
+
+
+def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -> None:
+    """Add an event about ``account_id`` to the transaction of ``s``."""
+    EventRepository(s).append(type, account_id, {"account_id": account_id, **data})
+
+
+async def get_account(gw: Gateway, account_id: str) -> Account:
+    async with gw.db.read() as s:
+        account = await AccountRepository(s).get(account_id)
+    if account is None:
+        raise not_found("account")
+    return account
+
+
+async def load_fields(
+    gw: Gateway, s: AsyncSession, account: Account
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(provider_data, params) with their sealed secret parts opened."""
+    sealed = await SecretRepository(s, gw.box).get_json(account.id, FIELDS)
+    return (
+        {**account.provider_data, **sealed.get("provider_data", {})},
+        {**account.params, **sealed.get("params", {})},
+    )
+
+
+async def list_accounts(
+    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
+) -> tuple[Sequence[Account], str | None]:
+    """A page, newest first, and the cursor of the next page (``None`` at the end)."""
+    after: tuple[datetime, str] | None = None
+    if cursor:
+        try:
+            at, last_id = Cursor.decode(cursor)
+            after = (datetime.fromisoformat(at), str(last_id))
+        except (ValueError, TypeError):
+            raise ApiError(400, "invalid_request", "invalid cursor") from None
+    async with gw.db.read() as s:
+        rows = await AccountRepository(s).page(limit + 1, after, provider, status)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = Cursor.encode(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
+    return rows, nxt
+
+
+async def delete_account(gw: Gateway, account_id: str) -> None:
+    """Stop the runtime, log out at the provider (best effort), delete row and secrets."""
+    async with gw.locks.hold(account_id):
+        account = await get_account(gw, account_id)
+        if gw.runtime is not None:
+            await gw.runtime.stop(account_id, persist=False)
+        provider = gw.registry.provider(account.provider)
+        async with gw.db.read() as s:
+            session = await SecretRepository(s, gw.box).get(account_id, SESSION)
+            provider_data, _params = await load_fields(gw, s, account)
+        if provider is not None and session is not None:
+            try:
+                await asyncio.wait_for(
+                    provider.logout(account_id, provider_data, session), LOGOUT_TIMEOUT
+                )
+            except Exception as exc:  # logging out is best effort; deletion goes on
+                log.warning("logout of %s at %s failed: %s", account_id, account.provider,
+                            type(exc).__name__)
+        async with gw.db.write() as s:
+            await AccountRepository(s).delete(account_id)
+            emit(s, "account.deleted", account_id, {"provider": account.provider})

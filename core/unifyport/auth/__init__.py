@@ -1,0 +1,1 @@
+"""The generic auth state machine: statuses, steps, transitions and typed step results."""

@@ -1,0 +1,1 @@
+"""The ``unifyport`` command line."""

@@ -1,0 +1,131 @@
+"""Administrative commands: keys, secrets, db, plugins, config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from unifyport.accounts.views import iso
+from unifyport.apikeys import create_key, revoke_key
+from unifyport.config import load_settings, to_json
+from unifyport.crypto.box import SecretBox
+from unifyport.crypto.check import verify_stored_secrets
+from unifyport.crypto.keyring import load_keyring
+from unifyport.crypto.rotate import rotate_secrets
+from unifyport.db.database import Database
+from unifyport.db.migrate import upgrade
+from unifyport.db.repositories import ApiKeyRepository
+from unifyport.plugins.registry import build_registry
+from unifyport.settings import Settings
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="sub",
+                                                                          required=True)
+    p = keys.add_parser("create", help="create a key; prints it once", parents=[common])
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=_db_command(_keys_create))
+    keys.add_parser("list", help="list keys", parents=[common]).set_defaults(
+        func=_db_command(_keys_list))
+    p = keys.add_parser("revoke", help="revoke a key by id", parents=[common])
+    p.add_argument("id")
+    p.set_defaults(func=_db_command(_keys_revoke))
+
+    sec = sub.add_parser("secrets", help="stored secrets").add_subparsers(dest="sub",
+                                                                           required=True)
+    p = sec.add_parser("rotate", help="re-encrypt every secret under the newest master key",
+                       parents=[common])
+    p.add_argument("--batch-size", type=int, default=200)
+    p.set_defaults(func=_db_command(_rotate))
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
+    db.add_parser("upgrade", help="apply migrations", parents=[common]).set_defaults(
+        func=_db_command(_noop))
+
+    sub.add_parser("plugins", help="list loaded plugins", parents=[common]).set_defaults(
+        func=_plugins)
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub",
+                                                                         required=True)
+    cfg.add_parser("check", help="validate and print effective values", parents=[common]
+                   ).set_defaults(func=_config_check)
+
+
+Handler = Callable[[argparse.Namespace, Settings, Database], Awaitable[int]]
+
+
+def _db_command(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    """Load settings, open the database, check stored secrets, migrate, then run."""
+
+    def run(args: argparse.Namespace) -> int:
+        settings = load_settings(args.config)
+        settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+
+        async def go() -> int:
+            db = Database(settings.storage.effective_database_url)
+            try:
+                box = SecretBox(load_keyring(settings, create=True))
+                await verify_stored_secrets(db, box)
+                await upgrade(db)
+                args.box = box
+                return await handler(args, settings, db)
+            finally:
+                await db.dispose()
+
+        return asyncio.run(go())
+
+    return run
+
+
+async def _noop(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    print("database is at the newest schema revision")
+    return 0
+
+
+async def _keys_create(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    row, token = await create_key(db, args.name)
+    print(json.dumps({"id": row.id, "name": row.name, "key": token}))
+    return 0
+
+
+async def _keys_list(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    async with db.read() as s:
+        rows = await ApiKeyRepository(s).all()
+    for r in rows:
+        print(json.dumps({"id": r.id, "name": r.name, "prefix": r.prefix,
+                          "created_at": iso(r.created_at), "revoked_at": iso(r.revoked_at)}))
+    return 0
+
+
+async def _keys_revoke(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    if await revoke_key(db, args.id):
+        print(f"revoked {args.id}")
+        return 0
+    print(f"no active key {args.id}")
+    return 1
+
+
+async def _rotate(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    report = await rotate_secrets(db, args.box, batch_size=args.batch_size)
+    print(json.dumps({"rotated": report.rotated, "already_current": report.already_current,
+                      "key_id": report.key_id}))
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    reg = build_registry(settings)
+    for p in reg.plugins:
+        owned = sorted(k for k, owner in reg.owners.items() if owner == p.name)
+        print(json.dumps({"name": p.name, "module": p.module, "distribution": p.distribution,
+                          "version": p.version, "registers": owned}))
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    build_registry(settings)  # plugins validate their own tables
+    print(to_json(settings))
+    return 0

@@ -1,0 +1,198 @@
+"""Small repositories over an ``AsyncSession``; callers own the transaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from unifyport.crypto.box import SecretBox
+from unifyport.db.models import Account, ApiKey, Event, StoredSecret
+from unifyport.db.types import utcnow
+from unifyport.ids import new_id
+
+
+class StaleAccount(Exception):
+    """The account changed since it was read (another request or worker got there first)."""
+
+
+class Cursor:
+    """Opaque pagination cursors: base64 of a JSON list."""
+
+    @staticmethod
+    def encode(*values: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+    @staticmethod
+    def decode(cursor: str) -> list[Any]:
+        """Raises ``ValueError`` for a cursor this server did not make."""
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list):
+            raise ValueError("bad cursor")
+        return values
+
+
+class AccountRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def get(self, account_id: str) -> Account | None:
+        return await self.s.get(Account, account_id)
+
+    def add(self, account: Account) -> None:
+        self.s.add(account)
+
+    async def save(self, account: Account, expected_version: int) -> None:
+        """Persist changes made to ``account`` if nobody else changed it since
+        ``expected_version``; raises :class:`StaleAccount` otherwise."""
+        values = {
+            c.key: getattr(account, c.key)
+            for c in Account.__table__.columns
+            if c.key not in ("id", "version", "created_at")
+        }
+        values["updated_at"] = utcnow()
+        result = await self.s.execute(
+            update(Account)
+            .where(Account.id == account.id, Account.version == expected_version)
+            .values(**values, version=expected_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleAccount(account.id)
+        account.version = expected_version + 1
+        account.updated_at = values["updated_at"]
+
+    async def delete(self, account_id: str) -> None:
+        await self.s.execute(delete(StoredSecret).where(StoredSecret.account_id == account_id))
+        await self.s.execute(delete(Account).where(Account.id == account_id))
+
+    async def page(
+        self,
+        limit: int,
+        cursor: tuple[datetime, str] | None,
+        provider: str | None = None,
+        status: str | None = None,
+    ) -> Sequence[Account]:
+        """Newest first; ``cursor`` is the (created_at, id) of the last item already seen."""
+        q = select(Account).order_by(Account.created_at.desc(), Account.id.desc())
+        if provider:
+            q = q.where(Account.provider == provider)
+        if status:
+            q = q.where(Account.status == status)
+        if cursor:
+            at, last_id = cursor
+            q = q.where(
+                (Account.created_at < at) | ((Account.created_at == at) & (Account.id < last_id))
+            )
+        return (await self.s.scalars(q.limit(limit))).all()
+
+    async def desired_online(self) -> Sequence[Account]:
+        """Accounts whose runtime should be running."""
+        return (
+            await self.s.scalars(select(Account).where(Account.runtime_desired.is_(True)))
+        ).all()
+
+
+class SecretRepository:
+    """Sealed secrets of accounts, opened and sealed with the app's :class:`SecretBox`."""
+
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
+        self.s = session
+        self.box = box
+
+    async def get(self, account_id: str, purpose: str) -> bytes | None:
+        row = await self.s.get(StoredSecret, (account_id, purpose))
+        return None if row is None else self.box.open(purpose, account_id, row.blob)
+
+    async def get_json(self, account_id: str, purpose: str) -> dict[str, Any]:
+        raw = await self.get(account_id, purpose)
+        return {} if raw is None else dict(json.loads(raw))
+
+    async def put(self, account_id: str, purpose: str, plaintext: bytes) -> None:
+        blob = self.box.seal(purpose, account_id, plaintext)
+        row = await self.s.get(StoredSecret, (account_id, purpose))
+        if row is None:
+            self.s.add(
+                StoredSecret(
+                    account_id=account_id,
+                    purpose=purpose,
+                    key_id=self.box.keyring.newest.key_id,
+                    blob=blob,
+                    updated_at=utcnow(),
+                )
+            )
+        else:
+            row.blob, row.key_id, row.updated_at = blob, self.box.keyring.newest.key_id, utcnow()
+
+    async def put_json(self, account_id: str, purpose: str, value: dict[str, Any]) -> None:
+        await self.put(account_id, purpose, json.dumps(value, separators=(",", ":")).encode())
+
+    async def delete(self, account_id: str, purpose: str) -> None:
+        await self.s.execute(
+            delete(StoredSecret).where(
+                StoredSecret.account_id == account_id, StoredSecret.purpose == purpose
+            )
+        )
+
+
+class EventRepository:
+    """The events outbox."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    def append(self, type: str, account_id: str | None, data: dict[str, Any]) -> Event:
+        """Add an event to the current transaction; it is stored only if that commits."""
+        ev = Event(id=new_id("evt"), type=type, account_id=account_id, data=data,
+                   created_at=utcnow())
+        self.s.add(ev)
+        return ev
+
+    async def get(self, event_id: str) -> Event | None:
+        return (await self.s.scalars(select(Event).where(Event.id == event_id))).first()
+
+    async def page(
+        self,
+        limit: int,
+        after_seq: int | None,
+        type: str | None = None,
+        account_id: str | None = None,
+        since: datetime | None = None,
+    ) -> Sequence[Event]:
+        """Newest first; ``after_seq`` is the seq of the last item already seen."""
+        q = select(Event).order_by(Event.seq.desc())
+        if type:
+            q = q.where(Event.type == type)
+        if account_id:
+            q = q.where(Event.account_id == account_id)
+        if since:
+            q = q.where(Event.created_at >= since)
+        if after_seq is not None:
+            q = q.where(Event.seq < after_seq)
+        return (await self.s.scalars(q.limit(limit))).all()
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    def add(self, key: ApiKey) -> None:
+        self.s.add(key)
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        return (await self.s.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash))).first()
+
+    async def all(self) -> Sequence[ApiKey]:
+        return (await self.s.scalars(select(ApiKey).order_by(ApiKey.created_at))).all()
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        return await self.s.get(ApiKey, key_id)
+
+    async def count_active(self) -> int:
+        return len((await self.s.scalars(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)))).all())

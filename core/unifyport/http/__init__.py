@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, blueprints, authentication and the JSON error format."""

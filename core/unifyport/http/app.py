@@ -1,0 +1,105 @@
+"""The app factory: one Quart app per gateway, its plugins, blueprints and lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+
+from unifyport import __version__
+from unifyport.apikeys import ensure_admin_key
+from unifyport.crypto.box import SecretBox
+from unifyport.crypto.check import verify_stored_secrets
+from unifyport.crypto.keyring import load_keyring
+from unifyport.db.database import Database
+from unifyport.db.migrate import upgrade
+from unifyport.gateway import Gateway
+from unifyport.http import accounts, auth_routes, events_routes, health, runtime_routes
+from unifyport.http.auth import install_authentication
+from unifyport.http.context import EXTENSION
+from unifyport.http.errors import install_error_handlers
+from unifyport.http.plugin_routes import Route, plugin_blueprint
+from unifyport.plugins.registry import Registry, build_registry
+from unifyport.runtime.supervisor import RuntimeSupervisor
+from unifyport.settings import Settings
+
+log = logging.getLogger("unifyport")
+STARTUP_ERROR = "unifyport.startup_error"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    extra_plugins: tuple[tuple[str, object], ...] = (),
+    registry: Registry | None = None,
+) -> Quart:
+    """Build the app: load plugins and keys, mount blueprints. Nothing runs until serving."""
+    registry = registry or build_registry(settings, extra_plugins)
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    keyring = load_keyring(settings, create=True)
+    db = Database(settings.storage.effective_database_url)
+    gw = Gateway(settings=settings, db=db, box=SecretBox(keyring), registry=registry)
+
+    app = Quart("unifyport")
+    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.extensions[EXTENSION] = gw
+    QuartSchema(
+        app,
+        info=Info(title="UnifyPort", version=__version__),
+        openapi_path="/openapi.json",
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearer": []}],
+    )
+    install_error_handlers(app)
+    install_authentication(app)
+    for bp in (health.bp, accounts.bp, auth_routes.bp, runtime_routes.bp, events_routes.bp):
+        app.register_blueprint(bp)
+    routes: list[Route] = []
+    registry.pm.hook.register_routes(register=routes.append, settings=settings)
+    if routes:
+        app.register_blueprint(plugin_blueprint(routes))
+
+    @app.while_serving
+    async def lifespan() -> AsyncIterator[None]:
+        try:
+            await start(gw)
+        except Exception as exc:
+            app.extensions[STARTUP_ERROR] = exc
+            await db.dispose()
+            raise
+        try:
+            yield
+        finally:
+            await stop(gw)
+
+    return app
+
+
+async def start(gw: Gateway) -> None:
+    """Check keys against stored secrets (changing nothing), migrate, resume runtimes."""
+    await verify_stored_secrets(gw.db, gw.box)
+    await upgrade(gw.db)
+    token = await ensure_admin_key(gw.db, gw.settings.storage.data_dir)
+    if token is not None:
+        print(f"Admin API key (shown once, also saved to "
+              f"{gw.settings.storage.data_dir / 'admin-api-key'}): {token}", flush=True)
+    gw.runtime = RuntimeSupervisor(gw)
+    resumed = await gw.runtime.resume_all()
+    log.info("unifyport started: %d account(s) resumed", resumed)
+
+
+async def stop(gw: Gateway) -> None:
+    """Stop runtimes, close providers, close the database."""
+    if gw.runtime is not None:
+        await gw.runtime.aclose()
+    for provider in gw.registry.providers.values():
+        try:
+            await provider.aclose()
+        except Exception:
+            log.exception("provider %s failed to close", provider.name)
+    await gw.db.dispose()

@@ -1,0 +1,31 @@
+"""API-key authentication for every route but health, readiness and the API description."""
+
+from __future__ import annotations
+
+from quart import Quart, request
+
+from unifyport.apikeys import verify_key
+from unifyport.errors import ApiError
+from unifyport.http.context import gateway
+
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs"})
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("X-API-Key") or None
+
+
+def install_authentication(app: Quart) -> None:
+    @app.before_request
+    async def _require_key() -> None:
+        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+            return
+        token = presented_key()
+        if token is None:
+            raise ApiError(401, "unauthorized", "missing API key (Authorization: Bearer ...)")
+        if await verify_key(gateway().db, token) is None:
+            raise ApiError(401, "unauthorized", "invalid or revoked API key")

@@ -1,0 +1,58 @@
+"""One JSON error format for everything the HTTP layer answers, 404/405/500 included."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from quart import Quart, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from unifyport.errors import ApiError
+
+log = logging.getLogger("unifyport.http")
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "invalid_request",
+    415: "invalid_request",
+}
+
+
+def api_error_response(err: ApiError) -> Response:
+    response = jsonify(err.body())
+    response.status_code = err.status
+    if "retry_after" in err.extra:
+        response.headers["Retry-After"] = str(err.extra["retry_after"])
+    if err.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def _api_error(err: ApiError) -> Response:
+        return api_error_response(err)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "invalid_request")
+        message = err.description if status != 404 else f"no route for {request.path}"
+        response = api_error_response(ApiError(status, code, str(message or err.name)))
+        if status == 405 and err.get_response().headers.get("Allow"):
+            response.headers["Allow"] = err.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    async def _unexpected(err: Exception) -> Response:
+        request_id = "req_" + secrets.token_hex(8)
+        log.error("unhandled error %s on %s %s", request_id, request.method, request.path,
+                  exc_info=err)
+        return api_error_response(
+            ApiError(500, "internal_error", "internal error", request_id=request_id)
+        )

@@ -1,0 +1,50 @@
+"""``/v1/events``: the event log (the outbox), newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from quart import Blueprint
+from quart_schema import document_querystring, tag
+
+from unifyport.db.repositories import EventRepository
+from unifyport.errors import ApiError, not_found
+from unifyport.events.envelope import event_json
+from unifyport.http.body import query
+from unifyport.http.context import gateway
+from unifyport.http.schemas import ListEventsQuery
+
+bp = Blueprint("events", __name__, url_prefix="/v1/events")
+
+
+@bp.get("")
+@tag(["events"])
+@document_querystring(ListEventsQuery)
+async def list_() -> dict[str, Any]:
+    """Events, newest first; filters ``type``, ``account_id``, ``since``."""
+    q = query(ListEventsQuery)
+    try:
+        after = int(q.cursor) if q.cursor else None
+        since = datetime.fromisoformat(q.since.replace("Z", "+00:00")) if q.since else None
+    except ValueError:
+        raise ApiError(400, "invalid_request", "invalid cursor or since") from None
+    if since is not None and since.tzinfo is None:
+        raise ApiError(400, "invalid_request", "since must carry a timezone (e.g. Z)")
+    async with gateway().db.read() as s:
+        rows = await EventRepository(s).page(q.limit + 1, after, q.type, q.account_id, since)
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    return {"data": [event_json(e) for e in rows],
+            "next_cursor": str(rows[-1].seq) if more else None}
+
+
+@bp.get("/<event_id>")
+@tag(["events"])
+async def get(event_id: str) -> dict[str, Any]:
+    """One event."""
+    async with gateway().db.read() as s:
+        ev = await EventRepository(s).get(event_id)
+    if ev is None:
+        raise not_found("event")
+    return event_json(ev)

@@ -1,0 +1,1 @@
+"""Plugin loading (one manager per app) and the registry of what plugins register."""

@@ -1,0 +1,1 @@
+"""Keeping authorized accounts online: the runtime supervisor."""

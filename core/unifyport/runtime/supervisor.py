@@ -1,0 +1,186 @@
+"""Run each online account's provider client as a task; reconnect with backoff; react to
+revocation by logging the account out. Whether an account should be online is stored
+(``runtime_desired``), so accounts come back by themselves after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import update
+
+from unifyport.accounts.service import emit, get_account, load_fields
+from unifyport.auth.states import AuthStatus
+from unifyport.db.models import Account
+from unifyport.db.repositories import AccountRepository, SecretRepository
+from unifyport.db.types import utcnow
+from unifyport.errors import ApiError
+from unifyport.gateway import SESSION, Gateway
+from unifyport.providers import Provider, RuntimeStatus, SessionRevoked
+
+log = logging.getLogger(__name__)
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 60.0
+
+
+def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(cap, base * 2 ** min(attempt, 20)))
+
+
+class _Context:
+    """The :class:`unifyport.providers.RuntimeContext` the core hands a running client."""
+
+    def __init__(self, sup: RuntimeSupervisor, account_id: str,
+                 provider_data: Mapping[str, Any], session: bytes) -> None:
+        self._sup = sup
+        self.account_id = account_id
+        self.provider_data = provider_data
+        self.session = session
+
+    async def set_status(self, status: RuntimeStatus, error: str | None = None) -> None:
+        if status is RuntimeStatus.RUNNING:
+            self._sup.attempts[self.account_id] = 0
+        await self._sup.set_status(self.account_id, status, error)
+
+    async def emit(self, type: str, data: Mapping[str, Any]) -> None:
+        async with self._sup.gw.db.write() as s:
+            emit(s, type, self.account_id, data)
+
+    async def save_session(self, session: bytes) -> None:
+        async with self._sup.gw.db.write() as s:
+            await SecretRepository(s, self._sup.gw.box).put(self.account_id, SESSION, session)
+        self.session = session
+
+
+class RuntimeSupervisor:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.attempts: dict[str, int] = {}
+
+    async def resume_all(self) -> int:
+        """Start every account that should be online; returns how many."""
+        async with self.gw.db.read() as s:
+            accounts = await AccountRepository(s).desired_online()
+        for account in accounts:
+            self._spawn(account)
+        return len(accounts)
+
+    async def start(self, account_id: str) -> Account:
+        async with self.gw.locks.hold(account_id):
+            account = await get_account(self.gw, account_id)
+            if account.status != AuthStatus.AUTHORIZED:
+                raise ApiError(409, "invalid_state",
+                               "only an authorized account can be brought online",
+                               status=account.status)
+            async with self.gw.db.write() as s:
+                await s.execute(update(Account).where(Account.id == account_id)
+                                .values(runtime_desired=True))
+            self._spawn(account)
+        return await get_account(self.gw, account_id)
+
+    async def stop(self, account_id: str, *, persist: bool = True) -> None:
+        """Take the account offline; with ``persist`` it stays offline across restarts."""
+        task = self.tasks.pop(account_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if persist:
+            async with self.gw.db.write() as s:
+                await s.execute(update(Account).where(Account.id == account_id)
+                                .values(runtime_desired=False))
+            await self.set_status(account_id, RuntimeStatus.STOPPED, None)
+
+    def is_running(self, account_id: str) -> bool:
+        return account_id in self.tasks
+
+    async def aclose(self) -> None:
+        """Stop every task (shutdown): the accounts stay desired-online for the next start."""
+        tasks = list(self.tasks.values())
+        self.tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, account: Account) -> None:
+        if account.id in self.tasks:
+            return
+        provider = self.gw.registry.provider(account.provider)
+        if provider is None:
+            log.error("account %s: provider %s is not loaded", account.id, account.provider)
+            return
+        self.tasks[account.id] = asyncio.create_task(
+            self._supervise(provider, account.id), name=f"runtime:{account.id}"
+        )
+
+    async def _supervise(self, provider: Provider, account_id: str) -> None:
+        try:
+            await self.set_status(account_id, RuntimeStatus.STARTING, None)
+            while True:
+                account = await get_account(self.gw, account_id)
+                async with self.gw.db.read() as s:
+                    session = await SecretRepository(s, self.gw.box).get(account_id, SESSION)
+                    provider_data, _ = await load_fields(self.gw, s, account)
+                if session is None:
+                    await self._logged_out(account_id, "session_missing")
+                    return
+                ctx = _Context(self, account_id, provider_data, session)
+                try:
+                    await provider.run_runtime(ctx)
+                    error = "runtime ended"
+                except SessionRevoked as exc:
+                    await self._logged_out(account_id, exc.reason)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    log.warning("account %s runtime error: %s", account_id, error)
+                attempt = self.attempts.get(account_id, 0)
+                self.attempts[account_id] = attempt + 1
+                await self.set_status(account_id, RuntimeStatus.RECONNECTING, error)
+                await asyncio.sleep(backoff_delay(attempt))
+        finally:
+            if self.tasks.get(account_id) is asyncio.current_task():
+                del self.tasks[account_id]
+
+    async def set_status(self, account_id: str, status: RuntimeStatus, error: str | None) -> None:
+        """Store the runtime status; emit ``account.runtime.state_changed`` when it changes."""
+        async with self.gw.db.write() as s:
+            account = await AccountRepository(s).get(account_id)
+            if account is None or (account.runtime_status == status.value
+                                   and account.runtime_error == error):
+                return
+            frm = account.runtime_status
+            account.runtime_status, account.runtime_error = status.value, error
+            if frm != status.value:
+                account.runtime_since = utcnow()
+                data: dict[str, Any] = {"from": frm, "to": status.value}
+                if error:
+                    data["error"] = error
+                emit(s, "account.runtime.state_changed", account_id, data)
+            account.version += 1
+            account.updated_at = utcnow()
+
+    async def _logged_out(self, account_id: str, reason: str) -> None:
+        async with self.gw.db.write() as s:
+            account = await AccountRepository(s).get(account_id)
+            if account is None:
+                return
+            await SecretRepository(s, self.gw.box).delete(account_id, SESSION)
+            frm = account.status
+            account.status = AuthStatus.LOGGED_OUT.value
+            account.runtime_desired = False
+            account.last_error = {"code": "session_revoked", "message": reason}
+            account.version += 1
+            account.updated_at = utcnow()
+            if frm != AuthStatus.LOGGED_OUT.value:
+                emit(s, "account.auth.state_changed", account_id,
+                     {"from": frm, "to": AuthStatus.LOGGED_OUT.value,
+                      "error": {"code": "session_revoked", "message": reason}})
+            emit(s, "account.logged_out", account_id, {"reason": reason})
+        await self.set_status(account_id, RuntimeStatus.STOPPED, reason)

@@ -1,0 +1,86 @@
+"""Typed, frozen settings produced by :mod:`unifyport.config`."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret configuration value; never shown by ``repr``/``str``."""
+
+    value: str = field(repr=False)
+    source: str = "literal"
+
+    def reveal(self) -> str:
+        """The secret itself. Call only where it is used."""
+        return self.value
+
+    def __str__(self) -> str:
+        return "***"
+
+    def masked(self) -> str:
+        """What ``config check`` prints: where the secret comes from, not what it is."""
+        return f"*** ({self.source})"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8300
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+
+    @property
+    def effective_database_url(self) -> str:
+        """``database_url`` or the embedded SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'unifyport.db'}"
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    master_key_file: str = ""
+    outbound_allow_cidrs: tuple[IPNetwork, ...] = ()
+    master_key: Secret | None = None
+    """From ``UNIFYPORT_MASTER_KEY``; overrides the key file."""
+
+    def key_file_path(self, data_dir: Path) -> Path:
+        """The master key file: configured, or ``<data_dir>/master.key``."""
+        return Path(self.master_key_file) if self.master_key_file else data_dir / "master.key"
+
+
+@dataclass(frozen=True)
+class PluginsSettings:
+    disabled: tuple[str, ...] = ()
+    tables: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Each plugin's own ``[plugins.<name>]`` table, secrets resolved, not yet validated."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the core needs to run; built by :func:`unifyport.config.load_settings`."""
+
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    plugins: PluginsSettings = field(default_factory=PluginsSettings)
+    config_path: Path | None = None
+
+    def plugin_table(self, name: str) -> Mapping[str, Any]:
+        """The ``[plugins.<name>]`` table (empty when absent)."""
+        return self.plugins.tables.get(name, MappingProxyType({}))

@@ -1,0 +1,1 @@
+"""UnifyPort webhook sink: Standard Webhooks delivery of every event."""

@@ -1,0 +1,1 @@
+"""Entry point of the webhook plugin (hook implementations arrive with the sink)."""
