@@ -78,7 +78,7 @@ class Connection:
         self.writer.close()
 
     def transport_error(self, code: int) -> None:
-        """Send a 4-byte transport error (e.g. −404) and close."""
+        """Send a 4-byte transport error (e.g. -404) and close."""
         self.codec.send(struct.pack("<i", code))
         self.close()
 

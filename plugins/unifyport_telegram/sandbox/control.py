@@ -218,7 +218,7 @@ async def revoke_sessions(request: web.Request) -> web.Response:
 
 
 async def forget_keys(request: web.Request) -> web.Response:
-    """``POST /users/{id}/forget-keys``: keys answer the −404 transport error."""
+    """``POST /users/{id}/forget-keys``: keys answer the -404 transport error."""
     uid = _user_id(request)
     return web.json_response({"forgotten": _sandbox(request).forget_keys(uid)})
 

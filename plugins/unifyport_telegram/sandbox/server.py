@@ -14,8 +14,7 @@ from pathlib import Path
 from telethon.tl import types
 
 # Handler modules register themselves on import.
-from . import auth as _auth  # noqa: F401
-from . import srp, views
+from . import auth, messages, srp, updates, views
 from .auth import LoginCode, QrToken
 from .connection import Connection
 from .crypto import MsgIdGenerator, ServerKey
@@ -23,6 +22,9 @@ from .rpc import Dispatcher
 from .state import AuthKey, Message, Store, User, digits
 
 log = logging.getLogger(__name__)
+
+#: Modules whose handlers register themselves with the dispatcher on import.
+HANDLER_MODULES = (auth, messages, updates)
 
 MAIN_DC = 2
 OTHER_DC = 1
@@ -186,7 +188,7 @@ class Sandbox:
         return len(keys)
 
     def forget_keys(self, user_id: int) -> int:
-        """Delete every key of a user: the next packet gets the −404 transport error."""
+        """Delete every key of a user: the next packet gets the -404 transport error."""
         keys = self.store.keys_of(user_id)
         self.user_keys.pop(user_id, None)
         for key in keys:

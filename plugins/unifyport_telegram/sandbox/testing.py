@@ -126,7 +126,7 @@ class ControlClient:
         return int((await self._call("POST", f"/users/{user_id}/revoke-sessions"))["revoked"])
 
     async def forget_keys(self, user_id: int) -> int:
-        """Forget the user's keys (→ transport error −404)."""
+        """Forget the user's keys (→ transport error -404)."""
         return int((await self._call("POST", f"/users/{user_id}/forget-keys"))["forgotten"])
 
     async def requests(self) -> list[dict[str, Any]]:
