@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from unifyport.db.models import ApiKey
 from unifyport.db.repositories import ApiKeyRepository
 from unifyport.db.types import utcnow
 from unifyport.ids import new_id
+from unifyport.private_files import write_private
 
 KEY_PREFIX = "upk_"
 ADMIN_KEY_FILE = "admin-api-key"
@@ -62,9 +62,5 @@ async def ensure_admin_key(db: Database, data_dir: Path) -> str | None:
         if await ApiKeyRepository(s).all():
             return None
     _row, token = await create_key(db, "admin")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / ADMIN_KEY_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(token + "\n")
+    write_private(data_dir / ADMIN_KEY_FILE, token + "\n")
     return token

@@ -12,9 +12,9 @@ class ApiError(Exception):
     carries documented fields such as ``retry_after``, ``fields`` or ``status``.
     """
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, http_status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.status = status
+        self.status = http_status
         self.code = code
         self.message = message
         self.extra = extra

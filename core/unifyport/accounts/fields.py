@@ -39,7 +39,7 @@ def validate_fields(
         value = values[name]
         if spec.type == "integer" and isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
-        if isinstance(value, bool) and spec.type == "integer" or not isinstance(
+        if (isinstance(value, bool) and spec.type == "integer") or not isinstance(
             value, _TYPES[spec.type]
         ):
             errors[key] = f"must be {'an' if spec.type == 'integer' else 'a'} {spec.type}"

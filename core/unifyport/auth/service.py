@@ -79,10 +79,10 @@ async def run_step(
                 raise ApiError(err.http_status, err.code, err.message,
                                **_error_extra(err, account)) from None
         except TimeoutError:
-            err = StepError("provider_unavailable", "the provider did not answer in time",
-                            http_status=503)
-            await _record_failure(gw, account, err)
-            raise ApiError(503, err.code, err.message, status=account.status) from None
+            timeout = StepError("provider_unavailable", "the provider did not answer in time",
+                                http_status=503)
+            await _record_failure(gw, account, timeout)
+            raise ApiError(503, timeout.code, timeout.message, status=account.status) from None
         if result.status not in TRANSITIONS[step].targets:
             raise RuntimeError(f"provider {provider.name!r} returned {result.status} for {step}")
         await _record_success(gw, account, status, result)

@@ -14,7 +14,7 @@ class AuthStatus(enum.StrEnum):
 
     PENDING = "pending"
     AWAITING_CODE = "awaiting_code"
-    AWAITING_PASSWORD = "awaiting_password"
+    AWAITING_PASSWORD = "awaiting_password"  # noqa: S105 - a status name
     AWAITING_QR_SCAN = "awaiting_qr_scan"
     QR_EXPIRED = "qr_expired"
     AUTHORIZED = "authorized"
@@ -27,7 +27,7 @@ class AuthStep(enum.StrEnum):
 
     START = "start"
     CODE = "code"
-    PASSWORD = "password"
+    PASSWORD = "password"  # noqa: S105 - a route name, not a secret
     QR_START = "qr/start"
     QR_CHECK = "qr/check"
     IMPORT = "import"

@@ -52,7 +52,7 @@ async def _serve(app: Quart, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
     except Exception:
         error = app.extensions.get(STARTUP_ERROR)
         if isinstance(error, ConfigError):

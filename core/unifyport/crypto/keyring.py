@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from unifyport.errors import ConfigError
+from unifyport.private_files import write_private
 from unifyport.settings import Settings
 
 KEY_BYTES = 32
@@ -89,14 +89,17 @@ def load_keyring(settings: Settings, *, create: bool = False) -> Keyring:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError("security.master_key_file", f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(
+            "security.master_key_file", f"cannot read {path}: {exc.strerror}"
+        ) from None
     return parse_keys(text, "security.master_key_file")
 
 
 def write_new_key_file(path: Path) -> None:
     """Create ``path`` with one new key, readable by the owner only; never overwrite."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("# UnifyPort master keys: newest last. Keep a backup; losing it loses secrets.\n")
-        fh.write(new_key_line() + "\n")
+    write_private(
+        path,
+        "# UnifyPort master keys: newest last. Keep a backup; losing it loses secrets.\n"
+        + new_key_line() + "\n",
+        exclusive=True,
+    )

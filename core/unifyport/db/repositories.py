@@ -194,5 +194,3 @@ class ApiKeyRepository:
     async def get(self, key_id: str) -> ApiKey | None:
         return await self.s.get(ApiKey, key_id)
 
-    async def count_active(self) -> int:
-        return len((await self.s.scalars(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)))).all())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from quart import Quart
 from quart_schema import Info, QuartSchema
@@ -65,7 +65,7 @@ def create_app(
         app.register_blueprint(plugin_blueprint(routes))
 
     @app.while_serving
-    async def lifespan() -> AsyncIterator[None]:
+    async def lifespan() -> AsyncGenerator[None, None]:
         try:
             await start(gw)
         except Exception as exc:
