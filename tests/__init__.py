@@ -1,0 +1,1 @@
+"""UnifyPort test suite."""
