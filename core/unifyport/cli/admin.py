@@ -13,8 +13,8 @@ from unifyport.apikeys import create_key, revoke_key
 from unifyport.config import load_settings, to_json
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.check import verify_stored_secrets
-from unifyport.crypto.keyring import load_keyring
-from unifyport.crypto.rotate import rotate_secrets
+from unifyport.crypto.keyring import append_new_key, load_keyring
+from unifyport.crypto.rotate import count_by_key_id, rotate_secrets
 from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.db.repositories import ApiKeyRepository
@@ -40,6 +40,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                        parents=[common])
     p.add_argument("--batch-size", type=int, default=200)
     p.set_defaults(func=_db_command(_rotate))
+    sec.add_parser("status", help="stored secrets per master key id", parents=[common]
+                   ).set_defaults(func=_db_command(_secrets_status))
+    sec.add_parser("add-key", help="append a new master key to the key file (it becomes the "
+                   "newest)", parents=[common]).set_defaults(func=_add_key)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
     db.add_parser("upgrade", help="apply migrations", parents=[common]).set_defaults(
@@ -110,7 +114,27 @@ async def _keys_revoke(args: argparse.Namespace, settings: Settings, db: Databas
 async def _rotate(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     report = await rotate_secrets(db, args.box, batch_size=args.batch_size)
     print(json.dumps({"rotated": report.rotated, "already_current": report.already_current,
-                      "key_id": report.key_id}))
+                      "failed": report.failed, "remaining": report.remaining,
+                      "key_id": report.key_id, "by_key": report.by_key}))
+    return 0 if report.remaining == 0 else 1
+
+
+async def _secrets_status(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    ring = args.box.keyring
+    counts = await count_by_key_id(db)
+    for key_id in dict.fromkeys((*ring.ids, *sorted(counts))):
+        print(json.dumps({"key_id": key_id, "configured": ring.get(key_id) is not None,
+                          "newest": key_id == ring.newest.key_id,
+                          "secrets": counts.get(key_id, 0)}))
+    return 0
+
+
+def _add_key(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    key = append_new_key(settings)
+    print(json.dumps({"added": key.key_id,
+                      "key_file": str(settings.security.key_file_path(settings.storage.data_dir)),
+                      "next": "restart every server, then run: unifyport secrets rotate"}))
     return 0
 
 

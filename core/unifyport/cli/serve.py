@@ -13,6 +13,7 @@ from hypercorn.config import Config
 from quart import Quart
 
 from unifyport.config import load_settings
+from unifyport.crypto.check import check_keys
 from unifyport.errors import ConfigError
 from unifyport.http.app import STARTUP_ERROR, create_app
 from unifyport.settings import Settings
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None:
         server = dataclasses.replace(server, port=args.port)
     settings = dataclasses.replace(settings, server=server)
+    asyncio.run(check_keys(settings))  # refuse before serving: one line, nothing changed
     app = create_app(settings)
     return asyncio.run(_serve(app, settings))
 

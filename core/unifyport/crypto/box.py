@@ -1,8 +1,9 @@
 """Seal and open secrets with AES-256-GCM.
 
-Stored form: ``0x01 | len(key_id) | key_id | nonce(12) | ciphertext+tag``. The associated data
-binds each ciphertext to its purpose, its row and its key id, so a blob copied to another row
-or relabelled with another key id does not open. Per-purpose keys come from HKDF-SHA256.
+Stored form: ``0x01 | len(key_id) | key_id | nonce(12) | ciphertext+tag(16)``. The associated
+data binds each ciphertext to its purpose, its row and its key id (length-prefixed, so no two
+triples encode alike): a blob copied to another row, used for another purpose or relabelled
+with another key id does not open. Per-purpose keys come from HKDF-SHA256 over the master key.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from unifyport.crypto.keyring import Keyring, MasterKey
 
 VERSION = 1
 NONCE_BYTES = 12
+TAG_BYTES = 16
 
 
 class SecretError(Exception):
@@ -34,22 +36,44 @@ def _purpose_key(key: MasterKey, purpose: str) -> AESGCM:
 
 
 def _aad(purpose: str, row_id: str, key_id: str) -> bytes:
-    return f"unifyport/v{VERSION}|{purpose}|{row_id}|{key_id}".encode()
+    out = bytearray(b"unifyport-sealed\x00" + bytes([VERSION]))
+    for part in (purpose, row_id, key_id):
+        raw = part.encode()
+        out += len(raw).to_bytes(4, "big") + raw
+    return bytes(out)
+
+
+def _split(blob: bytes) -> tuple[str, bytes, bytes]:
+    """(key id, nonce, ciphertext+tag) of a stored form; :class:`SecretError` if malformed."""
+    if len(blob) < 2 or blob[0] != VERSION:
+        raise SecretError("not a sealed secret of a known format version")
+    start = 2 + blob[1]
+    if blob[1] == 0 or len(blob) < start + NONCE_BYTES + TAG_BYTES:
+        raise SecretError("sealed secret is truncated or corrupt")
+    try:
+        key_id = blob[2:start].decode("ascii")
+    except UnicodeDecodeError:
+        raise SecretError("sealed secret has a corrupt key id") from None
+    return key_id, blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :]
 
 
 def key_id_of(blob: bytes) -> str:
     """The id of the master key that sealed ``blob``."""
-    if len(blob) < 2 or blob[0] != VERSION:
-        raise SecretError("unknown sealed-secret format")
-    n = blob[1]
-    return blob[2 : 2 + n].decode("ascii", errors="replace")
+    return _split(blob)[0]
 
 
 class SecretBox:
-    """Seals with the newest master key; opens with whichever key sealed the blob."""
+    """Seals with the newest master key; opens with whichever configured key sealed the blob.
+
+    ``keyring`` may be replaced (the start-up check swaps in the persisted key file)."""
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
+
+    @property
+    def sealing_key_id(self) -> str:
+        """The id of the key new seals use (store it next to the blob)."""
+        return self.keyring.newest.key_id
 
     def seal(self, purpose: str, row_id: str, plaintext: bytes) -> bytes:
         key = self.keyring.newest
@@ -59,15 +83,17 @@ class SecretBox:
         return bytes([VERSION, len(kid)]) + kid + nonce + ct
 
     def open(self, purpose: str, row_id: str, blob: bytes) -> bytes:
-        key_id = key_id_of(blob)
+        key_id, nonce, ct = _split(blob)
         key = self.keyring.get(key_id)
         if key is None:
-            raise SecretError(f"sealed with master key {key_id!r}, which is not configured")
-        start = 2 + blob[1]
-        nonce, ct = blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :]
+            raise SecretError(
+                f"secret {purpose!r} of {row_id!r} was sealed with master key {key_id!r}, "
+                "which is not configured"
+            )
         try:
             return _purpose_key(key, purpose).decrypt(nonce, ct, _aad(purpose, row_id, key_id))
         except InvalidTag:
             raise SecretError(
-                f"secret {purpose!r} of {row_id!r} does not open: wrong row, wrong key or tampered"
+                f"secret {purpose!r} of {row_id!r} does not open: it was sealed for another "
+                "row or purpose, or it was altered"
             ) from None

@@ -1,49 +1,92 @@
 """Re-seal every stored secret under the newest master key, in committed batches.
 
-Each batch is one transaction, so an interrupted run leaves every secret sealed under either
-the old or the new key, and a re-run continues where it stopped."""
+Each batch is one transaction that locks its rows (``FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` serialises writers), so a secret written concurrently by a running server
+is never overwritten with stale content. An interrupted run leaves every secret sealed under
+either the old or the new key, and a re-run continues where it stopped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, inspect, or_, select
 
-from unifyport.crypto.box import SecretBox
+from unifyport.crypto.box import SecretBox, SecretError
 from unifyport.db.database import Database
 from unifyport.db.models import StoredSecret
 from unifyport.db.types import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RotationReport:
     rotated: int
+    """Secrets re-sealed by this run."""
     already_current: int
+    """Secrets that were already sealed with the newest key."""
+    failed: int
+    """Secrets that did not open (corrupt or tampered); they keep their old blob."""
+    remaining: int
+    """Secrets not under the newest key after this run (0 once rotation is complete)."""
     key_id: str
+    """The newest key id."""
+    by_key: dict[str, int] = field(default_factory=dict)
+    """Stored secrets per key id after this run."""
+
+
+async def count_by_key_id(db: Database) -> dict[str, int]:
+    """Stored secrets per key id (empty when the table does not exist yet)."""
+    async with db.engine.connect() as conn:
+        has_table = await conn.run_sync(lambda c: inspect(c).has_table("secrets"))
+    if not has_table:
+        return {}
+    async with db.read() as s:
+        rows = (await s.execute(
+            select(StoredSecret.key_id, func.count()).group_by(StoredSecret.key_id)
+        )).all()
+    return {str(k): int(n) for k, n in rows}
 
 
 async def rotate_secrets(db: Database, box: SecretBox, batch_size: int = 200,
                          max_batches: int | None = None) -> RotationReport:
     """Re-seal secrets not sealed by the newest key. ``max_batches`` stops early (tests use it
     to simulate an interruption)."""
-    newest = box.keyring.newest.key_id
-    rotated = batches = 0
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    newest = box.sealing_key_id
+    rotated = failed = batches = 0
+    after: tuple[str, str] | None = None
     while max_batches is None or batches < max_batches:
         async with db.write() as s:
+            q = select(StoredSecret).where(StoredSecret.key_id != newest)
+            if after is not None:
+                q = q.where(or_(StoredSecret.account_id > after[0],
+                                and_(StoredSecret.account_id == after[0],
+                                     StoredSecret.purpose > after[1])))
             rows = (await s.scalars(
-                select(StoredSecret).where(StoredSecret.key_id != newest)
-                .order_by(StoredSecret.account_id, StoredSecret.purpose).limit(batch_size)
+                q.order_by(StoredSecret.account_id, StoredSecret.purpose)
+                .limit(batch_size).with_for_update()
             )).all()
             for row in rows:
-                plain = box.open(row.purpose, row.account_id, row.blob)
+                try:
+                    plain = box.open(row.purpose, row.account_id, row.blob)
+                except SecretError as exc:
+                    failed += 1
+                    log.error("rotation skipped a secret: %s", exc)
+                    continue
                 row.blob = box.seal(row.purpose, row.account_id, plain)
                 row.key_id, row.updated_at = newest, utcnow()
+                rotated += 1
+            if rows:
+                after = (rows[-1].account_id, rows[-1].purpose)
         if not rows:
             break
-        rotated += len(rows)
         batches += 1
-    async with db.read() as s:
-        current = await s.scalar(
-            select(func.count()).select_from(StoredSecret).where(StoredSecret.key_id == newest)
-        )
-    return RotationReport(rotated, int(current or 0) - rotated, newest)
+    counts = await count_by_key_id(db)
+    current = counts.get(newest, 0)
+    return RotationReport(
+        rotated=rotated, already_current=current - rotated, failed=failed,
+        remaining=sum(counts.values()) - current, key_id=newest, by_key=counts,
+    )
