@@ -224,9 +224,13 @@ def telethon_client(
     kwargs.setdefault("connection_retries", 1)
     kwargs.setdefault("retry_delay", 0)
     kwargs.setdefault("receive_updates", True)
-    client = TelegramClient(
-        session, kwargs.pop("api_id", API_ID), kwargs.pop("api_hash", API_HASH), **kwargs
+    # Telethon caches help.getConfig on the class: a subclass per sandbox keeps the DC
+    # addresses of one sandbox from leaking into the clients of the next.
+    cls = sb.__dict__.setdefault(
+        "_telethon_class", type("SandboxTelegramClient", (TelegramClient,), {"_config": None})
     )
+    api_id, api_hash = kwargs.pop("api_id", API_ID), kwargs.pop("api_hash", API_HASH)
+    client = cls(session, api_id, api_hash, **kwargs)
     target = dc_id or (client.session.dc_id if client.session.auth_key else None) or sb.main_dc
     host, port = sb.dc_address(target)
     client.session.set_dc(target, host, port)
@@ -275,3 +279,53 @@ def kurigram_client(sb: RunningSandbox, name: str = "sandbox", **kwargs: Any) ->
         kwargs.setdefault("in_memory", True)
     kwargs.setdefault("connection_factory", kurigram_connection_factory(sb))
     return Client(name, **kwargs)
+
+
+async def kurigram_switch_dc(app: Any, dc_id: int) -> None:
+    """Move a connected, logged-out Kurigram client to another DC with a fresh key (what
+    Kurigram itself does on PHONE_MIGRATE; needed for ``auth.loginTokenMigrateTo``)."""
+    dc_option = await app.get_dc_option(dc_id, ipv6=app.ipv6)
+    await app.session.stop()
+    app.session = await app.get_session(
+        dc_id=dc_id,
+        server_address=dc_option.ip_address,
+        port=dc_option.port,
+        export_authorization=False,
+        temporary=True,
+    )
+    await app.storage.dc_id(dc_id)
+    await app.storage.server_address(dc_option.ip_address)
+    await app.storage.port(dc_option.port)
+    await app.storage.auth_key(app.session.auth_key)
+
+
+async def kurigram_complete_login(app: Any, authorization: Any) -> int:
+    """Record a raw ``auth.Authorization`` in Kurigram's storage (as ``sign_in`` does)."""
+    user = authorization.user
+    await app.storage.user_id(user.id)
+    await app.storage.is_bot(bool(user.bot))
+    return int(user.id)
+
+
+def telethon_session_to_pyrogram(
+    dc_id: int, auth_key: bytes, user_id: int, is_bot: bool = False, api_id: int = API_ID
+) -> str:
+    """A Pyrogram session string for a Telethon key (``>BI?256sQ?``, no ``=`` padding)."""
+    import base64
+    import struct
+
+    packed = struct.pack(">BI?256sQ?", dc_id, api_id, False, auth_key, user_id, is_bot)
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def pyrogram_session_to_telethon(session_string: str, host: str, port: int) -> str:
+    """A Telethon string session for a Pyrogram session string at ``host:port``."""
+    import base64
+    import ipaddress
+    import struct
+
+    raw = base64.urlsafe_b64decode(session_string + "=" * (-len(session_string) % 4))
+    dc_id, _api_id, _test, auth_key, _uid, _bot = struct.unpack(">BI?256sQ?", raw)
+    ip = ipaddress.ip_address(host).packed
+    fmt = ">B4sH256s" if len(ip) == 4 else ">B16sH256s"
+    return "1" + base64.urlsafe_b64encode(struct.pack(fmt, dc_id, ip, port, auth_key)).decode()
