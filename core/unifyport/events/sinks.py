@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from unifyport.delivery.context import SinkContext
 
 
 @runtime_checkable
 class EventSink(Protocol):
-    """A consumer of the event stream, registered through ``register_event_sinks``."""
+    """A consumer of the event stream, registered through ``register_event_sinks``.
+
+    The core starts ``run`` as a task while serving (restarting it with backoff if it raises)
+    and cancels it at shutdown. The sink reads events only through ``ctx.queue``, the durable
+    delivery queue (see :class:`unifyport.delivery.context.SinkContext` and
+    ``docs/event-sinks.md``)."""
 
     name: str
 
-    async def run(self, ctx: Any) -> None:
-        """Consume events until cancelled (started while serving, cancelled at shutdown).
-
-        ``ctx`` is the core's sink context (see ``docs/plugins.md``)."""
+    async def run(self, ctx: SinkContext) -> None:
+        """Consume events until cancelled."""
         ...

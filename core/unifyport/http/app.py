@@ -15,6 +15,7 @@ from unifyport.crypto.check import verify_stored_secrets
 from unifyport.crypto.keyring import load_keyring
 from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
+from unifyport.delivery.runner import start_sinks, stop_sinks
 from unifyport.gateway import Gateway
 from unifyport.http import accounts, auth_routes, events_routes, health, runtime_routes
 from unifyport.http.auth import install_authentication
@@ -90,11 +91,13 @@ async def start(gw: Gateway) -> None:
               f"{gw.settings.storage.data_dir / 'admin-api-key'}): {token}", flush=True)
     gw.runtime = RuntimeSupervisor(gw)
     resumed = await gw.runtime.resume_all()
+    start_sinks(gw)
     log.info("unifyport started: %d account(s) resumed", resumed)
 
 
 async def stop(gw: Gateway) -> None:
     """Stop runtimes, close providers, close the database."""
+    await stop_sinks(gw)
     if gw.runtime is not None:
         await gw.runtime.aclose()
     for provider in gw.registry.providers.values():

@@ -9,9 +9,11 @@ from quart import Blueprint
 from quart_schema import document_querystring, tag
 
 from unifyport.db.repositories import EventRepository
+from unifyport.db.types import utcnow
+from unifyport.delivery.admin import deliveries_json, redeliver
 from unifyport.errors import ApiError, not_found
 from unifyport.events.envelope import event_json
-from unifyport.http.body import query
+from unifyport.http.body import query, raw_json
 from unifyport.http.context import gateway
 from unifyport.http.schemas import ListEventsQuery
 
@@ -42,9 +44,29 @@ async def list_() -> dict[str, Any]:
 @bp.get("/<event_id>")
 @tag(["events"])
 async def get(event_id: str) -> dict[str, Any]:
-    """One event."""
+    """One event and its deliveries per sink endpoint, each with its attempts."""
     async with gateway().db.read() as s:
         ev = await EventRepository(s).get(event_id)
-    if ev is None:
-        raise not_found("event")
-    return event_json(ev)
+        if ev is None:
+            raise not_found("event")
+        deliveries = await deliveries_json(s, ev.id)
+    return {**event_json(ev), "deliveries": deliveries}
+
+
+@bp.post("/<event_id>/redeliver")
+@tag(["events"])
+async def redeliver_(event_id: str) -> tuple[dict[str, Any], int]:
+    """Queue the event again for every matching endpoint (same ``webhook-id``); optional
+    body ``{"sink", "endpoint"}`` narrows it to one."""
+    body = await raw_json()
+    sink, endpoint = body.get("sink"), body.get("endpoint")
+    if not all(v is None or isinstance(v, str) for v in (sink, endpoint)):
+        raise ApiError(422, "validation_failed", "sink and endpoint must be strings")
+    async with gateway().db.write() as s:
+        ev = await EventRepository(s).get(event_id)
+        if ev is None:
+            raise not_found("event")
+        queued = await redeliver(s, ev, utcnow(), sink, endpoint)
+    if not queued:
+        raise ApiError(409, "no_matching_endpoint", "no endpoint receives this event")
+    return {"event_id": event_id, "queued": queued}, 202

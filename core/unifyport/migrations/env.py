@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from unifyport.db.models import Base
+from unifyport.delivery import models as _delivery_models  # noqa: F401  (registers tables)
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,0 +1,153 @@
+"""Operator actions on deliveries: target state, enable/disable, recover, redeliver, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from unifyport.accounts.views import iso
+from unifyport.db.models import Event
+from unifyport.db.types import utcnow
+from unifyport.delivery.models import (
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryTarget,
+)
+from unifyport.delivery.patterns import matches
+from unifyport.delivery.types import TargetState
+
+_REQUEUE = {"status": PENDING, "attempts": 0, "leased_until": None, "lease_token": None,
+            "last_error": None}
+
+
+async def target_states(s: AsyncSession, sink: str) -> list[TargetState]:
+    counts: dict[tuple[str, str], int] = {
+        (r.target, r.status): r.n
+        for r in await s.execute(
+            select(Delivery.target, Delivery.status, func.count().label("n"))
+            .where(Delivery.sink == sink)
+            .group_by(Delivery.target, Delivery.status)
+        )
+    }
+    rows = await s.scalars(
+        select(DeliveryTarget).where(DeliveryTarget.sink == sink).order_by(DeliveryTarget.name)
+    )
+    return [
+        TargetState(
+            name=t.name, patterns=tuple(t.patterns), enabled=t.enabled,
+            disabled_reason=t.disabled_reason, disabled_at=t.disabled_at,
+            failing_since=t.failing_since, pending=counts.get((t.name, PENDING), 0),
+            failed=counts.get((t.name, FAILED), 0), succeeded=counts.get((t.name, SUCCEEDED), 0),
+        )
+        for t in rows
+    ]
+
+
+async def set_enabled(
+    s: AsyncSession, sink: str, target: str, enabled: bool, reason: str | None = None
+) -> bool:
+    """Enable (clearing ``failing_since``) or disable a target; disabling fails its pending
+    deliveries (``recover`` requeues them). False when the target does not exist."""
+    values: dict[str, Any] = (
+        {"enabled": True, "disabled_reason": None, "disabled_at": None, "failing_since": None}
+        if enabled else {"enabled": False, "disabled_reason": reason, "disabled_at": utcnow()}
+    )
+    result = await s.execute(
+        update(DeliveryTarget)
+        .where(DeliveryTarget.sink == sink, DeliveryTarget.name == target)
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    if not enabled:
+        await s.execute(
+            update(Delivery)
+            .where(Delivery.sink == sink, Delivery.target == target, Delivery.status == PENDING,
+                   Delivery.lease_token.is_(None))
+            .values(status=FAILED, next_attempt_at=None, updated_at=utcnow(),
+                    last_error=f"target disabled: {reason}"[:500])
+        )
+    return True
+
+
+async def recover(
+    s: AsyncSession, sink: str, target: str, since: datetime, now: datetime
+) -> int:
+    """Requeue every failed delivery of ``target`` whose event was created at or after
+    ``since``; returns how many."""
+    seqs = select(Event.seq).where(Event.created_at >= since).scalar_subquery()
+    result = await s.execute(
+        update(Delivery)
+        .where(Delivery.sink == sink, Delivery.target == target, Delivery.status == FAILED,
+               Delivery.event_seq.in_(seqs))
+        .values(**_REQUEUE, next_attempt_at=now, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def redeliver(
+    s: AsyncSession, ev: Event, now: datetime, sink: str | None = None,
+    target: str | None = None,
+) -> list[dict[str, Any]]:
+    """Queue ``ev`` again for every target whose patterns match it (optionally one sink or
+    target), creating the delivery when the target never had it. Returns what was queued."""
+    q = select(DeliveryTarget).order_by(DeliveryTarget.sink, DeliveryTarget.name)
+    if sink is not None:
+        q = q.where(DeliveryTarget.sink == sink)
+    if target is not None:
+        q = q.where(DeliveryTarget.name == target)
+    queued: list[dict[str, Any]] = []
+    stamp = utcnow()
+    for t in await s.scalars(q.with_for_update()):
+        if not matches(t.patterns, ev.type):
+            continue
+        row = (await s.scalars(select(Delivery).where(
+            Delivery.sink == t.sink, Delivery.target == t.name, Delivery.event_seq == ev.seq
+        ))).first()
+        if row is None:
+            s.add(Delivery(sink=t.sink, target=t.name, event_seq=ev.seq, event_id=ev.id,
+                           **_REQUEUE, next_attempt_at=now, created_at=stamp, updated_at=stamp))
+        else:
+            for key, value in _REQUEUE.items():
+                setattr(row, key, value)
+            row.next_attempt_at, row.updated_at = now, stamp
+        queued.append({"sink": t.sink, "endpoint": t.name, "enabled": t.enabled})
+    return queued
+
+
+async def deliveries_json(s: AsyncSession, event_id: str) -> list[dict[str, Any]]:
+    """The deliveries of one event, each with its attempts (oldest first)."""
+    deliveries = list(await s.scalars(
+        select(Delivery).where(Delivery.event_id == event_id)
+        .order_by(Delivery.sink, Delivery.target)
+    ))
+    attempts: dict[int, list[DeliveryAttempt]] = {}
+    if deliveries:
+        for a in await s.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_([d.id for d in deliveries]))
+            .order_by(DeliveryAttempt.id)
+        ):
+            attempts.setdefault(a.delivery_id, []).append(a)
+    return [
+        {
+            "sink": d.sink, "endpoint": d.target, "status": d.status,
+            "next_attempt_at": iso(d.next_attempt_at) if d.status == PENDING else None,
+            "last_error": d.last_error,
+            "attempts": [_attempt_json(a) for a in attempts.get(d.id, [])],
+        }
+        for d in deliveries
+    ]
+
+
+def _attempt_json(a: DeliveryAttempt) -> dict[str, Any]:
+    return {"attempt": a.attempt, "at": iso(a.at), "succeeded": a.succeeded,
+            "status_code": a.status_code, "error": a.error, "duration_ms": a.duration_ms}
+

@@ -1,0 +1,79 @@
+"""The delivery queue of one sink: what a sink plugin uses instead of the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from unifyport.db.database import Database
+from unifyport.delivery import admin, fanout, leases
+from unifyport.delivery.types import Claim, Outcome, Target, TargetState
+
+
+class DeliveryQueue:
+    """Durable per-(sink, target) deliveries of the event stream, stored in the database so
+    several server processes can share the work. Every method runs its own transaction."""
+
+    def __init__(self, db: Database, sink: str) -> None:
+        self.db = db
+        self.sink = sink
+        self._targets: tuple[str, ...] = ()
+        self._cursor = -1
+
+    async def sync_targets(self, targets: Sequence[Target]) -> None:
+        """Declare the sink's targets. A new target receives events created from now on;
+        an existing one keeps its state and gets the new patterns."""
+        async with self.db.write() as s:
+            await fanout.sync_targets(s, self.sink, targets)
+        self._targets = tuple(t.name for t in targets)
+        self._cursor = -1
+
+    async def fan_out(self, now: datetime) -> int:
+        """Create deliveries for events not yet fanned out (each target's patterns); returns
+        how many. Cheap when there is nothing new (one read)."""
+        if not self._targets:
+            return 0
+        if self._cursor >= 0:
+            async with self.db.read() as s:
+                if await fanout.newest_seq(s) <= self._cursor:
+                    return 0
+        async with self.db.write() as s:
+            made, self._cursor = await fanout.fan_out(s, self.sink, self._targets, now)
+        return made
+
+    async def claim(
+        self, target: str, limit: int, now: datetime, lease: timedelta
+    ) -> list[Claim]:
+        """Lease up to ``limit`` deliveries of ``target`` due at ``now``. Deliver each outside
+        any transaction within ``lease`` (else another worker may take it), then report."""
+        if limit <= 0:
+            return []
+        async with self.db.write() as s:
+            return await leases.claim(s, self.sink, target, limit, now, lease)
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> None:
+        """Record attempts and their results (one transaction for the batch)."""
+        if outcomes:
+            async with self.db.write() as s:
+                await leases.complete(s, self.sink, outcomes)
+
+    async def release(self, claims: Sequence[Claim]) -> None:
+        """Hand back leases that were not attempted (shutdown)."""
+        if claims:
+            async with self.db.write() as s:
+                await leases.release(s, claims)
+
+    async def targets(self) -> list[TargetState]:
+        """Stored state of every target of this sink."""
+        async with self.db.read() as s:
+            return await admin.target_states(s, self.sink)
+
+    async def set_enabled(self, target: str, enabled: bool, reason: str | None = None) -> bool:
+        """Enable or disable ``target`` (disabling fails its pending deliveries)."""
+        async with self.db.write() as s:
+            return await admin.set_enabled(s, self.sink, target, enabled, reason)
+
+    async def recover(self, target: str, since: datetime, now: datetime) -> int:
+        """Requeue the failed deliveries of ``target`` for events since ``since``."""
+        async with self.db.write() as s:
+            return await admin.recover(s, self.sink, target, since, now)
