@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unifyport.delivery.queue import DeliveryQueue
+from unifyport.outbound.policy import OutboundPolicy
 from unifyport.settings import Settings
 
 
@@ -15,8 +16,11 @@ class SinkContext:
     - ``sink``: the name the sink registered under.
     - ``settings``: the gateway settings (read ``settings.plugin_table(<plugin>)``).
     - ``queue``: the sink's :class:`DeliveryQueue` (targets, fan-out, claims, outcomes).
+    - ``outbound``: the outbound-URL policy; make HTTP connections with
+      ``outbound.connector()`` and check URLs with ``outbound.check_url()``.
     """
 
     sink: str
     settings: Settings
     queue: DeliveryQueue
+    outbound: OutboundPolicy

@@ -10,6 +10,7 @@ from unifyport.delivery.context import SinkContext
 from unifyport.delivery.queue import DeliveryQueue
 from unifyport.events.sinks import EventSink
 from unifyport.gateway import Gateway
+from unifyport.outbound.policy import OutboundPolicy
 
 log = logging.getLogger(__name__)
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -20,7 +21,8 @@ def start_sinks(gw: Gateway) -> None:
     """Start each sink's ``run`` as a task (restarted with backoff if it raises)."""
     tasks = _TASKS.setdefault(id(gw), [])
     for name, sink in gw.registry.sinks.items():
-        ctx = SinkContext(sink=name, settings=gw.settings, queue=DeliveryQueue(gw.db, name))
+        ctx = SinkContext(sink=name, settings=gw.settings, queue=DeliveryQueue(gw.db, name),
+                          outbound=OutboundPolicy.from_settings(gw.settings))
         tasks.append(asyncio.create_task(_supervise(sink, ctx), name=f"sink:{name}"))
 
 

@@ -15,6 +15,7 @@ from unifyport.auth.states import AuthStep
 from unifyport.http.body import raw_json, validate
 from unifyport.http.context import gateway
 from unifyport.http.schemas import AuthResponse, CodeBody, ImportBody, PasswordBody
+from unifyport.outbound.fetch import outbound_for
 
 bp = Blueprint("auth", __name__, url_prefix="/v1/accounts/<account_id>/auth/session")
 
@@ -32,7 +33,7 @@ def _route(step: AuthStep) -> Callable[[str], Awaitable[dict[str, Any]]]:
         if model is not None:
             body = validate(model, body).model_dump()
         gw = gateway()
-        outcome = await run_step(gw, account_id, step, body)
+        outcome = await run_step(gw, account_id, step, body, outbound_for(gw))
         return {"status": outcome.account.status, "account": account_json(outcome.account),
                 **outcome.response}
 

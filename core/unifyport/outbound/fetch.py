@@ -1,0 +1,58 @@
+"""Download a user-supplied URL under the outbound policy, with a streamed size cap."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from unifyport.gateway import Gateway
+from unifyport.outbound.addresses import OutboundRefused
+from unifyport.outbound.policy import OutboundPolicy
+from unifyport.providers import Outbound, StepError
+
+FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=30)
+CHUNK = 64 * 1024
+
+
+async def fetch(policy: OutboundPolicy, url: str, max_bytes: int) -> bytes:
+    """GET ``url`` (no redirects; ``http://`` only inside the allow list) and return at most
+    ``max_bytes`` of body. Raises :class:`StepError` ``url_not_allowed`` (400) or
+    ``download_failed`` (502)."""
+    try:
+        parsed = policy.check_url(url, https_only_unless_allowed=True)
+        only_allowed = parsed.scheme == "http"
+        async with (
+            aiohttp.ClientSession(connector=policy.connector(4, only_allowed=only_allowed),
+                                  timeout=FETCH_TIMEOUT) as session,
+            session.get(parsed, allow_redirects=False) as resp,
+        ):
+            if not 200 <= resp.status < 300:
+                raise StepError("download_failed", f"the server answered HTTP {resp.status}",
+                                http_status=502)
+            if resp.content_length is not None and resp.content_length > max_bytes:
+                raise _too_large(max_bytes)
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _too_large(max_bytes)
+            return bytes(body)
+    except OutboundRefused as exc:
+        raise StepError("url_not_allowed", str(exc), http_status=400) from None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise StepError("download_failed", f"download failed: {type(exc).__name__}: {exc}",
+                        http_status=502) from None
+
+
+def _too_large(max_bytes: int) -> StepError:
+    return StepError("download_failed", f"the download is larger than {max_bytes} bytes",
+                     http_status=502)
+
+
+def outbound_for(gw: Gateway) -> Outbound:
+    """The :class:`Outbound` services handed to providers' steps."""
+    policy = OutboundPolicy.from_settings(gw.settings)
+
+    async def bound(url: str, max_bytes: int) -> bytes:
+        return await fetch(policy, url, max_bytes)
+
+    return Outbound(fetch=bound)
