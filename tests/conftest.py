@@ -1,0 +1,34 @@
+"""Shared fixtures: a gateway with the test-only provider, on a fresh data directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.gateway import Api, make_settings, running
+from tests.support.testprovider import TestPlugin, TestProvider
+
+pytest_plugins: list[str] = ["tests.fixtures.postgres"]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def plugin() -> TestPlugin:
+    return TestPlugin()
+
+
+@pytest.fixture
+def provider(plugin: TestPlugin) -> TestProvider:
+    return plugin.provider
+
+
+@pytest.fixture
+async def api(data_dir: Path, plugin: TestPlugin) -> AsyncIterator[Api]:
+    async with running(make_settings(data_dir), (("testprov", plugin),)) as client:
+        yield client
