@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
-from unifyport.db.database import Database
-from unifyport.db.migrate import upgrade
 
 from tests.fixtures.postgres import fresh_database
 from tests.fixtures.postgres_cluster import PostgresServer
+from unifyport.db.database import Database
+from unifyport.db.migrate import upgrade
 
 CORE_TABLES = {"accounts", "api_keys", "secrets", "events"}
 

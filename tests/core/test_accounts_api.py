@@ -156,7 +156,7 @@ async def test_delete_logs_out_and_removes_everything(api: Api, provider: TestPr
         assert (await s.scalars(select(StoredSecret).where(
             StoredSecret.account_id == acc))).all() == []
     status, events = await api.get(f"/v1/events?account_id={acc}&limit=200")
-    assert [e["type"] for e in events["data"]][0] == "account.deleted"
+    assert events["data"][0]["type"] == "account.deleted"
 
 
 async def test_unexpected_exception_is_internal_error_without_traceback(

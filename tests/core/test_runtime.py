@@ -19,14 +19,14 @@ async def authorized(api: Api) -> str:
     _, account = await api.post("/v1/accounts", CODE)
     acc = str(account["id"])
     await api.post(f"/v1/accounts/{acc}/auth/session/start")
-    status, body = await api.post(f"/v1/accounts/{acc}/auth/session/code", {"code": "12345"})
+    _, body = await api.post(f"/v1/accounts/{acc}/auth/session/code", {"code": "12345"})
     assert body["status"] == "authorized"
     return acc
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Poll ``check`` every 10 ms until it holds (bounded)."""
-    for _ in range(int(timeout / 0.01)):
+async def until(check: Callable[[], Awaitable[bool]], limit: float = 5.0) -> None:
+    """Poll ``check`` every 10 ms until it holds (at most ``limit`` seconds)."""
+    for _ in range(int(limit / 0.01)):
         if await check():
             return
         await asyncio.sleep(0.01)
@@ -112,7 +112,7 @@ async def test_revocation_logs_the_account_out(api: Api, provider: TestProvider)
     assert await events_of(api, acc, "account.logged_out") == [
         {"account_id": acc, "reason": "session_revoked"}]
     assert api.gateway.runtime is not None and not api.gateway.runtime.is_running(acc)
-    status, body = await api.post(f"/v1/accounts/{acc}/auth/session/start")
+    _, body = await api.post(f"/v1/accounts/{acc}/auth/session/start")
     assert body["status"] == "awaiting_code"
 
 

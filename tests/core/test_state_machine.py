@@ -273,3 +273,13 @@ async def test_concurrent_calls_on_one_account_are_serialised(
     assert [c for c in provider.calls if c[1] is AuthStep.CODE].__len__() == 1
     types = [t for t, _ in await event_types(api, acc)]
     assert types.count("account.authorized") == 1
+
+
+def test_documented_table_matches_the_code() -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "auth-state-machine.md").read_text()
+    rows = re.findall(r"^\| `([a-z/]+)` \| ([a-z_, ]+) \| ([a-z_, ]+) \|$", doc, re.M)
+    documented = {step: ({s.strip() for s in src.split(",")}, {s.strip() for s in dst.split(",")})
+                  for step, src, dst in rows}
+    assert documented == CONTRACT
