@@ -1,0 +1,1 @@
+"""UnifyPort Telegram plugin."""

@@ -1,0 +1,160 @@
+"""The backend-neutral client interface; ``backends/`` holds one implementation per library.
+
+Every method raises only :class:`unifyport_telegram.errors.TelegramError` and returns plain
+data; raw updates handed to the update callback are duck-typed TL objects (Telethon and
+Pyrogram generate the same names and fields from the same schema), read by
+:mod:`unifyport_telegram.normalise`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from unifyport.providers import Identity
+
+from .config import TelegramConfig
+from .session_data import SessionData, UpdateState
+
+
+@dataclass(frozen=True)
+class Me:
+    """The logged-in user."""
+
+    id: int
+    username: str | None
+    display_name: str | None
+    phone: str | None
+    is_bot: bool = False
+
+    def identity(self) -> Identity:
+        phone = f"+{self.phone.lstrip('+')}" if self.phone else None
+        return Identity(id=str(self.id), username=self.username,
+                        display_name=self.display_name, phone=phone)
+
+
+@dataclass(frozen=True)
+class SentCode:
+    phone_code_hash: str
+    code_type: str
+    """``app``, ``sms``, ``call``, ``flash_call``, ``email``... (``sentCodeType`` lowercased)."""
+    timeout: int | None
+
+
+@dataclass(frozen=True)
+class LoginToken:
+    """``auth.exportLoginToken``'s answer: a token to show, a DC to move to, or success."""
+
+    token: bytes | None = None
+    expires: int | None = None
+    migrate_dc: int | None = None
+    me: Me | None = None
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Raw messages with the users and chats needed to describe them."""
+
+    messages: list[Any]
+    users: Mapping[int, Any]
+    chats: Mapping[int, Any]
+    state: UpdateState | None
+    """The update state after this batch, when it advanced."""
+
+
+UpdateCallback = Callable[[RawBatch], Awaitable[None]]
+
+
+def display_name(first: str | None, last: str | None) -> str | None:
+    name = " ".join(p for p in (first, last) if p)
+    return name or None
+
+
+class TelegramClient(abc.ABC):
+    """One connected client on one session; not shared between accounts."""
+
+    def __init__(self, cfg: TelegramConfig, api_id: int, api_hash: str,
+                 session: SessionData | None) -> None:
+        self.cfg = cfg
+        self.api_id = api_id
+        self.api_hash = api_hash
+        self.initial = session
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Connect (creating an auth key when the session has none)."""
+
+    @abc.abstractmethod
+    async def disconnect(self) -> None:
+        """Close the connection; never raises."""
+
+    @abc.abstractmethod
+    def export_session(self) -> SessionData:
+        """The current DC, auth key and user of this client."""
+
+    @abc.abstractmethod
+    async def send_code(self, phone: str) -> SentCode: ...
+
+    @abc.abstractmethod
+    async def sign_in(self, phone: str, phone_code_hash: str, code: str) -> Me:
+        """Raises ``password_needed`` when the account has 2FA."""
+
+    @abc.abstractmethod
+    async def check_password(self, password: str) -> Me: ...
+
+    @abc.abstractmethod
+    async def export_login_token(self) -> LoginToken: ...
+
+    @abc.abstractmethod
+    def watch_login_token(self) -> None:
+        """Start listening for ``updateLoginToken`` (the QR code was scanned)."""
+
+    @abc.abstractmethod
+    def login_token_seen(self) -> bool:
+        """Whether ``updateLoginToken`` arrived since :meth:`watch_login_token`."""
+
+    @abc.abstractmethod
+    async def import_login_token(self, dc_id: int, token: bytes) -> LoginToken:
+        """Move to ``dc_id`` with a fresh key and import ``token`` there."""
+
+    @abc.abstractmethod
+    async def sign_in_bot(self, bot_token: str) -> Me: ...
+
+    @abc.abstractmethod
+    async def get_me(self) -> Me:
+        """The own user; raises a revocation error when the session is dead."""
+
+    @abc.abstractmethod
+    async def get_difference(self, state: UpdateState) -> list[RawBatch]:
+        """Everything that happened since ``state`` (``updates.getDifference`` until done)."""
+
+    @abc.abstractmethod
+    async def get_state(self) -> UpdateState: ...
+
+    @abc.abstractmethod
+    def on_updates(self, callback: UpdateCallback) -> None:
+        """Deliver new messages pushed by the server to ``callback``."""
+
+    @abc.abstractmethod
+    async def wait_disconnected(self) -> None:
+        """Return (or raise the reason) when the connection is lost for good."""
+
+    @abc.abstractmethod
+    async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch: ...
+
+    @abc.abstractmethod
+    async def log_out(self) -> None: ...
+
+
+def make_client(backend: str, cfg: TelegramConfig, api_id: int, api_hash: str,
+                session: SessionData | None) -> TelegramClient:
+    """A client of the named backend (its library is imported here, on first use)."""
+    if backend == "pyrogram":
+        from .backends.pyrogram_backend import PyrogramClient
+
+        return PyrogramClient(cfg, api_id, api_hash, session)
+    from .backends.telethon_backend import TelethonClient
+
+    return TelethonClient(cfg, api_id, api_hash, session)

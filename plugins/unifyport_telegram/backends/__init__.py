@@ -1,0 +1,1 @@
+"""One module per client library; only these modules import Telethon or Pyrogram."""

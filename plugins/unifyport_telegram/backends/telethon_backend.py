@@ -1,0 +1,300 @@
+"""The Telethon implementation of :class:`unifyport_telegram.backend.TelegramClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from telethon import TelegramClient as _Client
+from telethon import errors, events, functions, types
+from telethon.crypto import AuthKey, rsa
+from telethon.errors.rpcerrorlist import rpc_errors_dict
+from telethon.password import compute_check
+from telethon.sessions import MemorySession
+
+from ..backend import (
+    LoginToken,
+    Me,
+    RawBatch,
+    SentCode,
+    TelegramClient,
+    UpdateCallback,
+    display_name,
+)
+from ..errors import TelegramError, from_rpc, unavailable
+from ..normalise import unmark
+from ..session_data import SessionData, UpdateState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_NAMES: dict[type, str] = {cls: name for name, cls in rpc_errors_dict.items()}
+_trusted: set[bytes] = set()
+
+
+def _trust(pem: bytes | None) -> None:
+    if pem is not None and pem not in _trusted:
+        rsa.add_key(pem.decode(), old=False)
+        _trusted.add(pem)
+
+
+def _ts(value: Any) -> int:
+    return int(value.timestamp()) if isinstance(value, dt.datetime) else int(value or 0)
+
+
+def translate(exc: BaseException) -> TelegramError:
+    """The one place Telethon's exceptions become backend-neutral errors."""
+    if isinstance(exc, TelegramError):
+        return exc
+    if isinstance(exc, errors.FloodWaitError | errors.FloodPremiumWaitError):
+        return from_rpc("FLOOD_WAIT", seconds=exc.seconds)
+    if isinstance(exc, errors.RPCError):
+        name = _NAMES.get(type(exc)) or str(exc.message or "")
+        return from_rpc(name)
+    if isinstance(exc, errors.AuthKeyNotFound):
+        return TelegramError("auth_key_unknown", "the server does not know this auth key",
+                             http_status=401)
+    if isinstance(exc, TimeoutError):
+        return unavailable("Telegram did not answer in time")
+    if isinstance(exc, ConnectionError | OSError):
+        return unavailable(f"cannot reach Telegram: {exc}")
+    return unavailable(f"Telegram client error: {type(exc).__name__}: {exc}")
+
+
+def _me(user: Any) -> Me:
+    return Me(id=int(user.id), username=user.username,
+              display_name=display_name(user.first_name, user.last_name),
+              phone=user.phone, is_bot=bool(user.bot))
+
+
+def _authorization(auth: Any) -> Me:
+    if isinstance(auth, types.auth.AuthorizationSignUpRequired):
+        raise TelegramError("phone_invalid", "this phone number has no Telegram account")
+    return _me(auth.user)
+
+
+def _split(entities: dict[int, Any]) -> tuple[dict[int, Any], dict[int, Any]]:
+    users = {e.id: e for e in entities.values() if isinstance(e, types.User)}
+    chats = {e.id: e for e in entities.values() if not isinstance(e, types.User)}
+    return users, chats
+
+
+class TelethonClient(TelegramClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _trust(self.cfg.server.public_key_pem if self.cfg.server else None)
+        session = MemorySession()
+        start = self.initial
+        dc_id = start.dc_id if start else self.cfg.main_dc
+        host, port = self.cfg.dc_address(dc_id)
+        session.set_dc(dc_id, host, port)
+        if start is not None:
+            session.auth_key = AuthKey(start.auth_key)
+        self._user_id = start.user_id if start else None
+        self._is_bot = start.is_bot if start else False
+        self._client = _Client(
+            session, self.api_id, self.api_hash, flood_sleep_threshold=0,
+            connection_retries=1, retry_delay=0, request_retries=1, auto_reconnect=False,
+            timeout=max(1, int(self.cfg.timeout)), sequential_updates=True, catch_up=False,
+            receive_updates=True, base_logger=log,
+        )
+        self._callback: UpdateCallback | None = None
+        self._token_seen = False
+
+    async def _call(self, aw: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(aw, self.cfg.timeout)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            raise translate(exc) from None
+
+    async def connect(self) -> None:
+        await self._call(self._client.connect())
+        if not self._client.is_connected():
+            raise unavailable("cannot connect to Telegram")
+
+    async def disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._client.disconnect(), 5)
+
+    def export_session(self) -> SessionData:
+        s = self._client.session
+        if s.auth_key is None or s.auth_key.key is None:
+            raise TelegramError("invalid_session", "the client has no auth key", http_status=422)
+        return SessionData(dc_id=int(s.dc_id), auth_key=bytes(s.auth_key.key),
+                           user_id=self._user_id, is_bot=self._is_bot)
+
+    def _logged_in(self, me: Me) -> Me:
+        self._user_id, self._is_bot = me.id, me.is_bot
+        return me
+
+    async def send_code(self, phone: str) -> SentCode:
+        sent = await self._call(self._client(functions.auth.SendCodeRequest(
+            phone, self.api_id, self.api_hash, types.CodeSettings())))
+        kind = type(sent.type).__name__.removeprefix("SentCodeType")
+        code_type = {"App": "app", "Sms": "sms", "Call": "call", "FlashCall": "flash_call",
+                     "MissedCall": "missed_call", "EmailCode": "email",
+                     "FragmentSms": "fragment_sms"}.get(kind, kind.lower())
+        return SentCode(sent.phone_code_hash, code_type, sent.timeout)
+
+    async def sign_in(self, phone: str, phone_code_hash: str, code: str) -> Me:
+        auth = await self._call(self._client(
+            functions.auth.SignInRequest(phone, phone_code_hash, code)))
+        return self._logged_in(_authorization(auth))
+
+    async def check_password(self, password: str) -> Me:
+        params = await self._call(self._client(functions.account.GetPasswordRequest()))
+        try:
+            check = compute_check(params, password)
+        except ValueError as exc:
+            raise TelegramError("invalid_password", str(exc)) from None
+        auth = await self._call(self._client(functions.auth.CheckPasswordRequest(check)))
+        return self._logged_in(_authorization(auth))
+
+    def _login_token(self, res: Any) -> LoginToken:
+        if isinstance(res, types.auth.LoginToken):
+            return LoginToken(token=bytes(res.token), expires=_ts(res.expires))
+        if isinstance(res, types.auth.LoginTokenMigrateTo):
+            return LoginToken(token=bytes(res.token), migrate_dc=int(res.dc_id))
+        return LoginToken(me=self._logged_in(_authorization(res.authorization)))
+
+    async def export_login_token(self) -> LoginToken:
+        res = await self._call(self._client(functions.auth.ExportLoginTokenRequest(
+            self.api_id, self.api_hash, except_ids=[])))
+        return self._login_token(res)
+
+    def watch_login_token(self) -> None:
+        self._token_seen = False
+        self._client.add_event_handler(self._on_login_token, events.Raw(types.UpdateLoginToken))
+
+    async def _on_login_token(self, update: Any) -> None:
+        self._token_seen = True
+
+    def login_token_seen(self) -> bool:
+        return self._token_seen
+
+    async def import_login_token(self, dc_id: int, token: bytes) -> LoginToken:
+        if self._client.session.dc_id != dc_id:
+            host, port = self.cfg.dc_address(dc_id)
+            self._client.session.set_dc(dc_id, host, port)
+            self._client._sender.auth_key.key = None
+            self._client.session.auth_key = None
+            await self._call(self._client._disconnect())
+            await self.connect()
+        res = await self._call(self._client(functions.auth.ImportLoginTokenRequest(token)))
+        return self._login_token(res)
+
+    async def sign_in_bot(self, bot_token: str) -> Me:
+        auth = await self._call(self._client(functions.auth.ImportBotAuthorizationRequest(
+            flags=0, api_id=self.api_id, api_hash=self.api_hash, bot_auth_token=bot_token)))
+        return self._logged_in(_authorization(auth))
+
+    async def get_me(self) -> Me:
+        users = await self._call(self._client(
+            functions.users.GetUsersRequest([types.InputUserSelf()])))
+        if not users or isinstance(users[0], types.UserEmpty):
+            raise TelegramError("auth_key_unregistered", "the session is not logged in",
+                                http_status=401)
+        return self._logged_in(_me(users[0]))
+
+    async def get_state(self) -> UpdateState:
+        st = await self._call(self._client(functions.updates.GetStateRequest()))
+        return UpdateState(pts=st.pts, date=_ts(st.date), qts=st.qts)
+
+    async def get_difference(self, state: UpdateState) -> list[RawBatch]:
+        batches: list[RawBatch] = []
+        for _ in range(100):
+            diff = await self._call(self._client(functions.updates.GetDifferenceRequest(
+                pts=state.pts, date=state.date, qts=state.qts)))
+            if isinstance(diff, types.updates.DifferenceEmpty):
+                break
+            if isinstance(diff, types.updates.DifferenceTooLong):
+                state = UpdateState(diff.pts, state.date, state.qts)
+                continue
+            final = isinstance(diff, types.updates.Difference)
+            st = diff.state if final else diff.intermediate_state
+            state = UpdateState(st.pts, _ts(st.date), st.qts)
+            messages = list(diff.new_messages) + [
+                u.message for u in diff.other_updates
+                if isinstance(u, types.UpdateNewMessage | types.UpdateNewChannelMessage)]
+            batches.append(RawBatch(messages, {u.id: u for u in diff.users},
+                                    {c.id: c for c in diff.chats}, state))
+            if isinstance(diff, types.updates.Difference):
+                break
+        return batches
+
+    def on_updates(self, callback: UpdateCallback) -> None:
+        self._callback = callback
+        self._client.add_event_handler(self._on_raw, events.Raw)
+
+    async def _on_raw(self, update: Any) -> None:
+        if self._callback is None or not isinstance(
+                update, types.UpdateNewMessage | types.UpdateNewChannelMessage):
+            return
+        users, chats = _split(getattr(update, "_entities", {}) or {})
+        state = None
+        if isinstance(update, types.UpdateNewMessage):
+            state = UpdateState(update.pts, _ts(update.message.date), 0)
+        await self._callback(RawBatch([update.message], users, chats, state))
+
+    async def wait_disconnected(self) -> None:
+        try:
+            await self._client.disconnected
+        except Exception as exc:
+            raise translate(exc) from None
+        err = getattr(self._client, "_updates_error", None)
+        if err is not None:
+            raise translate(err)
+
+    async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:
+        try:
+            peer = await asyncio.wait_for(self._client.get_input_entity(chat_id), self.cfg.timeout)
+        except Exception:
+            peer = _input_peer(chat_id)
+        reply = types.InputReplyToMessage(reply_to) if reply_to else None
+        res = await self._call(self._client(functions.messages.SendMessageRequest(
+            peer, text, reply_to=reply)))
+        return self._sent(res, peer, text, reply_to)
+
+    def _sent(self, res: Any, peer: Any, text: str, reply_to: int | None) -> RawBatch:
+        if isinstance(res, types.UpdateShortSentMessage):
+            msg = types.Message(
+                id=res.id, peer_id=_peer(peer), date=res.date, message=text, out=True,
+                from_id=types.PeerUser(self._user_id or 0),
+                reply_to=types.MessageReplyHeader(reply_to_msg_id=reply_to) if reply_to else None,
+                media=res.media)
+            return RawBatch([msg], {}, {}, None)
+        users = {u.id: u for u in getattr(res, "users", [])}
+        chats = {c.id: c for c in getattr(res, "chats", [])}
+        msgs = [u.message for u in getattr(res, "updates", [])
+                if isinstance(u, types.UpdateNewMessage | types.UpdateNewChannelMessage)]
+        return RawBatch(msgs, users, chats, None)
+
+    async def log_out(self) -> None:
+        await self._call(self._client(functions.auth.LogOutRequest()))
+
+
+def _input_peer(chat_id: int) -> Any:
+    """A peer for a chat not in the cache (the server checks the zero access hash)."""
+    kind, raw = unmark(chat_id)
+    if kind == "user":
+        return types.InputPeerUser(raw, 0)
+    if kind == "chat":
+        return types.InputPeerChat(raw)
+    return types.InputPeerChannel(raw, 0)
+
+
+def _peer(peer: Any) -> Any:
+    if isinstance(peer, types.InputPeerUser):
+        return types.PeerUser(peer.user_id)
+    if isinstance(peer, types.InputPeerChat):
+        return types.PeerChat(peer.chat_id)
+    if isinstance(peer, types.InputPeerChannel):
+        return types.PeerChannel(peer.channel_id)
+    return types.PeerUser(0)

@@ -1,0 +1,132 @@
+"""The plugin's ``[plugins.telegram]`` table, validated into a frozen object."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unifyport.errors import ConfigError
+
+BACKENDS = ("telethon", "pyrogram")
+_TOP_KEYS = {"backend", "import_dir", "server", "timeout", "probe_interval"}
+_SERVER_KEYS = {"dc_id", "address", "public_key_file", "dcs"}
+PRODUCTION_DCS: dict[int, tuple[str, int]] = {
+    1: ("149.154.175.53", 443), 2: ("149.154.167.51", 443), 3: ("149.154.175.100", 443),
+    4: ("149.154.167.91", 443), 5: ("91.108.56.130", 443),
+}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where the Telegram data centres are (Telegram's test servers or the sandbox)."""
+
+    dc_id: int
+    dcs: Mapping[int, tuple[str, int]]
+    """DC id -> (host, port); always holds ``dc_id``."""
+    public_key_pem: bytes | None
+
+    def address(self, dc_id: int) -> tuple[str, int]:
+        """The address of ``dc_id`` (the main DC's when it is not listed)."""
+        return self.dcs.get(dc_id) or self.dcs[self.dc_id]
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    backend: str = "telethon"
+    import_dir: Path | None = None
+    server: ServerConfig | None = None
+    """``None``: the libraries' built-in production data centres."""
+    timeout: float = 20.0
+    """Upper bound for one call into a client library, in seconds."""
+    probe_interval: float = 30.0
+    """Seconds between liveness probes of an online client (finds revoked sessions)."""
+
+    def dc_address(self, dc_id: int) -> tuple[str, int]:
+        """Where data centre ``dc_id`` listens (configured, else Telegram's production DCs)."""
+        if self.server is not None:
+            return self.server.address(dc_id)
+        return PRODUCTION_DCS.get(dc_id, PRODUCTION_DCS[2])
+
+    @property
+    def main_dc(self) -> int:
+        return self.server.dc_id if self.server is not None else 2
+
+
+def _address(key: str, value: Any) -> tuple[str, int]:
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(key, "must be HOST:PORT")
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, "must be HOST:PORT with a port in 1..65535")
+    return host, int(port)
+
+
+def _dc_id(key: str, value: Any) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise ConfigError(key, "must be a data-centre id (1..1000)")
+    return value
+
+
+def _server(table: Any) -> ServerConfig:
+    base = "plugins.telegram.server"
+    if not isinstance(table, Mapping):
+        raise ConfigError(base, "must be a table")
+    for key in table:
+        if key not in _SERVER_KEYS:
+            raise ConfigError(f"{base}.{key}", f"unknown key (allowed: {sorted(_SERVER_KEYS)})")
+    dc_id = _dc_id(f"{base}.dc_id", table.get("dc_id", 2))
+    if "address" not in table:
+        raise ConfigError(f"{base}.address", "required (HOST:PORT of the main data centre)")
+    dcs: dict[int, tuple[str, int]] = {dc_id: _address(f"{base}.address", table["address"])}
+    extra = table.get("dcs", {})
+    if not isinstance(extra, Mapping):
+        raise ConfigError(f"{base}.dcs", 'must be a table such as { "1" = "127.0.0.1:4431" }')
+    for raw_id, addr in extra.items():
+        other = _dc_id(f"{base}.dcs.{raw_id}", raw_id)
+        dcs.setdefault(other, _address(f"{base}.dcs.{raw_id}", addr))
+    pem: bytes | None = None
+    key_file = table.get("public_key_file")
+    if key_file is not None:
+        if not isinstance(key_file, str) or not key_file:
+            raise ConfigError(f"{base}.public_key_file", "must be a path")
+        try:
+            pem = Path(key_file).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{base}.public_key_file", f"cannot read: {exc}") from None
+        if b"BEGIN RSA PUBLIC KEY" not in pem and b"BEGIN PUBLIC KEY" not in pem:
+            raise ConfigError(f"{base}.public_key_file", "not a PEM RSA public key")
+    return ServerConfig(dc_id=dc_id, dcs=dcs, public_key_pem=pem)
+
+
+def parse_config(table: Mapping[str, Any]) -> TelegramConfig:
+    """Validate ``[plugins.telegram]``; raises :class:`ConfigError` naming the key."""
+    for key in table:
+        if key not in _TOP_KEYS:
+            raise ConfigError(f"plugins.telegram.{key}",
+                              f"unknown key (allowed: {sorted(_TOP_KEYS)})")
+    backend = table.get("backend", "telethon")
+    if backend not in BACKENDS:
+        raise ConfigError("plugins.telegram.backend", f"must be one of {list(BACKENDS)}")
+    import_dir: Path | None = None
+    raw_dir = table.get("import_dir", "")
+    if not isinstance(raw_dir, str):
+        raise ConfigError("plugins.telegram.import_dir", "must be a path")
+    if raw_dir:
+        import_dir = Path(raw_dir).resolve()
+        if not import_dir.is_dir():
+            raise ConfigError("plugins.telegram.import_dir", f"not a directory: {raw_dir}")
+    timeout = table.get("timeout", 20.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
+        raise ConfigError("plugins.telegram.timeout", "must be a number of seconds in (0, 300]")
+    probe = table.get("probe_interval", 30.0)
+    if isinstance(probe, bool) or not isinstance(probe, int | float) or not 0 < probe <= 3600:
+        raise ConfigError("plugins.telegram.probe_interval",
+                          "must be a number of seconds in (0, 3600]")
+    server = _server(table["server"]) if "server" in table else None
+    return TelegramConfig(backend=backend, import_dir=import_dir, server=server,
+                          timeout=float(timeout), probe_interval=float(probe))

@@ -1,0 +1,251 @@
+"""The auth flows (code, QR, session import, bot) on top of the backend-neutral client.
+
+Every step works from the stored flow data alone (the temporary auth key travels in it as a
+:class:`SessionData`), so a flow survives a server restart. Between ``qr/start`` and
+``qr/check`` the connected client is kept in memory so it can hear the scan; after a restart a
+new one is connected from the flow data.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from unifyport.auth.states import AuthStatus, AuthStep
+from unifyport.providers import EventDraft, StepContext, StepError, StepResult
+
+from .backend import LoginToken, Me, TelegramClient, make_client
+from .config import TelegramConfig
+from .errors import TelegramError
+from .qr_render import iso, qr_payload, token_url
+from .session_data import SessionData
+from .session_import import load_session
+
+S = AuthStatus
+#: Errors after which the flow cannot continue (the account moves to ``failed``).
+_FATAL = {
+    AuthStep.CODE: {"code_expired"},
+    AuthStep.PASSWORD: {"invalid_password"},
+}
+
+
+class AuthFlows:
+    def __init__(self, cfg: TelegramConfig) -> None:
+        self.cfg = cfg
+        self._qr: dict[str, TelegramClient] = {}
+
+    # -- plumbing -------------------------------------------------------------------
+    def backend_of(self, data: Mapping[str, Any]) -> str:
+        return str(data.get("backend") or self.cfg.backend)
+
+    def client(self, ctx: StepContext, session: SessionData | None) -> TelegramClient:
+        pd = ctx.provider_data
+        return make_client(self.backend_of(pd), self.cfg, int(pd["api_id"]),
+                           str(pd["api_hash"]), session)
+
+    @contextlib.asynccontextmanager
+    async def connected(self, ctx: StepContext,
+                        session: SessionData | None) -> AsyncIterator[TelegramClient]:
+        client = self.client(ctx, session)
+        try:
+            await client.connect()
+            yield client
+        finally:
+            await client.disconnect()
+
+    def _flow(self, ctx: StepContext, client: TelegramClient, **extra: Any) -> dict[str, Any]:
+        base = {k: v for k, v in ctx.flow.items() if k not in extra}
+        return {**base, "backend": self.backend_of(ctx.provider_data),
+                "session": client.export_session().to_json(), **extra}
+
+    @staticmethod
+    def _flow_session(ctx: StepContext) -> SessionData:
+        try:
+            return SessionData.from_json(ctx.flow["session"])
+        except (KeyError, ValueError, TypeError):
+            raise StepError("invalid_state", "the flow data is missing; start again",
+                            http_status=409, fail=True) from None
+
+    @staticmethod
+    def _authorized(client: TelegramClient, me: Me) -> StepResult:
+        session = client.export_session()
+        return StepResult(S.AUTHORIZED, session=session.to_bytes(), identity=me.identity())
+
+    async def run(self, step: AuthStep, ctx: StepContext) -> StepResult:
+        handlers: dict[AuthStep, Callable[[StepContext], Awaitable[StepResult]]] = {
+            AuthStep.START: self.start, AuthStep.CODE: self.code,
+            AuthStep.PASSWORD: self.password, AuthStep.QR_START: self.qr_start,
+            AuthStep.QR_CHECK: self.qr_check, AuthStep.IMPORT: self.import_,
+            AuthStep.CANCEL: self.cancel,
+        }
+        if step is not AuthStep.QR_CHECK and step is not AuthStep.QR_START:
+            await self.drop_qr(ctx.account_id)
+        try:
+            return await handlers[step](ctx)
+        except TelegramError as err:
+            if step in (AuthStep.QR_START, AuthStep.QR_CHECK):
+                await self.drop_qr(ctx.account_id)
+            raise err.to_step_error(fail=err.code in _FATAL.get(step, ())) from None
+
+    async def drop_qr(self, account_id: str) -> None:
+        client = self._qr.pop(account_id, None)
+        if client is not None:
+            await client.disconnect()
+
+    async def aclose(self) -> None:
+        for account_id in list(self._qr):
+            await self.drop_qr(account_id)
+
+    # -- code -------------------------------------------------------------------------
+    async def start(self, ctx: StepContext) -> StepResult:
+        phone = str(ctx.provider_data["phone"])
+        async with self.connected(ctx, None) as client:
+            sent = await client.send_code(phone)
+            flow = self._flow(ctx, client, phone=phone, phone_code_hash=sent.phone_code_hash)
+        data: dict[str, Any] = {"code_type": sent.code_type}
+        if sent.timeout is not None:
+            data["timeout"] = sent.timeout
+        return StepResult(S.AWAITING_CODE, flow=flow,
+                          events=(EventDraft("account.auth.code_sent", data),),
+                          response={"code_type": sent.code_type})
+
+    async def code(self, ctx: StepContext) -> StepResult:
+        session = self._flow_session(ctx)
+        async with self.connected(ctx, session) as client:
+            try:
+                me = await client.sign_in(str(ctx.flow["phone"]),
+                                          str(ctx.flow["phone_code_hash"]), ctx.input["code"])
+            except TelegramError as err:
+                if err.code != "password_needed":
+                    raise
+                return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
+            return self._authorized(client, me)
+
+    async def password(self, ctx: StepContext) -> StepResult:
+        session = self._flow_session(ctx)
+        async with self.connected(ctx, session) as client:
+            me = await client.check_password(ctx.input["password"])
+            return self._authorized(client, me)
+
+    async def cancel(self, ctx: StepContext) -> StepResult:
+        return StepResult(S.PENDING)
+
+    # -- QR -----------------------------------------------------------------------------
+    def _qr_result(self, ctx: StepContext, client: TelegramClient, tok: LoginToken,
+                   events: bool) -> StepResult:
+        assert tok.token is not None and tok.expires is not None
+        expires = float(tok.expires)
+        flow = self._flow(ctx, client, qr_token=base64.b64encode(tok.token).decode(),
+                          qr_expires=expires)
+        evs = (EventDraft("account.auth.qr_updated",
+                          {"url": token_url(tok.token), "expires_at": iso(expires)}),)
+        return StepResult(S.AWAITING_QR_SCAN, flow=flow, events=evs if events else (),
+                          response={"qr": qr_payload(tok.token, expires)})
+
+    async def _finish_qr(self, ctx: StepContext, client: TelegramClient,
+                         tok: LoginToken) -> StepResult | None:
+        """Complete a scanned token (moving DC when told); ``None`` while not scanned."""
+        try:
+            if tok.migrate_dc is not None and tok.token is not None:
+                tok = await client.import_login_token(tok.migrate_dc, tok.token)
+        except TelegramError as err:
+            if err.code == "password_needed":
+                return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
+            raise
+        if tok.me is not None:
+            return self._authorized(client, tok.me)
+        return None
+
+    async def _export(self, ctx: StepContext, client: TelegramClient) -> StepResult:
+        try:
+            tok = await client.export_login_token()
+        except TelegramError as err:
+            if err.code == "password_needed":
+                return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
+            raise
+        done = await self._finish_qr(ctx, client, tok)
+        if done is not None:
+            return done
+        return self._qr_result(ctx, client, tok, events=True)
+
+    async def qr_start(self, ctx: StepContext) -> StepResult:
+        await self.drop_qr(ctx.account_id)
+        session = SessionData.from_json(ctx.flow["session"]) if "session" in ctx.flow else None
+        client = self.client(ctx, session)
+        try:
+            await client.connect()
+            client.watch_login_token()
+            result = await self._export(ctx, client)
+        except BaseException:
+            await client.disconnect()
+            raise
+        if result.status is S.AWAITING_QR_SCAN:
+            self._qr[ctx.account_id] = client
+            return result
+        await client.disconnect()
+        if result.status is S.AUTHORIZED:
+            raise StepError("invalid_state", "the QR code was already scanned; call qr/check",
+                            http_status=409)
+        return result
+
+    def _waiting(self, ctx: StepContext) -> StepResult:
+        token = base64.b64decode(ctx.flow["qr_token"])
+        return StepResult(S.AWAITING_QR_SCAN, flow=dict(ctx.flow),
+                          response={"qr": qr_payload(token, float(ctx.flow["qr_expires"]))})
+
+    def _expired(self, ctx: StepContext) -> StepResult:
+        if ctx.status is S.QR_EXPIRED:
+            raise StepError("qr_expired", "the QR code expired; call qr/start for a new one")
+        return StepResult(S.QR_EXPIRED, flow=dict(ctx.flow),
+                          response={"error": {"code": "qr_expired",
+                                              "message": "call qr/start for a new QR code"}})
+
+    async def qr_check(self, ctx: StepContext) -> StepResult:
+        expired = time.time() >= float(ctx.flow.get("qr_expires", 0))
+        live = self._qr.pop(ctx.account_id, None)
+        if live is not None and not live.login_token_seen():
+            if expired:
+                await live.disconnect()
+                return self._expired(ctx)
+            self._qr[ctx.account_id] = live
+            return self._waiting(ctx)
+        client = live or self.client(ctx, self._flow_session(ctx))
+        try:
+            if live is None:
+                await client.connect()
+                client.watch_login_token()
+            result = await self._export(ctx, client)
+            if result.status is S.AWAITING_QR_SCAN and expired:
+                await client.disconnect()
+                return self._expired(ctx)
+        except BaseException:
+            await client.disconnect()
+            raise
+        if result.status is S.AWAITING_QR_SCAN:
+            self._qr[ctx.account_id] = client
+        else:
+            await client.disconnect()
+        return result
+
+    # -- session import and bots ------------------------------------------------------------
+    async def import_(self, ctx: StepContext) -> StepResult:
+        if ctx.auth_mode == "bot":
+            async with self.connected(ctx, None) as client:
+                me = await client.sign_in_bot(str(ctx.provider_data["bot_token"]))
+                return self._authorized(client, me)
+        session = await load_session(str(ctx.params.get("session_url", "")), self.cfg,
+                                     ctx.outbound, int(ctx.provider_data["api_id"]))
+        client = self.client(ctx, session)
+        try:
+            await client.connect()
+            return self._authorized(client, await client.get_me())
+        except TelegramError as err:
+            if err.code in ("flood_wait", "provider_unavailable"):
+                raise
+            raise StepError("invalid_session", f"the session is not valid: {err.code}",
+                            http_status=422) from None
+        finally:
+            await client.disconnect()

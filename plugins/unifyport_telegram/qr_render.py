@@ -1,0 +1,31 @@
+"""QR login tokens: the ``tg://login`` URL and its SVG rendering."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from typing import Any
+
+import segno
+
+
+def token_url(token: bytes) -> str:
+    return "tg://login?token=" + base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+def svg(url: str) -> str:
+    buf = io.BytesIO()
+    segno.make(url, error="m").save(buf, kind="svg", scale=4, border=2, xmldecl=False)
+    return buf.getvalue().decode()
+
+
+def qr_payload(token: bytes, expires: float) -> dict[str, Any]:
+    """The ``qr`` object of a ``qr/start`` / ``qr/check`` response."""
+    url = token_url(token)
+    return {"url": url, "expires_at": iso(expires), "svg": svg(url)}

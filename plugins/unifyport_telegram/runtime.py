@@ -1,0 +1,179 @@
+"""Online clients: one per account, updates -> ``message.received``, sending, catch-up."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from unifyport.providers import RuntimeContext, RuntimeStatus, SessionRevoked, StepError
+
+from .backend import RawBatch, TelegramClient, make_client
+from .config import TelegramConfig
+from .errors import TelegramError
+from .normalise import normalise
+from .session_data import SessionData, UpdateState
+
+log = logging.getLogger(__name__)
+STATE_SAVE_INTERVAL = 1.0
+"""Seconds between saves of the update state (a crash re-delivers at most this much)."""
+_SEEN = 2048
+
+
+class Online:
+    """One account's connected client and its update bookkeeping."""
+
+    def __init__(self, ctx: RuntimeContext, client: TelegramClient, session: SessionData) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.session = session
+        self.state = session.state
+        self.saved_state = session.state
+        self.self_id = session.user_id
+        self.revoked: TelegramError | None = None
+        self.revoked_event = asyncio.Event()
+        self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+
+    def remember(self, chat_id: str, msg_id: str) -> bool:
+        """False when the message was already delivered in this run."""
+        key = (chat_id, msg_id)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > _SEEN:
+            self._seen.popitem(last=False)
+        return True
+
+    def advance(self, state: UpdateState | None) -> None:
+        if state is not None and (self.state is None or state.pts >= self.state.pts):
+            self.state = state
+
+    async def on_batch(self, batch: RawBatch) -> None:
+        for raw in batch.messages:
+            try:
+                message = normalise(raw, batch.users, batch.chats, self.self_id)
+            except Exception:
+                log.exception("cannot normalise a message")
+                continue
+            if message is None or not self.remember(message["chat"]["id"], message["id"]):
+                continue
+            await self.ctx.emit("message.received", {"provider": "telegram", "message": message})
+        self.advance(batch.state)
+
+    async def save_state(self) -> None:
+        if self.state is not None and self.state != self.saved_state:
+            state = self.state
+            self.session = self.session.with_state(state)
+            await self.ctx.save_session(self.session.to_bytes())
+            self.saved_state = state
+
+    def mark_revoked(self, err: TelegramError) -> None:
+        self.revoked = err
+        self.revoked_event.set()
+
+
+class Runtimes:
+    def __init__(self, cfg: TelegramConfig) -> None:
+        self.cfg = cfg
+        self.online: dict[str, Online] = {}
+
+    def client(self, provider_data: Mapping[str, Any], session: SessionData) -> TelegramClient:
+        backend = str(provider_data.get("backend") or self.cfg.backend)
+        return make_client(backend, self.cfg, int(provider_data["api_id"]),
+                           str(provider_data["api_hash"]), session)
+
+    async def run(self, ctx: RuntimeContext) -> None:
+        if ctx.account_id in self.online:
+            raise RuntimeError("the account already has an online client")
+        try:
+            session = SessionData.from_bytes(ctx.session)
+        except (ValueError, KeyError, TypeError):
+            raise SessionRevoked("invalid_session", "the stored session is unreadable") from None
+        client = self.client(ctx.provider_data, session)
+        online = Online(ctx, client, session)
+        self.online[ctx.account_id] = online
+        try:
+            await self._serve(online)
+        except TelegramError as err:
+            if err.revoked:
+                raise SessionRevoked(err.code, err.message) from None
+            raise
+        finally:
+            if self.online.get(ctx.account_id) is online:
+                del self.online[ctx.account_id]
+            await client.disconnect()
+            with contextlib.suppress(Exception):
+                await online.save_state()
+
+    async def _serve(self, online: Online) -> None:
+        client = online.client
+        client.on_updates(online.on_batch)
+        await client.connect()
+        me = await client.get_me()
+        online.self_id = me.id
+        if online.state is not None:
+            for batch in await client.get_difference(online.state):
+                await online.on_batch(batch)
+        else:
+            online.advance(await client.get_state())
+        await online.save_state()
+        await online.ctx.set_status(RuntimeStatus.RUNNING)
+        tasks = [asyncio.create_task(client.wait_disconnected()),
+                 asyncio.create_task(self._probe(online)),
+                 asyncio.create_task(self._saver(online)),
+                 asyncio.create_task(online.revoked_event.wait())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if online.revoked is not None:
+            raise online.revoked
+        for task in done:
+            task.result()
+        raise TelegramError("provider_unavailable", "disconnected from Telegram", http_status=503)
+
+    async def _probe(self, online: Online) -> None:
+        """Ask for the update state now and then: a revoked session shows up here."""
+        while True:
+            await asyncio.sleep(self.cfg.probe_interval)
+            await online.client.get_state()
+
+    async def _saver(self, online: Online) -> None:
+        while True:
+            await asyncio.sleep(STATE_SAVE_INTERVAL)
+            await online.save_state()
+
+    async def send_message(self, account_id: str, chat_id: str, text: str,
+                           reply_to_id: str | None) -> Mapping[str, Any]:
+        online = self.online.get(account_id)
+        if online is None:
+            raise StepError("runtime_not_running", "the account is not online yet",
+                            http_status=409)
+        try:
+            chat = int(chat_id)
+            reply = int(reply_to_id) if reply_to_id is not None else None
+        except ValueError:
+            raise StepError("validation_failed", "chat_id and reply_to_id must be numeric ids",
+                            http_status=422) from None
+        try:
+            batch = await online.client.send_message(chat, text, reply)
+        except TelegramError as err:
+            if err.revoked:
+                online.mark_revoked(err)
+            raise err.to_step_error() from None
+        for raw in batch.messages:
+            message = normalise(raw, batch.users, batch.chats, online.self_id)
+            if message is not None:
+                online.remember(message["chat"]["id"], message["id"])
+                return message
+        raise StepError("provider_unavailable", "Telegram did not return the sent message",
+                        http_status=502)
+
+    async def aclose(self) -> None:
+        for online in list(self.online.values()):
+            await online.client.disconnect()

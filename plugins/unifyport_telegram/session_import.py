@@ -1,0 +1,140 @@
+"""Read an existing session for the ``session`` auth mode: from an URL, a file inside the
+import directory, or the string itself; Telethon or Pyrogram, SQLite file or string."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+import struct
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+from unifyport.providers import Outbound, StepError
+
+from .config import TelegramConfig
+from .session_data import SessionData
+
+MAX_SESSION_BYTES = 4 << 20
+"""Largest session file accepted (a Telethon file with a big entity cache is a few MB)."""
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _invalid(reason: str) -> StepError:
+    return StepError("invalid_session", reason, http_status=422)
+
+
+async def _read_reference(ref: str, cfg: TelegramConfig, outbound: Outbound | None) -> bytes:
+    scheme = urllib.parse.urlsplit(ref).scheme.lower() if "://" in ref else ""
+    if scheme in ("http", "https"):
+        if outbound is None:
+            raise StepError("url_not_allowed", "downloading sessions is not available here",
+                            http_status=422)
+        return await outbound.fetch(ref, MAX_SESSION_BYTES)
+    if scheme == "file":
+        return _read_file(ref, cfg)
+    if scheme:
+        raise StepError("url_not_allowed", f"unsupported URL scheme {scheme!r}",
+                        http_status=422)
+    return ref.strip().encode()
+
+
+def _read_file(ref: str, cfg: TelegramConfig) -> bytes:
+    if cfg.import_dir is None:
+        raise StepError("url_not_allowed",
+                        "file:// references are refused (plugins.telegram.import_dir is unset)",
+                        http_status=422)
+    parts = urllib.parse.urlsplit(ref)
+    if parts.netloc not in ("", "localhost"):
+        raise StepError("url_not_allowed", "file:// references must be local", http_status=422)
+    path = Path(urllib.parse.unquote(parts.path)).resolve()
+    if not path.is_relative_to(cfg.import_dir):
+        raise StepError("url_not_allowed", "the file is outside the import directory",
+                        http_status=422)
+    if not path.is_file():
+        raise StepError("download_failed", "no such session file", http_status=422)
+    if path.stat().st_size > MAX_SESSION_BYTES:
+        raise _invalid(f"the session file is larger than {MAX_SESSION_BYTES} bytes")
+    return path.read_bytes()
+
+
+def _b64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def parse_string(text: str) -> SessionData:
+    """A Telethon string session or a Pyrogram session string."""
+    try:
+        if text.startswith("1"):
+            raw = _b64(text[1:])
+            if len(raw) == 263:
+                dc_id, _ip, _port, key = struct.unpack(">B4sH256s", raw)
+            elif len(raw) == 275:
+                dc_id, _ip, _port, key = struct.unpack(">B16sH256s", raw)
+            else:
+                raise _invalid("a Telethon string session has 263 or 275 bytes")
+            return SessionData(dc_id=dc_id, auth_key=key)
+        raw = _b64(text)
+    except (binascii.Error, ValueError):
+        raise _invalid("not a Telethon or Pyrogram session string") from None
+    if len(raw) == 271:
+        dc_id, _api, _test, key, uid, bot = struct.unpack(">BI?256sQ?", raw)
+    elif len(raw) == 263:
+        dc_id, _test, key, uid, bot = struct.unpack(">B?256sI?", raw)
+    else:
+        raise _invalid("not a Telethon or Pyrogram session string")
+    return SessionData(dc_id=dc_id, auth_key=key, user_id=uid or None, is_bot=bot)
+
+
+def parse_sqlite(content: bytes) -> SessionData:
+    """A Telethon (``takeout_id``) or Pyrogram (``user_id``) ``.session`` SQLite file."""
+    with tempfile.TemporaryDirectory(prefix="unifyport-session-") as tmp:
+        path = Path(tmp) / "import.session"
+        path.write_bytes(content)
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                cols = {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
+                if "takeout_id" in cols:
+                    row = db.execute("SELECT dc_id, auth_key FROM sessions").fetchone()
+                    ent = None
+                    if db.execute("SELECT name FROM sqlite_master WHERE name='entities'"
+                                  ).fetchone():
+                        ent = db.execute("SELECT hash FROM entities WHERE id = 0").fetchone()
+                    uid, bot = (int(ent[0]) if ent else None), False
+                elif {"user_id", "is_bot", "auth_key", "dc_id"} <= cols:
+                    r = db.execute("SELECT dc_id, auth_key, user_id, is_bot FROM sessions"
+                                   ).fetchone()
+                    row, uid, bot = r, (r[2] if r else None), bool(r[3]) if r else False
+                else:
+                    raise _invalid("an SQLite file without a Telethon or Pyrogram sessions table")
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise _invalid(f"unreadable SQLite session file: {exc}") from None
+    if row is None or not row[1] or len(row[1]) != 256:
+        raise _invalid("the session file holds no auth key")
+    return SessionData(dc_id=int(row[0]), auth_key=bytes(row[1]), user_id=uid, is_bot=bot)
+
+
+def parse_content(content: bytes) -> SessionData:
+    if len(content) > MAX_SESSION_BYTES:
+        raise _invalid(f"the session is larger than {MAX_SESSION_BYTES} bytes")
+    if content.startswith(SQLITE_MAGIC):
+        return parse_sqlite(content)
+    try:
+        text = content.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise _invalid("neither an SQLite session file nor a session string") from None
+    if not text or len(text) > 2000:
+        raise _invalid("neither an SQLite session file nor a session string")
+    return parse_string(text)
+
+
+async def load_session(ref: str, cfg: TelegramConfig, outbound: Outbound | None,
+                       api_id: int) -> SessionData:
+    """The session ``ref`` points to or is (raises ``invalid_session`` / URL errors)."""
+    if not ref.strip():
+        raise StepError("validation_failed", "params.session_url is required", http_status=422)
+    return parse_content(await _read_reference(ref.strip(), cfg, outbound))
