@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import inspect, select, text
+
+from tests.support.gateway import Api
 from unifyport.crypto.box import SecretBox
 from unifyport.db.database import Database
 from unifyport.db.models import StoredSecret
-
-from tests.support.gateway import Api
 
 PASSWORD = "hunter2"  # the test provider's 2FA password
 

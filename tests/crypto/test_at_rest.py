@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from unifyport.gateway import AUTH_FLOW, FIELDS, SESSION
 
 from tests.crypto.flows import Stored, all_rows, open_all, row_bytes, store_secrets
 from tests.support.gateway import make_settings, running
 from tests.support.testprovider import TestPlugin
+from unifyport.gateway import AUTH_FLOW, FIELDS, SESSION
 
 
 def raw_sqlite(data_dir: Path) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from unifyport.crypto.box import NONCE_BYTES, SecretBox, SecretError, key_id_of
 from unifyport.crypto.keyring import Keyring, make_key
 

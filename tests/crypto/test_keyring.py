@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+
+from tests.support.gateway import make_settings
 from unifyport.cli.main import main
 from unifyport.crypto.box import SecretBox, SecretError
 from unifyport.crypto.check import check_keys, verify_stored_secrets
@@ -20,8 +22,6 @@ from unifyport.crypto.keyring import (
 )
 from unifyport.db.database import Database
 from unifyport.errors import ConfigError
-
-from tests.support.gateway import make_settings
 
 
 def key_lines(path: Path) -> list[str]:

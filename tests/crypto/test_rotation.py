@@ -1,0 +1,166 @@
+"""Key rotation on SQLite and PostgreSQL: end to end through the CLI, interrupted, resumed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from tests.crypto.flows import Stored, open_all, store_secrets
+from tests.support.gateway import make_settings, running
+from tests.support.testprovider import TestPlugin
+from unifyport.cli.main import main
+from unifyport.crypto.box import SecretBox
+from unifyport.crypto.keyring import load_keyring, new_key_line
+from unifyport.crypto.rotate import count_by_key_id, rotate_secrets
+from unifyport.db.database import Database
+from unifyport.db.models import StoredSecret
+from unifyport.settings import Settings
+
+Snapshot = dict[tuple[str, str], bytes]
+
+
+def populate(settings: Settings) -> tuple[Stored, Snapshot]:
+    """Run the app, store secrets through auth flows, return them opened."""
+
+    async def go() -> tuple[Stored, Snapshot]:
+        stored = Stored()
+        async with running(settings, (("testprov", TestPlugin()),)) as api:
+            await store_secrets(api, stored)
+            return stored, await open_all(api.gateway.db, api.gateway.box)
+
+    return asyncio.run(go())
+
+
+def cli(capsys: pytest.CaptureFixture[str], settings: Settings, *args: str
+        ) -> tuple[int, list[dict[str, Any]]]:
+    rc = main([*args, "--config", str(settings.config_path)])
+    out = capsys.readouterr().out
+    return rc, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def with_db(settings: Settings, fn: Any) -> Any:
+    async def go() -> Any:
+        db = Database(settings.storage.effective_database_url)
+        try:
+            return await fn(db, SecretBox(load_keyring(settings)))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def server_starts_and_opens_everything(settings: Settings, stored: Stored,
+                                       snapshot: Snapshot) -> None:
+    """Start the app (start-up check included), open every secret, finish a stored flow."""
+
+    async def go() -> None:
+        async with running(settings, (("testprov", TestPlugin()),)) as api:
+            assert await open_all(api.gateway.db, api.gateway.box) == snapshot
+            acc = stored.pending[0]
+            status, body = await api.post(f"/v1/accounts/{acc}/auth/session/code",
+                                          {"code": "12345"})
+            assert status == 200 and body["status"] == "authorized", body
+
+    asyncio.run(go())
+
+
+def key_file_of(settings: Settings) -> Path:
+    return settings.security.key_file_path(settings.storage.data_dir)
+
+
+def test_rotation_end_to_end_via_the_cli(database_url: str, data_dir: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    settings = make_settings(data_dir, database_url=database_url)
+    stored, snapshot = populate(settings)
+    total = len(snapshot)
+    assert total == 10
+    key_file = key_file_of(settings)
+    old_id = load_keyring(settings).newest.key_id
+
+    new_line = new_key_line()  # step 1: add a key line at the end (it becomes the newest)
+    with key_file.open("a") as fh:
+        fh.write(new_line + "\n")
+    new_id = load_keyring(settings).newest.key_id
+    assert new_id != old_id
+
+    rc, (report,) = cli(capsys, settings, "secrets", "rotate", "--batch-size", "3")
+    assert rc == 0
+    assert report == {"rotated": total, "already_current": 0, "failed": 0, "remaining": 0,
+                      "key_id": new_id, "by_key": {new_id: total}}
+    rc, (again,) = cli(capsys, settings, "secrets", "rotate")
+    assert rc == 0 and again["rotated"] == 0 and again["already_current"] == total
+
+    rc, status = cli(capsys, settings, "secrets", "status")  # step 3: verify
+    assert rc == 0
+    assert {s["key_id"]: s["secrets"] for s in status} == {old_id: 0, new_id: total}
+
+    key_file.write_text(new_line + "\n")  # step 4: remove the old key
+    assert load_keyring(settings).ids == (new_id,)
+    assert with_db(settings, open_all) == snapshot
+    server_starts_and_opens_everything(settings, stored, snapshot)
+
+
+def test_interrupted_rotation_resumes_and_completes(database_url: str, data_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    settings = make_settings(data_dir, database_url=database_url)
+    stored, snapshot = populate(settings)
+    total = len(snapshot)
+    old_id = load_keyring(settings).newest.key_id
+    rc, (added,) = cli(capsys, settings, "secrets", "add-key")
+    assert rc == 0
+    new_id = added["added"]
+
+    async def one_batch(db: Database, box: SecretBox) -> Any:
+        return await rotate_secrets(db, box, batch_size=4, max_batches=1)
+
+    partial = with_db(settings, one_batch)  # "killed" after its first committed batch
+    assert (partial.rotated, partial.remaining) == (4, total - 4)
+    assert with_db(settings, lambda db, _box: count_by_key_id(db)) == {
+        old_id: total - 4, new_id: 4}
+    assert with_db(settings, open_all) == snapshot  # mixed keys: everything still opens
+    server_starts_and_opens_everything(settings, stored, snapshot)  # and the server runs
+    snapshot = with_db(settings, open_all)  # the flow finished above changed secrets
+    before = with_db(settings, lambda db, _box: count_by_key_id(db))
+    assert before[old_id] > 0
+
+    rc, (report,) = cli(capsys, settings, "secrets", "rotate", "--batch-size", "2")
+    assert rc == 0
+    assert report == {"rotated": before[old_id], "already_current": before[new_id],
+                      "failed": 0, "remaining": 0, "key_id": new_id,
+                      "by_key": {new_id: len(snapshot)}}
+
+    key_file = key_file_of(settings)
+    lines = [ln for ln in key_file.read_text().splitlines() if ln and not ln.startswith("#")]
+    key_file.write_text(lines[-1] + "\n")
+    assert with_db(settings, open_all) == snapshot
+
+
+def test_a_secret_that_does_not_open_is_reported_and_left_alone(
+        database_url: str, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = make_settings(data_dir, database_url=database_url)
+    _stored, snapshot = populate(settings)
+    (acc, purpose), _ = sorted(snapshot.items())[-1]
+    old_id = load_keyring(settings).newest.key_id
+
+    async def corrupt(db: Database, box: SecretBox) -> None:
+        blob = box.seal(purpose, "acc_someone_else", b"moved")
+        async with db.write() as s:
+            await s.execute(update(StoredSecret).where(
+                StoredSecret.account_id == acc, StoredSecret.purpose == purpose
+            ).values(blob=blob))
+
+    with_db(settings, corrupt)
+    assert cli(capsys, settings, "secrets", "add-key")[0] == 0
+
+    async def rotate(db: Database, box: SecretBox) -> Any:
+        return await rotate_secrets(db, box, batch_size=3)
+
+    report = with_db(settings, rotate)
+    assert (report.failed, report.remaining) == (1, 1)
+    assert report.rotated == len(snapshot) - 1
+    assert report.by_key == {old_id: 1, report.key_id: len(snapshot) - 1}
