@@ -21,8 +21,14 @@ TIMEOUT = 15
 def error_name(exc: BaseException) -> str:
     """Telegram's error name carried by either library's exception."""
     name = getattr(exc, "ID", None)  # Kurigram: class attribute like "FLOOD_WAIT_X"
-    if name is not None:
+    if name:
         return str(name)
+    value = getattr(exc, "value", None)
+    if isinstance(value, str) and value.startswith("["):  # Kurigram, unknown: "[400 NAME]"
+        import re
+
+        match = re.search(r"\[\d+ ([A-Z0-9_]+)\]", value)
+        return match.group(1) if match else ""
     from telethon.errors.rpcerrorlist import rpc_errors_dict, rpc_errors_re
 
     for key, cls in rpc_errors_dict.items():  # Telethon: known errors have their own class

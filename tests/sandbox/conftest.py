@@ -33,9 +33,7 @@ def lib(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def make_client(
-    sb: RunningSandbox, lib: str
-) -> AsyncIterator[Callable[..., Adapter]]:
+async def make_client(sb: RunningSandbox, lib: str) -> AsyncIterator[Callable[..., Adapter]]:
     made: list[Adapter] = []
 
     def factory(session: Any = None, *, library: str | None = None, **kwargs: Any) -> Adapter:

@@ -79,6 +79,7 @@ class Connection:
 
     def transport_error(self, code: int) -> None:
         """Send a 4-byte transport error (e.g. -404) and close."""
+        self.dc.sandbox.rpc.log_event(self, "transport_error", str(code))
         self.codec.send(struct.pack("<i", code))
         self.close()
 

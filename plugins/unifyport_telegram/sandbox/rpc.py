@@ -154,6 +154,22 @@ class Dispatcher:
             queue.pop(0)
         return fault
 
+    def log_event(self, conn: Connection, method: str, error: str | None = None) -> dict[str, Any]:
+        """Append an entry to the request log."""
+        entry: dict[str, Any] = {
+            "connection": conn.id,
+            "dc_id": conn.dc.id,
+            "method": method,
+            "user_id": conn.key.user_id if conn.key is not None else None,
+            "time": time.time(),
+        }
+        if error is not None:
+            entry["error"] = error
+        self.log.append(entry)
+        if len(self.log) > 20000:
+            del self.log[:10000]
+        return entry
+
     def call(self, conn: Connection, request: Any) -> bytes:
         """Answer one request; always returns the serialised result or ``rpc_error``."""
         key = conn.key
@@ -169,16 +185,7 @@ class Dispatcher:
         if not without_updates:
             conn.wants_updates = True
         name = method_name(request) if isinstance(request, TLRequest) else type(request).__name__
-        entry = {
-            "connection": conn.id,
-            "dc_id": conn.dc.id,
-            "method": name,
-            "user_id": key.user_id,
-            "time": time.time(),
-        }
-        self.log.append(entry)
-        if len(self.log) > 20000:
-            del self.log[:10000]
+        entry = self.log_event(conn, name)
         try:
             fault = self._fault(name)
             if fault is not None:

@@ -99,6 +99,10 @@ class AuthKey:
         return auth_key_id(self.key)
 
 
+#: pts of an empty box: Telethon reads a stored pts of 0 as "no state" and would not catch up.
+BASE_PTS = 1
+
+
 class Store:
     """In-memory state written to ``state.json`` in the state directory."""
 
@@ -209,7 +213,7 @@ class Store:
         self, owner_id: int, *, text: str, out: bool, peer_type: str, peer_id: int, from_id: int
     ) -> Message:
         """Append a message to a user's box, advancing its pts by one."""
-        pts = self.pts.get(owner_id, 0) + 1
+        pts = self.pts.get(owner_id, BASE_PTS) + 1
         self.pts[owner_id] = pts
         msg = Message(owner_id, pts, pts, int(time.time()), text, out, peer_type, peer_id, from_id)
         self.boxes.setdefault(owner_id, []).append(msg)

@@ -8,12 +8,13 @@ from telethon.tl import functions, types
 
 from . import views
 from .rpc import Call, handles
+from .state import BASE_PTS
 
 
 def state(c: Call, uid: int) -> types.updates.State:
     """The update state of a user's box."""
     return types.updates.State(
-        pts=c.sandbox.store.pts.get(uid, 0),
+        pts=c.sandbox.store.pts.get(uid, BASE_PTS),
         qts=0,
         date=views.when(time.time()),
         seq=0,
