@@ -13,6 +13,10 @@ from tests.support.testprovider import TestPlugin, TestProvider
 pytest_plugins: list[str] = ["tests.fixtures.postgres"]
 
 
+CORE_ONLY = '[plugins]\ndisabled = ["telegram", "webhook"]\n'
+"""Core tests run with the test-only provider alone, isolated from the built-in plugins."""
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
@@ -30,5 +34,5 @@ def provider(plugin: TestPlugin) -> TestProvider:
 
 @pytest.fixture
 async def api(data_dir: Path, plugin: TestPlugin) -> AsyncIterator[Api]:
-    async with running(make_settings(data_dir), (("testprov", plugin),)) as client:
+    async with running(make_settings(data_dir, CORE_ONLY), (("testprov", plugin),)) as client:
         yield client

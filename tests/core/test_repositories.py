@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CORE_ONLY
 from tests.support.gateway import make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.crypto.box import SecretBox
@@ -105,7 +106,7 @@ async def test_secrets_are_sealed_per_row(db: Database) -> None:
 
 
 async def test_full_code_flow_on_each_database(tmp_path: Path, database_url: str) -> None:
-    settings = make_settings(tmp_path / "data", database_url=database_url)
+    settings = make_settings(tmp_path / "data", CORE_ONLY, database_url=database_url)
     async with running(settings, (("testprov", TestPlugin()),)) as api:
         _, acc = await api.post("/v1/accounts", {
             "provider": "testprov", "auth_mode": "code",

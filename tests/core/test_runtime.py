@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import CORE_ONLY
 from tests.support.gateway import Api, make_settings, running
 from tests.support.testprovider import TestPlugin, TestProvider
 from unifyport.runtime.supervisor import backoff_delay
@@ -73,7 +74,7 @@ async def _has_events(api: Api, acc: str, type: str, n: int) -> bool:
 
 
 async def test_comes_back_after_restart_until_stopped(data_dir: Path) -> None:
-    settings = make_settings(data_dir)
+    settings = make_settings(data_dir, CORE_ONLY)
     async with running(settings, (("testprov", TestPlugin()),)) as api:
         acc = await authorized(api)
         await api.post(f"/v1/accounts/{acc}/runtime/start")

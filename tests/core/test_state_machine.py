@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from tests.conftest import CORE_ONLY
 from tests.support.gateway import Api, make_settings, running
 from tests.support.testprovider import TestPlugin, TestProvider
 from unifyport.auth.states import TRANSITIONS, AuthStatus, AuthStep
@@ -247,7 +248,7 @@ async def test_step_input_is_validated(api: Api) -> None:
 
 
 async def test_flow_survives_a_restart_between_steps(data_dir: Path) -> None:
-    settings = make_settings(data_dir)
+    settings = make_settings(data_dir, CORE_ONLY)
     async with running(settings, (("testprov", TestPlugin()),)) as api:
         acc = await new_account(api, "code")
         await step(api, acc, "start")
