@@ -1,0 +1,375 @@
+"""The Pyrogram (Kurigram) implementation of
+:class:`unifyport_telegram.backend.TelegramClient`.
+
+Kurigram does not surface the transport error -404 to a pending call (the call hangs), keeps
+DC addresses in a hard-coded table and retries on its own; hence a connection class that dials
+the configured addresses, a timeout on every call, and a look at the receive task's fate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+import struct
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from pyrogram import Client, enums, handlers, raw
+from pyrogram import errors as perrors
+from pyrogram.connection import Connection
+from pyrogram.crypto import rsa
+from pyrogram.session.session import AuthKeyNotFound
+
+from ..backend import (
+    LoginToken,
+    Me,
+    RawBatch,
+    SentCode,
+    TelegramClient,
+    UpdateCallback,
+    display_name,
+)
+from ..config import TelegramConfig
+from ..errors import TelegramError, from_rpc, unavailable
+from ..normalise import unmark
+from ..session_data import SessionData, UpdateState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_trusted: set[bytes] = set()
+_CODE_TYPES = {enums.SentCodeType.APP: "app", enums.SentCodeType.SMS: "sms",
+               enums.SentCodeType.CALL: "call", enums.SentCodeType.FLASH_CALL: "flash_call",
+               enums.SentCodeType.MISSED_CALL: "missed_call",
+               enums.SentCodeType.FRAGMENT_SMS: "fragment_sms"}
+
+
+def _tl_bytes(data: bytes) -> bytes:
+    if len(data) < 254:
+        out = bytes([len(data)]) + data
+    else:
+        out = b"\xfe" + len(data).to_bytes(3, "little") + data
+    return out + b"\x00" * (-len(out) % 4)
+
+
+def _trust(pem: bytes | None) -> None:
+    if pem is None or pem in _trusted:
+        return
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("the server public key is not an RSA key")
+    nums = key.public_numbers()
+    n = nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")
+    e = nums.e.to_bytes((nums.e.bit_length() + 7) // 8, "big")
+    fingerprint = struct.unpack("<q", hashlib.sha1(_tl_bytes(n) + _tl_bytes(e),
+                                                   usedforsecurity=False).digest()[-8:])[0]
+    rsa.server_public_keys[fingerprint] = rsa.PublicKey(nums.n, nums.e)
+    _trusted.add(pem)
+
+
+def _connection_class(cfg: TelegramConfig) -> type[Connection]:
+    class ConfiguredConnection(Connection):  # type: ignore[misc]
+        """Dials the configured address of each DC instead of Kurigram's built-in table."""
+
+        def __init__(self, dc_id: int, server_address: str, port: int,
+                     *args: Any, **kwargs: Any) -> None:
+            host, real_port = cfg.dc_address(dc_id)
+            super().__init__(dc_id, host, real_port, *args, **kwargs)
+
+    return ConfiguredConnection
+
+
+def translate(exc: BaseException) -> TelegramError:
+    """The one place Kurigram's exceptions become backend-neutral errors."""
+    if isinstance(exc, TelegramError):
+        return exc
+    if isinstance(exc, perrors.FloodWait | perrors.FloodPremiumWait):
+        return from_rpc("FLOOD_WAIT", seconds=int(exc.value or 0))
+    if isinstance(exc, perrors.RPCError):
+        name = str(getattr(exc, "ID", None) or "")
+        return from_rpc(name)
+    if isinstance(exc, AuthKeyNotFound):
+        return TelegramError("auth_key_unknown", "the server does not know this auth key",
+                             http_status=401)
+    if isinstance(exc, TimeoutError):
+        return unavailable("Telegram did not answer in time")
+    if isinstance(exc, ConnectionError | OSError):
+        return unavailable(f"cannot reach Telegram: {exc}")
+    return unavailable(f"Telegram client error: {type(exc).__name__}: {exc}")
+
+
+def _me(user: Any) -> Me:
+    """From a raw ``User`` or a high-level ``pyrogram.types.User``."""
+    phone = getattr(user, "phone", None) or getattr(user, "phone_number", None)
+    is_bot = getattr(user, "bot", None)
+    if is_bot is None:
+        is_bot = getattr(user, "is_bot", False)
+    return Me(id=int(user.id), username=user.username,
+              display_name=display_name(user.first_name, user.last_name),
+              phone=phone, is_bot=bool(is_bot))
+
+
+def session_string(data: SessionData, api_id: int) -> str:
+    """Kurigram's session string (``>BI?256sQ?``) for ``data`` (user 0 while logging in)."""
+    packed = struct.pack(">BI?256sQ?", data.dc_id, api_id, False, data.auth_key,
+                         data.user_id or 0, data.is_bot)
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+class PyrogramClient(TelegramClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _trust(self.cfg.server.public_key_pem if self.cfg.server else None)
+        opts: dict[str, Any] = {"in_memory": True}
+        if self.initial is not None:
+            opts = {"session_string": session_string(self.initial, self.api_id)}
+        self._client = Client(
+            "unifyport", api_id=self.api_id, api_hash=self.api_hash, sleep_threshold=0,
+            connection_factory=_connection_class(self.cfg), no_updates=False,
+            skip_updates=True, max_concurrent_transmissions=1, workers=1,
+            fetch_replies=False, fetch_topics=False, fetch_stories=False,
+            fetch_stickers=False, **opts)
+        self._dc_id = self.initial.dc_id if self.initial else self.cfg.main_dc
+        self._auth_key = self.initial.auth_key if self.initial else None
+        self._user_id = self.initial.user_id if self.initial else None
+        self._is_bot = self.initial.is_bot if self.initial else False
+        self._callback: UpdateCallback | None = None
+        self._token_seen = False
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _dead_key(self) -> TelegramError | None:
+        """The -404 Kurigram swallowed: its receive task died with ``AuthKeyNotFound``."""
+        session = getattr(self._client, "session", None)
+        task = getattr(session, "recv_task", None)
+        if task is not None and task.done() and not task.cancelled():
+            exc = task.exception()
+            if exc is not None:
+                return translate(exc)
+        return None
+
+    async def _call(self, aw: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(aw, self.cfg.timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                dead = self._dead_key()
+                if dead is not None:
+                    raise dead from None
+            raise translate(exc) from None
+
+    async def _invoke(self, query: Any) -> Any:
+        return await self._call(self._client.invoke(query, retries=0,
+                                                    timeout=self.cfg.timeout))
+
+    def _remember(self) -> None:
+        session = getattr(self._client, "session", None)
+        if session is not None and session.auth_key:
+            self._dc_id, self._auth_key = int(session.dc_id), bytes(session.auth_key)
+
+    async def connect(self) -> None:
+        await self._call(self._client.connect())
+        session = self._client.session
+        for _ in range(int(self.cfg.timeout * 20)):
+            if session.is_started.is_set():
+                break
+            dead = self._dead_key()
+            if dead is not None:
+                raise dead
+            await asyncio.sleep(0.05)
+        else:
+            raise unavailable("cannot connect to Telegram")
+        self._remember()
+        await self._call(self._client.initialize())
+        self._client.add_handler(handlers.RawUpdateHandler(self._on_raw))
+        await asyncio.sleep(0)
+
+    async def disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._client.is_initialized:
+                await asyncio.wait_for(self._client.terminate(), 5)
+        with contextlib.suppress(Exception):
+            if self._client.is_connected:
+                await asyncio.wait_for(self._client.disconnect(), 5)
+
+    def export_session(self) -> SessionData:
+        self._remember()
+        if self._auth_key is None:
+            raise TelegramError("invalid_session", "the client has no auth key", http_status=422)
+        return SessionData(dc_id=self._dc_id, auth_key=self._auth_key, user_id=self._user_id,
+                           is_bot=self._is_bot)
+
+    def _logged_in(self, me: Me) -> Me:
+        self._user_id, self._is_bot = me.id, me.is_bot
+        return me
+
+    # -- login -------------------------------------------------------------------------------
+    async def send_code(self, phone: str) -> SentCode:
+        sent = await self._call(self._client.send_code(phone))
+        self._remember()
+        code_type = _CODE_TYPES.get(sent.type, str(getattr(sent.type, "name", "app")).lower())
+        return SentCode(str(sent.phone_code_hash), code_type, sent.timeout)
+
+    async def sign_in(self, phone: str, phone_code_hash: str, code: str) -> Me:
+        user = await self._call(self._client.sign_in(phone, phone_code_hash, code))
+        if user is False or not hasattr(user, "id"):
+            raise TelegramError("phone_invalid", "this phone number has no Telegram account")
+        return self._logged_in(_me(user))
+
+    async def check_password(self, password: str) -> Me:
+        return self._logged_in(_me(await self._call(self._client.check_password(password))))
+
+    def _login_token(self, res: Any) -> LoginToken:
+        if isinstance(res, raw.types.auth.LoginToken):
+            return LoginToken(token=bytes(res.token), expires=int(res.expires))
+        if isinstance(res, raw.types.auth.LoginTokenMigrateTo):
+            return LoginToken(token=bytes(res.token), migrate_dc=int(res.dc_id))
+        auth = res.authorization
+        if isinstance(auth, raw.types.auth.AuthorizationSignUpRequired):
+            raise TelegramError("phone_invalid", "this account has no Telegram user")
+        return LoginToken(me=self._logged_in(_me(auth.user)))
+
+    async def export_login_token(self) -> LoginToken:
+        return self._login_token(await self._invoke(raw.functions.auth.ExportLoginToken(
+            api_id=self.api_id, api_hash=self.api_hash, except_ids=[])))
+
+    def watch_login_token(self) -> None:
+        self._token_seen = False
+
+    def login_token_seen(self) -> bool:
+        return self._token_seen
+
+    async def import_login_token(self, dc_id: int, token: bytes) -> LoginToken:
+        client = self._client
+        if self._dc_id != dc_id:
+            host, port = self.cfg.dc_address(dc_id)
+            if client.is_initialized:
+                await self._call(client.terminate())
+            await self._call(client.session.stop())
+            client.session = await self._call(client.get_session(
+                dc_id=dc_id, server_address=host, port=port, export_authorization=False,
+                temporary=True))
+            await client.storage.dc_id(dc_id)
+            await client.storage.server_address(host)
+            await client.storage.port(port)
+            await client.storage.auth_key(client.session.auth_key)
+            self._remember()
+        return self._login_token(await self._invoke(
+            raw.functions.auth.ImportLoginToken(token=token)))
+
+    async def sign_in_bot(self, bot_token: str) -> Me:
+        user = await self._call(self._client.sign_in_bot(bot_token))
+        self._remember()
+        return self._logged_in(_me(user))
+
+    async def get_me(self) -> Me:
+        users = await self._invoke(raw.functions.users.GetUsers(id=[raw.types.InputUserSelf()]))
+        if not users or isinstance(users[0], raw.types.UserEmpty):
+            raise TelegramError("auth_key_unregistered", "the session is not logged in",
+                                http_status=401)
+        return self._logged_in(_me(users[0]))
+
+    async def log_out(self) -> None:
+        await self._invoke(raw.functions.auth.LogOut())
+
+    # -- updates -------------------------------------------------------------------------------
+    async def get_state(self) -> UpdateState:
+        st = await self._invoke(raw.functions.updates.GetState())
+        return UpdateState(pts=st.pts, date=int(st.date), qts=st.qts)
+
+    async def get_difference(self, state: UpdateState) -> list[RawBatch]:
+        batches: list[RawBatch] = []
+        t = raw.types.updates
+        for _ in range(100):
+            diff = await self._invoke(raw.functions.updates.GetDifference(
+                pts=state.pts, date=state.date, qts=state.qts))
+            if isinstance(diff, t.DifferenceEmpty):
+                break
+            if isinstance(diff, t.DifferenceTooLong):
+                state = UpdateState(diff.pts, state.date, state.qts)
+                continue
+            final = isinstance(diff, t.Difference)
+            st = diff.state if final else diff.intermediate_state
+            state = UpdateState(st.pts, int(st.date), st.qts)
+            messages = list(diff.new_messages) + [
+                u.message for u in diff.other_updates
+                if isinstance(u, raw.types.UpdateNewMessage | raw.types.UpdateNewChannelMessage)]
+            batches.append(RawBatch(messages, {u.id: u for u in diff.users},
+                                    {c.id: c for c in diff.chats}, state))
+            if final:
+                break
+        return batches
+
+    def on_updates(self, callback: UpdateCallback) -> None:
+        self._callback = callback
+
+    async def _on_raw(self, _client: Any, update: Any, users: Any, chats: Any) -> None:
+        if isinstance(update, raw.types.UpdateLoginToken):
+            self._token_seen = True
+            return
+        if self._callback is None or not isinstance(
+                update, raw.types.UpdateNewMessage | raw.types.UpdateNewChannelMessage):
+            return
+        state = None
+        if isinstance(update, raw.types.UpdateNewMessage):
+            state = UpdateState(update.pts, int(update.message.date), 0)
+        await self._callback(RawBatch([update.message], dict(users or {}), dict(chats or {}),
+                                      state))
+
+    async def wait_disconnected(self) -> None:
+        while self._client.is_connected:
+            dead = self._dead_key()
+            if dead is not None:
+                raise dead
+            await asyncio.sleep(0.5)
+
+    # -- sending ----------------------------------------------------------------------------------
+    async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:
+        try:
+            peer = await asyncio.wait_for(self._client.resolve_peer(chat_id), self.cfg.timeout)
+        except Exception:
+            peer = _input_peer(chat_id)
+        reply = raw.types.InputReplyToMessage(reply_to_msg_id=reply_to) if reply_to else None
+        res = await self._invoke(raw.functions.messages.SendMessage(
+            peer=peer, message=text, random_id=_random_id(), reply_to=reply))
+        if isinstance(res, raw.types.UpdateShortSentMessage):
+            msg = raw.types.Message(
+                id=res.id, peer_id=_peer(peer), date=res.date, message=text, out=True,
+                from_id=raw.types.PeerUser(user_id=self._user_id or 0),
+                reply_to=raw.types.MessageReplyHeader(reply_to_msg_id=reply_to)
+                if reply_to else None, media=res.media)
+            return RawBatch([msg], {}, {}, None)
+        users = {u.id: u for u in getattr(res, "users", [])}
+        chats = {c.id: c for c in getattr(res, "chats", [])}
+        msgs = [u.message for u in getattr(res, "updates", [])
+                if isinstance(u, raw.types.UpdateNewMessage | raw.types.UpdateNewChannelMessage)]
+        return RawBatch(msgs, users, chats, None)
+
+
+def _random_id() -> int:
+    return int.from_bytes(os.urandom(8), "big", signed=True)
+
+
+def _input_peer(chat_id: int) -> Any:
+    kind, ident = unmark(chat_id)
+    if kind == "user":
+        return raw.types.InputPeerUser(user_id=ident, access_hash=0)
+    if kind == "chat":
+        return raw.types.InputPeerChat(chat_id=ident)
+    return raw.types.InputPeerChannel(channel_id=ident, access_hash=0)
+
+
+def _peer(peer: Any) -> Any:
+    if isinstance(peer, raw.types.InputPeerUser):
+        return raw.types.PeerUser(user_id=peer.user_id)
+    if isinstance(peer, raw.types.InputPeerChat):
+        return raw.types.PeerChat(chat_id=peer.chat_id)
+    if isinstance(peer, raw.types.InputPeerChannel):
+        return raw.types.PeerChannel(channel_id=peer.channel_id)
+    return raw.types.PeerUser(user_id=0)
