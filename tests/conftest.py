@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import Api, make_settings, running
+from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin, TestProvider
 
 pytest_plugins: list[str] = ["tests.fixtures.postgres"]
-
-
-CORE_ONLY = '[plugins]\ndisabled = ["telegram", "webhook"]\n'
-"""Core tests run with the test-only provider alone, isolated from the built-in plugins."""
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORE_ONLY
-from tests.support.gateway import make_settings, running
+from tests.support.gateway import CORE_ONLY, make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.keyring import Keyring, make_key

@@ -7,8 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import CORE_ONLY
-from tests.support.gateway import Api, make_settings, running
+from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin, TestProvider
 from unifyport.runtime.supervisor import backoff_delay
 

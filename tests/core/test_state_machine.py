@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import CORE_ONLY
-from tests.support.gateway import Api, make_settings, running
+from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin, TestProvider
 from unifyport.auth.states import TRANSITIONS, AuthStatus, AuthStep
 from unifyport.db.models import Account

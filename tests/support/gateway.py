@@ -17,6 +17,9 @@ from unifyport.http.app import create_app
 from unifyport.http.context import EXTENSION
 from unifyport.settings import Settings
 
+CORE_ONLY = '[plugins]\ndisabled = ["telegram", "webhook"]\n'
+"""Core tests run with the test-only provider alone, isolated from the built-in plugins."""
+
 
 def make_settings(data_dir: Path, toml: str = "", env: dict[str, str] | None = None,
                   database_url: str | None = None) -> Settings:
