@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -38,10 +39,10 @@ async def serve(args: argparse.Namespace) -> int:
     line = {
         "mtproto": main.address,
         "dc_id": main.id,
-        "public_key_file": str(sandbox.public_key_file.resolve()),
+        "public_key_file": os.path.abspath(sandbox.public_key_file),
         "control": control_url,
         "dcs": {str(dc.id): dc.address for dc in sandbox.dcs.values()},
-        "state_dir": str(state_dir.resolve()),
+        "state_dir": os.path.abspath(state_dir),
     }
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()

@@ -121,6 +121,7 @@ class Connection:
                 )
                 self.send(bytes(created), response=False)
         if salt != key.salt:
+            sandbox.rpc.log_event(self, "bad_server_salt")
             bad = types.BadServerSalt(
                 bad_msg_id=msg_id, bad_msg_seqno=seqno, error_code=48, new_server_salt=key.salt
             )
@@ -139,6 +140,7 @@ class Connection:
                 pos += 16 + size
             return
         if constructor == GZIP_PACKED:
+            self.dc.sandbox.rpc.log_event(self, "gzip_packed")
             with BinaryReader(body[4:]) as reader:
                 self._message(msg_id, gzip.decompress(reader.tgread_bytes()))
             return
