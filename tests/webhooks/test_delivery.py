@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from tests.webhooks.receiver import Receiver, Reply
@@ -65,7 +66,6 @@ async def test_500_then_200_retries_on_the_schedule(
         clock = sink.clock
         expected = clock.now().timestamp() + 60
         due = d["next_attempt_at"].replace("Z", "+00:00")
-        from datetime import datetime
         assert abs(datetime.fromisoformat(due).timestamp() - expected) < 0.001
         assert sink.ctx is not None
         clock.advance(59.9)  # type: ignore[attr-defined]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.views import iso
@@ -22,12 +22,15 @@ from unifyport.delivery.models import (
 from unifyport.delivery.patterns import matches
 from unifyport.delivery.types import TargetState
 
+DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)
+"""``next_attempt_at`` of a redelivery: earlier than any clock (shown as its queue time)."""
 _REQUEUE = {"status": PENDING, "attempts": 0, "leased_until": None, "lease_token": None,
             "last_error": None}
 
 
-async def target_states(s: AsyncSession, sink: str) -> list[TargetState]:
-    counts: dict[tuple[str, str], int] = {
+async def target_states(s: AsyncSession, sink: str, counts: bool = True) -> list[TargetState]:
+    """Targets of ``sink`` by name; delivery counts are 0 unless ``counts``."""
+    by_status: dict[tuple[str, str], int] = {} if not counts else {
         (r.target, r.status): r.n
         for r in await s.execute(
             select(Delivery.target, Delivery.status, func.count().label("n"))
@@ -42,11 +45,23 @@ async def target_states(s: AsyncSession, sink: str) -> list[TargetState]:
         TargetState(
             name=t.name, patterns=tuple(t.patterns), enabled=t.enabled,
             disabled_reason=t.disabled_reason, disabled_at=t.disabled_at,
-            failing_since=t.failing_since, pending=counts.get((t.name, PENDING), 0),
-            failed=counts.get((t.name, FAILED), 0), succeeded=counts.get((t.name, SUCCEEDED), 0),
+            failing_since=t.failing_since, pending=by_status.get((t.name, PENDING), 0),
+            failed=by_status.get((t.name, FAILED), 0),
+            succeeded=by_status.get((t.name, SUCCEEDED), 0),
         )
         for t in rows
     ]
+
+
+async def due_targets(s: AsyncSession, sink: str, now: datetime) -> set[str]:
+    """Targets with a delivery due at ``now`` and not leased."""
+    rows = await s.scalars(
+        select(Delivery.target).distinct().where(
+            Delivery.sink == sink, Delivery.status == PENDING, Delivery.next_attempt_at <= now,
+            or_(Delivery.leased_until.is_(None), Delivery.leased_until < utcnow()),
+        )
+    )
+    return set(rows)
 
 
 async def set_enabled(
@@ -93,11 +108,12 @@ async def recover(
 
 
 async def redeliver(
-    s: AsyncSession, ev: Event, now: datetime, sink: str | None = None,
-    target: str | None = None,
+    s: AsyncSession, ev: Event, sink: str | None = None, target: str | None = None
 ) -> list[dict[str, Any]]:
     """Queue ``ev`` again for every target whose patterns match it (optionally one sink or
-    target), creating the delivery when the target never had it. Returns what was queued."""
+    target), creating the delivery when the target never had it. Returns what was queued.
+    The delivery is due at once, whatever a sink's clock says (:data:`DUE_AT_ONCE`)."""
+    now = DUE_AT_ONCE
     q = select(DeliveryTarget).order_by(DeliveryTarget.sink, DeliveryTarget.name)
     if sink is not None:
         q = q.where(DeliveryTarget.sink == sink)
@@ -139,7 +155,8 @@ async def deliveries_json(s: AsyncSession, event_id: str) -> list[dict[str, Any]
     return [
         {
             "sink": d.sink, "endpoint": d.target, "status": d.status,
-            "next_attempt_at": iso(d.next_attempt_at) if d.status == PENDING else None,
+            "next_attempt_at": iso(max(d.next_attempt_at, d.updated_at))
+            if d.status == PENDING and d.next_attempt_at is not None else None,
             "last_error": d.last_error,
             "attempts": [_attempt_json(a) for a in attempts.get(d.id, [])],
         }

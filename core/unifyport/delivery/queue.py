@@ -63,10 +63,15 @@ class DeliveryQueue:
             async with self.db.write() as s:
                 await leases.release(s, claims)
 
-    async def targets(self) -> list[TargetState]:
-        """Stored state of every target of this sink."""
+    async def targets(self, counts: bool = True) -> list[TargetState]:
+        """Stored state of every target of this sink (delivery counts only if ``counts``)."""
         async with self.db.read() as s:
-            return await admin.target_states(s, self.sink)
+            return await admin.target_states(s, self.sink, counts)
+
+    async def due(self, now: datetime) -> set[str]:
+        """Names of targets with deliveries due at ``now`` (one read)."""
+        async with self.db.read() as s:
+            return await admin.due_targets(s, self.sink, now)
 
     async def set_enabled(self, target: str, enabled: bool, reason: str | None = None) -> bool:
         """Enable or disable ``target`` (disabling fails its pending deliveries)."""

@@ -9,7 +9,6 @@ from quart import Blueprint
 from quart_schema import document_querystring, tag
 
 from unifyport.db.repositories import EventRepository
-from unifyport.db.types import utcnow
 from unifyport.delivery.admin import deliveries_json, redeliver
 from unifyport.errors import ApiError, not_found
 from unifyport.events.envelope import event_json
@@ -66,7 +65,7 @@ async def redeliver_(event_id: str) -> tuple[dict[str, Any], int]:
         ev = await EventRepository(s).get(event_id)
         if ev is None:
             raise not_found("event")
-        queued = await redeliver(s, ev, utcnow(), sink, endpoint)
+        queued = await redeliver(s, ev, sink, endpoint)
     if not queued:
         raise ApiError(409, "no_matching_endpoint", "no endpoint receives this event")
     return {"event_id": event_id, "queued": queued}, 202
