@@ -89,7 +89,7 @@ def translate(exc: BaseException) -> TelegramError:
     if isinstance(exc, TelegramError):
         return exc
     if isinstance(exc, perrors.FloodWait | perrors.FloodPremiumWait):
-        return from_rpc("FLOOD_WAIT", seconds=int(exc.value or 0))
+        return from_rpc("FLOOD_WAIT", seconds=int(getattr(exc, "value", 0) or 0))
     if isinstance(exc, perrors.RPCError):
         name = str(getattr(exc, "ID", None) or "")
         return from_rpc(name)
@@ -165,7 +165,7 @@ class PyrogramClient(TelegramClient):
             raise translate(exc) from None
 
     async def _invoke(self, query: Any) -> Any:
-        return await self._call(self._client.invoke(query, retries=0,
+        return await self._call(self._client.invoke(query, retries=1,
                                                     timeout=self.cfg.timeout))
 
     def _remember(self) -> None:
