@@ -53,6 +53,8 @@ class Online:
 
     async def on_batch(self, batch: RawBatch) -> None:
         for raw in batch.messages:
+            if getattr(raw, "out", False):
+                continue  # sent by this account (from here or another device)
             try:
                 message = normalise(raw, batch.users, batch.chats, self.self_id)
             except Exception:

@@ -37,3 +37,37 @@ async def wait_for(predicate: Any, what: str, attempts: int = 200, delay: float 
             return value
         await asyncio.sleep(delay)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def authorized(api: Api, sb: Any, phone: str, name: str = "Owner",
+                     **user: Any) -> tuple[str, dict[str, Any]]:
+    """A sandbox user logged in through the code flow: (account id, sandbox user)."""
+    created = await sb.control.create_user(phone, name, **user)
+    acc = await create(api, "code", phone=phone)
+    status, body = await step(api, acc, "start")
+    assert status == 200, body
+    status, body = await step(api, acc, "code", {"code": await sb.control.get_code(phone)})
+    assert (status, body["status"]) == (200, "authorized"), body
+    return acc, created
+
+
+async def runtime_status(api: Api, acc: str) -> str:
+    status, body = await api.get(f"/v1/accounts/{acc}/runtime")
+    assert status == 200, body
+    return str(body["status"])
+
+
+async def online(api: Api, acc: str) -> None:
+    status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
+    assert status == 200, body
+
+    async def running() -> bool:
+        return await runtime_status(api, acc) == "running"
+    await wait_for(running, "runtime running")
+
+
+async def received(api: Api, acc: str, count: int = 1) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
+        got = await events(api, acc, "message.received")
+        return got if len(got) >= count else None
+    return list(await wait_for(probe, f"{count} message.received event(s)"))
