@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy import inspect, select, text
 
-from tests.support.gateway import Api
+from tests.support.gateway import Api, running
+from tests.support.testprovider import TestPlugin
+from unifyport.cli.main import main
 from unifyport.crypto.box import SecretBox
+from unifyport.crypto.keyring import load_keyring
 from unifyport.db.database import Database
 from unifyport.db.models import StoredSecret
+from unifyport.settings import Settings
 
 PASSWORD = "hunter2"  # the test provider's 2FA password
 
@@ -102,3 +109,39 @@ def row_bytes(rows: list[tuple[str, tuple[Any, ...]]]) -> bytes:
             parts.append(bytes(value) if isinstance(value, bytes | memoryview)
                          else str(value).encode())
     return b"\x00".join(parts)
+
+
+Snapshot = dict[tuple[str, str], bytes]
+
+
+def populate(settings: Settings) -> tuple[Stored, Snapshot]:
+    """Run the app, store secrets through auth flows, return them opened."""
+
+    async def go() -> tuple[Stored, Snapshot]:
+        stored = Stored()
+        async with running(settings, (("testprov", TestPlugin()),)) as api:
+            await store_secrets(api, stored)
+            return stored, await open_all(api.gateway.db, api.gateway.box)
+
+    return asyncio.run(go())
+
+
+def cli(capsys: pytest.CaptureFixture[str], settings: Settings, *args: str
+        ) -> tuple[int, list[dict[str, Any]]]:
+    """Run ``unifyport ARGS --config ...`` in-process; (exit code, JSON lines printed)."""
+    rc = main([*args, "--config", str(settings.config_path)])
+    out = capsys.readouterr().out
+    return rc, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def with_db(settings: Settings, fn: Any) -> Any:
+    """``fn(db, box)`` run on a fresh database handle with the configured keys."""
+
+    async def go() -> Any:
+        db = Database(settings.storage.effective_database_url)
+        try:
+            return await fn(db, SecretBox(load_keyring(settings)))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())

@@ -3,55 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from tests.crypto.flows import Stored, open_all, store_secrets
+from tests.crypto.flows import Snapshot, Stored, cli, open_all, populate, with_db
 from tests.support.gateway import make_settings, running
 from tests.support.testprovider import TestPlugin
-from unifyport.cli.main import main
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.keyring import load_keyring, new_key_line
 from unifyport.crypto.rotate import count_by_key_id, rotate_secrets
 from unifyport.db.database import Database
 from unifyport.db.models import StoredSecret
 from unifyport.settings import Settings
-
-Snapshot = dict[tuple[str, str], bytes]
-
-
-def populate(settings: Settings) -> tuple[Stored, Snapshot]:
-    """Run the app, store secrets through auth flows, return them opened."""
-
-    async def go() -> tuple[Stored, Snapshot]:
-        stored = Stored()
-        async with running(settings, (("testprov", TestPlugin()),)) as api:
-            await store_secrets(api, stored)
-            return stored, await open_all(api.gateway.db, api.gateway.box)
-
-    return asyncio.run(go())
-
-
-def cli(capsys: pytest.CaptureFixture[str], settings: Settings, *args: str
-        ) -> tuple[int, list[dict[str, Any]]]:
-    rc = main([*args, "--config", str(settings.config_path)])
-    out = capsys.readouterr().out
-    return rc, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-def with_db(settings: Settings, fn: Any) -> Any:
-    async def go() -> Any:
-        db = Database(settings.storage.effective_database_url)
-        try:
-            return await fn(db, SecretBox(load_keyring(settings)))
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
 
 
 def server_starts_and_opens_everything(settings: Settings, stored: Stored,
