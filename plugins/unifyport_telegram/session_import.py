@@ -30,13 +30,13 @@ async def _read_reference(ref: str, cfg: TelegramConfig, outbound: Outbound | No
     if scheme in ("http", "https"):
         if outbound is None:
             raise StepError("url_not_allowed", "downloading sessions is not available here",
-                            http_status=422)
+                            http_status=400)
         return await outbound.fetch(ref, MAX_SESSION_BYTES)
     if scheme == "file":
         return _read_file(ref, cfg)
     if scheme:
         raise StepError("url_not_allowed", f"unsupported URL scheme {scheme!r}",
-                        http_status=422)
+                        http_status=400)
     return ref.strip().encode()
 
 
@@ -44,16 +44,16 @@ def _read_file(ref: str, cfg: TelegramConfig) -> bytes:
     if cfg.import_dir is None:
         raise StepError("url_not_allowed",
                         "file:// references are refused (plugins.telegram.import_dir is unset)",
-                        http_status=422)
+                        http_status=400)
     parts = urllib.parse.urlsplit(ref)
     if parts.netloc not in ("", "localhost"):
-        raise StepError("url_not_allowed", "file:// references must be local", http_status=422)
+        raise StepError("url_not_allowed", "file:// references must be local", http_status=400)
     path = Path(urllib.parse.unquote(parts.path)).resolve()
     if not path.is_relative_to(cfg.import_dir):
         raise StepError("url_not_allowed", "the file is outside the import directory",
-                        http_status=422)
+                        http_status=400)
     if not path.is_file():
-        raise StepError("download_failed", "no such session file", http_status=422)
+        raise StepError("download_failed", "no such session file", http_status=400)
     if path.stat().st_size > MAX_SESSION_BYTES:
         raise _invalid(f"the session file is larger than {MAX_SESSION_BYTES} bytes")
     return path.read_bytes()
