@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from unifyport.delivery.patterns import valid_pattern
@@ -28,8 +28,8 @@ _ENDPOINT_KEYS = {"name", "url", "secret", "events", "timeout", "max_concurrency
 class Endpoint:
     name: str
     url: str
-    keys: tuple[bytes, ...]
-    """Decoded signing keys; every one signs each delivery (rotation)."""
+    keys: tuple[bytes, ...] = field(repr=False)
+    """Decoded signing keys; every one signs each delivery (rotation). Never in ``repr``."""
     events: tuple[str, ...]
     timeout: float
     max_concurrency: int

@@ -1,0 +1,138 @@
+"""The core delivery queue on SQLite and PostgreSQL: fan-out, leases, outcomes, recover."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from unifyport.accounts.service import emit
+from unifyport.db.database import Database
+from unifyport.db.migrate import upgrade
+from unifyport.db.types import utcnow
+from unifyport.delivery.fanout import GAP_GRACE, _advance
+from unifyport.delivery.queue import DeliveryQueue
+from unifyport.delivery.types import Outcome, Target
+
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await upgrade(database)
+    yield database
+    await database.dispose()
+
+
+async def _emit(db: Database, count: int, type: str = "message.received") -> None:
+    async with db.write() as s:
+        for i in range(count):
+            emit(s, type, "acc_q", {"i": i})
+
+
+async def test_fan_out_matches_patterns_and_starts_after_existing_events(db: Database) -> None:
+    await _emit(db, 3)  # before the targets exist: not delivered
+    q = DeliveryQueue(db, "webhook")
+    await q.sync_targets([Target("all", ("*",)), Target("msg", ("message.*",)),
+                          Target("acc", ("account.created",))])
+    await _emit(db, 2, "message.received")
+    await _emit(db, 1, "account.created")
+    await _emit(db, 1, "account.auth.state_changed")
+    assert await q.fan_out(utcnow()) == 4 + 2 + 1
+    assert await q.fan_out(utcnow()) == 0
+    states = {t.name: t.pending for t in await q.targets()}
+    assert states == {"all": 4, "msg": 2, "acc": 1}
+
+
+async def test_concurrent_claims_never_overlap(db: Database, database_url: str) -> None:
+    q1 = DeliveryQueue(db, "webhook")
+    await q1.sync_targets([Target("main")])
+    await _emit(db, 60)
+    await q1.fan_out(utcnow())
+    other = Database(database_url)  # a second engine, as a second server process would have
+    try:
+        q2 = DeliveryQueue(other, "webhook")
+        now = utcnow()
+        batches = await asyncio.gather(*(
+            (q1 if i % 2 else q2).claim("main", 7, now, LEASE) for i in range(12)
+        ))
+    finally:
+        await other.dispose()
+    ids = [c.delivery_id for batch in batches for c in batch]
+    assert len(ids) == len(set(ids)) == 60
+    assert await q1.claim("main", 10, utcnow(), LEASE) == []
+
+
+async def test_expired_lease_is_claimed_again_and_the_stale_outcome_ignored(
+    db: Database,
+) -> None:
+    q = DeliveryQueue(db, "webhook")
+    await q.sync_targets([Target("main")])
+    await _emit(db, 1)
+    await q.fan_out(utcnow())
+    [first] = await q.claim("main", 5, utcnow(), timedelta(milliseconds=100))
+    assert first.attempt == 1
+    assert await q.claim("main", 5, utcnow(), LEASE) == []
+    await asyncio.sleep(0.15)
+    [again] = await q.claim("main", 5, utcnow(), LEASE)
+    assert again.delivery_id == first.delivery_id and again.attempt == 2
+    now = utcnow()
+    await q.complete([Outcome(first, "failed", now, 5, 500, "late")])
+    [state] = await q.targets()
+    assert state.pending == 1 and state.failed == 0  # the old lease no longer counts
+    await q.complete([Outcome(again, "succeeded", now, 5, 200)])
+    [state] = await q.targets()
+    assert state.succeeded == 1 and state.pending == 0
+
+
+async def test_retry_release_recover(db: Database) -> None:
+    q = DeliveryQueue(db, "webhook")
+    await q.sync_targets([Target("main")])
+    await _emit(db, 2)
+    await q.fan_out(utcnow())
+    a, b = await q.claim("main", 5, utcnow(), LEASE)
+    await q.release([b])
+    now = utcnow()
+    await q.complete([Outcome(a, "retry", now, 1, 503, retry_at=now + timedelta(seconds=60))])
+    [again] = await q.claim("main", 5, now, LEASE)
+    assert again.delivery_id == b.delivery_id and again.attempt == 1  # release gave it back
+    assert await q.due(now + timedelta(seconds=59)) == set()
+    assert await q.due(now + timedelta(seconds=60)) == {"main"}
+    [retried] = await q.claim("main", 5, now + timedelta(seconds=60), LEASE)
+    assert retried.delivery_id == a.delivery_id and retried.attempt == 2
+    [state] = await q.targets()
+    assert state.failing_since is not None
+    await q.complete([Outcome(retried, "failed", now, 1, 500, "HTTP 500"),
+                      Outcome(again, "failed", now, 1, 500, "HTTP 500")])
+    assert await q.recover("main", now + timedelta(days=1), now) == 0
+    assert await q.recover("main", now - timedelta(days=1), now) == 2
+    [state] = await q.targets()
+    assert state.pending == 2 and state.failed == 0
+
+
+async def test_disable_fails_pending_and_enable_clears_failing(db: Database) -> None:
+    q = DeliveryQueue(db, "webhook")
+    await q.sync_targets([Target("main")])
+    await _emit(db, 3)
+    await q.fan_out(utcnow())
+    assert await q.set_enabled("main", False, "test")
+    await _emit(db, 1)
+    await q.fan_out(utcnow())
+    [state] = await q.targets()
+    assert (state.enabled, state.pending, state.failed) == (False, 0, 4)
+    assert state.disabled_reason == "test"
+    assert await q.set_enabled("main", True)
+    assert not await q.set_enabled("missing", True)
+    [state] = await q.targets()
+    assert state.enabled and state.failing_since is None
+
+
+def test_cursor_waits_at_a_young_gap_and_passes_an_old_one() -> None:
+    now = utcnow()
+    young, old = now, now - GAP_GRACE - timedelta(seconds=1)
+    assert _advance(3, [(4, young), (5, young), (7, young)], now) == 5
+    assert _advance(3, [(4, young), (6, old), (7, young)], now) == 7
+    assert _advance(3, [(5, young)], now) == 3
