@@ -109,7 +109,7 @@ async def test_cli_prints_json_line_and_stops_on_sigterm(tmp_path):
             async with http.get(info["control"] + "/health") as resp:
                 assert resp.status == 200
                 assert (await resp.json())["dcs"]["2"] == info["mtproto"]
-        reader, writer = await asyncio.open_connection(host, int(port))
+        _reader, writer = await asyncio.open_connection(host, int(port))
         writer.close()
     finally:
         proc.send_signal(signal.SIGTERM)

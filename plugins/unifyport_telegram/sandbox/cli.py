@@ -30,7 +30,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     """Start the sandbox, print the JSON line, serve until SIGTERM/SIGINT."""
-    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="tg-sandbox-"))
+    state_dir = Path(args.state_dir)
     options = SandboxOptions(code_ttl=args.code_ttl, qr_ttl=args.qr_ttl)
     sandbox = Sandbox(state_dir, host=args.host, options=options)
     await sandbox.start(args.port)
@@ -39,10 +39,10 @@ async def serve(args: argparse.Namespace) -> int:
     line = {
         "mtproto": main.address,
         "dc_id": main.id,
-        "public_key_file": os.path.abspath(sandbox.public_key_file),
+        "public_key_file": str(sandbox.public_key_file),
         "control": control_url,
         "dcs": {str(dc.id): dc.address for dc in sandbox.dcs.values()},
-        "state_dir": os.path.abspath(state_dir),
+        "state_dir": str(state_dir),
     }
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
@@ -61,6 +61,7 @@ async def serve(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Entry point used by the ``unifyport`` CLI hook."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    args.state_dir = os.path.abspath(args.state_dir or tempfile.mkdtemp(prefix="tg-sandbox-"))
     try:
         return asyncio.run(serve(args))
     except OSError as exc:

@@ -66,6 +66,8 @@ class ServerKey:
     e: int
     d: int
     public_pem: bytes
+    p: int = 0
+    q: int = 0
 
     @property
     def fingerprint(self) -> int:
@@ -75,7 +77,14 @@ class ServerKey:
 
     def decrypt_raw(self, data: bytes) -> bytes:
         """Textbook RSA decryption (the old ``sha1 + data + random`` padding)."""
-        value = pow(int.from_bytes(data, "big"), self.d, self.n)
+        c = int.from_bytes(data, "big")
+        if self.p and self.q:  # CRT: four times faster than one pow with d
+            m1 = pow(c, self.d % (self.p - 1), self.p)
+            m2 = pow(c, self.d % (self.q - 1), self.q)
+            h = (pow(self.q, -1, self.p) * (m1 - m2)) % self.p
+            value = m2 + h * self.q
+        else:
+            value = pow(c, self.d, self.n)
         return value.to_bytes(256, "big")
 
     @classmethod
@@ -101,7 +110,8 @@ class ServerKey:
         if not public_file.exists() or public_file.read_bytes() != public_pem:
             public_file.write_bytes(public_pem)
         numbers = key.private_numbers()
-        return cls(numbers.public_numbers.n, numbers.public_numbers.e, numbers.d, public_pem)
+        pub = numbers.public_numbers
+        return cls(pub.n, pub.e, numbers.d, public_pem, numbers.p, numbers.q)
 
 
 def auth_key_id(auth_key: bytes) -> int:

@@ -15,8 +15,12 @@ from telethon.tl import functions, types
 
 from .crypto import DH_G, DH_PRIME, ServerKey, int_bytes, sha1
 
-# A fixed pq: both libraries factorise it in a few milliseconds.
-_P, _Q = 1229739323, 1402015859
+# A fixed pq with a small factor: both libraries factorise it in well under a millisecond
+# (Telegram's own pq have two ~32-bit factors and cost clients 25-60 ms of Python).
+_P, _Q = 65521, 2147483647  # pq < 2**47: Telethon reads pq as signed
+# Server DH exponent size: 320 bits keeps g^a in the required range and costs a sixth of a
+# 2048-bit exponent (a test server needs no more).
+_EXPONENT_BYTES = 40
 _SAFETY = 2 ** (2048 - 64)
 
 
@@ -89,7 +93,7 @@ class Handshake:
             raise HandshakeError("nonce mismatch")
         state.new_nonce = inner.new_nonce
         while True:
-            state.a = int.from_bytes(os.urandom(256), "big")
+            state.a = int.from_bytes(os.urandom(_EXPONENT_BYTES), "big")
             g_a = pow(DH_G, state.a, DH_PRIME)
             if _SAFETY < g_a < DH_PRIME - _SAFETY:
                 break
