@@ -42,6 +42,10 @@ class Account(Base):
     runtime_error: Mapped[str | None] = mapped_column(String(500))
     runtime_desired: Mapped[bool] = mapped_column(default=False)
     """Whether the account should be online (survives restarts until ``runtime/stop``)."""
+    runtime_owner: Mapped[str | None] = mapped_column(String(40))
+    """The process whose client runs the account (its lease holder)."""
+    runtime_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The owner's lease ends then unless renewed; another process may then take over."""
     version: Mapped[int] = mapped_column(default=1)
     """Bumped on every change; a write with a stale version is refused (optimistic lock)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -92,12 +92,6 @@ class AccountRepository:
             )
         return (await self.s.scalars(q.limit(limit))).all()
 
-    async def desired_online(self) -> Sequence[Account]:
-        """Accounts whose runtime should be running."""
-        return (
-            await self.s.scalars(select(Account).where(Account.runtime_desired.is_(True)))
-        ).all()
-
 
 class SecretRepository:
     """Sealed secrets of accounts, opened and sealed with the app's :class:`SecretBox`."""

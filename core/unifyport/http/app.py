@@ -90,9 +90,9 @@ async def start(gw: Gateway) -> None:
         print(f"Admin API key (shown once, also saved to "
               f"{gw.settings.storage.data_dir / 'admin-api-key'}): {token}", flush=True)
     gw.runtime = RuntimeSupervisor(gw)
-    resumed = await gw.runtime.resume_all()
+    await gw.runtime.open()
     start_sinks(gw)
-    log.info("unifyport started: %d account(s) resumed", resumed)
+    log.info("unifyport started: %d account(s) online here", len(gw.runtime.tasks))
 
 
 async def stop(gw: Gateway) -> None:

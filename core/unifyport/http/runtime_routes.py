@@ -62,7 +62,8 @@ async def send(account_id: str) -> tuple[dict[str, Any], int]:
     account = await get_account(gw, account_id)
     provider = gw.registry.provider(account.provider)
     if provider is None or not _supervisor().is_running(account_id):
-        raise ApiError(409, "runtime_not_running", "start the account's runtime first",
+        raise ApiError(409, "runtime_not_running",
+                       "the account's client is not running in this process; start its runtime",
                        status=account.runtime_status)
     reply = None if body.reply_to_id is None else str(body.reply_to_id)
     try:

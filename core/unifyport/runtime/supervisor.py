@@ -8,9 +8,10 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 
 from unifyport.accounts.service import emit, get_account, load_fields
 from unifyport.auth.states import AuthStatus
@@ -19,11 +20,15 @@ from unifyport.db.repositories import AccountRepository, SecretRepository
 from unifyport.db.types import utcnow
 from unifyport.errors import ApiError
 from unifyport.gateway import SESSION, Gateway
+from unifyport.ids import new_id
 from unifyport.providers import Provider, RuntimeStatus, SessionRevoked
 
 log = logging.getLogger(__name__)
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 60.0
+LEASE_SECONDS = 30.0
+"""How long a process holds an account's client without renewing."""
+RENEW_EVERY = 10.0
 
 
 def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
@@ -57,18 +62,60 @@ class _Context:
 
 
 class RuntimeSupervisor:
-    def __init__(self, gw: Gateway) -> None:
+    """Runs the online clients of the accounts this process holds a lease on.
+
+    An account's client runs in exactly one process: the one whose id is in the account's
+    ``runtime_owner`` with an unexpired ``runtime_lease_until``. Every ``renew_every``
+    seconds this process renews its leases, takes over accounts whose lease ran out (their
+    process died) and stops clients whose lease it lost (stopped or deleted elsewhere)."""
+
+    def __init__(self, gw: Gateway, *, lease_seconds: float = LEASE_SECONDS,
+                 renew_every: float = RENEW_EVERY) -> None:
         self.gw = gw
+        self.owner = new_id("wrk")
+        self.lease_seconds = lease_seconds
+        self.renew_every = renew_every
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.attempts: dict[str, int] = {}
+        self._maintainer: asyncio.Task[None] | None = None
 
-    async def resume_all(self) -> int:
-        """Start every account that should be online; returns how many."""
-        async with self.gw.db.read() as s:
-            accounts = await AccountRepository(s).desired_online()
-        for account in accounts:
+    async def open(self) -> None:
+        """Claim the accounts that should be online, then keep the leases in a loop."""
+        await self.maintain()
+        self._maintainer = asyncio.create_task(self._maintain_loop(), name="runtime-leases")
+
+    async def _maintain_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every)
+            try:
+                await self.maintain()
+            except Exception:
+                log.exception("runtime lease maintenance failed")
+
+    async def maintain(self) -> None:
+        """Renew own leases, claim orphaned accounts, start and stop clients accordingly."""
+        now = utcnow()
+        providers = list(self.gw.registry.providers)
+        async with self.gw.db.write() as s:
+            await s.execute(
+                update(Account)
+                .where(Account.runtime_desired.is_(True),
+                       Account.status == AuthStatus.AUTHORIZED.value,
+                       Account.provider.in_(providers),
+                       or_(Account.runtime_owner.is_(None), Account.runtime_owner == self.owner,
+                           Account.runtime_lease_until < now))
+                .values(runtime_owner=self.owner,
+                        runtime_lease_until=now + timedelta(seconds=self.lease_seconds))
+                .execution_options(synchronize_session=False)
+            )
+            owned = (await s.scalars(select(Account).where(
+                Account.runtime_owner == self.owner, Account.runtime_desired.is_(True)))).all()
+        owned_ids = {a.id for a in owned}
+        for account_id in [a for a in self.tasks if a not in owned_ids]:
+            log.info("account %s: lease lost or runtime stopped elsewhere", account_id)
+            await self._cancel(account_id)
+        for account in owned:
             self._spawn(account)
-        return len(accounts)
 
     async def start(self, account_id: str) -> Account:
         async with self.gw.locks.hold(account_id):
@@ -80,31 +127,41 @@ class RuntimeSupervisor:
             async with self.gw.db.write() as s:
                 await s.execute(update(Account).where(Account.id == account_id)
                                 .values(runtime_desired=True))
-            self._spawn(account)
+            await self.maintain()
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
-        """Take the account offline; with ``persist`` it stays offline across restarts."""
+        """Take the account offline; with ``persist`` it stays offline across restarts
+        (and a client running in another process stops at that process's next renewal)."""
+        if persist:
+            async with self.gw.db.write() as s:
+                await s.execute(update(Account).where(Account.id == account_id).values(
+                    runtime_desired=False, runtime_owner=None, runtime_lease_until=None))
+        await self._cancel(account_id)
+        if persist:
+            await self.set_status(account_id, RuntimeStatus.STOPPED, None)
+
+    def is_running(self, account_id: str) -> bool:
+        """Whether this process runs the account's client."""
+        return account_id in self.tasks
+
+    async def aclose(self) -> None:
+        """Shutdown: stop every client here and release the leases so another process can
+        take over at once; the accounts stay desired-online for the next start."""
+        if self._maintainer is not None:
+            self._maintainer.cancel()
+            await asyncio.gather(self._maintainer, return_exceptions=True)
+        for account_id in list(self.tasks):
+            await self._cancel(account_id)
+        async with self.gw.db.write() as s:
+            await s.execute(update(Account).where(Account.runtime_owner == self.owner)
+                            .values(runtime_owner=None, runtime_lease_until=None))
+
+    async def _cancel(self, account_id: str) -> None:
         task = self.tasks.pop(account_id, None)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if persist:
-            async with self.gw.db.write() as s:
-                await s.execute(update(Account).where(Account.id == account_id)
-                                .values(runtime_desired=False))
-            await self.set_status(account_id, RuntimeStatus.STOPPED, None)
-
-    def is_running(self, account_id: str) -> bool:
-        return account_id in self.tasks
-
-    async def aclose(self) -> None:
-        """Stop every task (shutdown): the accounts stay desired-online for the next start."""
-        tasks = list(self.tasks.values())
-        self.tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _spawn(self, account: Account) -> None:
         if account.id in self.tasks:
@@ -175,6 +232,7 @@ class RuntimeSupervisor:
             frm = account.status
             account.status = AuthStatus.LOGGED_OUT.value
             account.runtime_desired = False
+            account.runtime_owner = account.runtime_lease_until = None
             account.last_error = {"code": "session_revoked", "message": reason}
             account.version += 1
             account.updated_at = utcnow()

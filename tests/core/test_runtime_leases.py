@@ -1,0 +1,76 @@
+"""Two gateway processes on one database: each account's client runs in exactly one of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.core.test_runtime import authorized, until
+from tests.support.gateway import CORE_ONLY, Api, make_settings, running
+from tests.support.testprovider import TestPlugin
+from unifyport.db.models import Account
+from unifyport.runtime.supervisor import RuntimeSupervisor
+
+
+def sup(api: Api) -> RuntimeSupervisor:
+    assert api.gateway.runtime is not None
+    return api.gateway.runtime
+
+
+async def owner(api: Api, acc: str) -> str | None:
+    async with api.gateway.db.read() as s:
+        return await s.scalar(select(Account.runtime_owner).where(Account.id == acc))
+
+
+async def test_one_owner_then_takeover_after_a_crash(tmp_path: Path, database_url: str) -> None:
+    a_plugin, b_plugin = TestPlugin(), TestPlugin()
+    # Two gateways sharing the database and the master key, as two processes would.
+    settings = make_settings(tmp_path / "a", CORE_ONLY, database_url=database_url)
+    async with running(settings, (("testprov", a_plugin),)) as a, \
+            running(settings, (("testprov", b_plugin),)) as b:
+        for api in (a, b):
+            sup(api).lease_seconds = 0.5
+        acc = await authorized(a)
+        await a.post(f"/v1/accounts/{acc}/runtime/start")
+        await until(lambda: _running_in(a, acc))
+        for _ in range(5):  # b keeps renewing and never starts a second client
+            await sup(b).maintain()
+        assert not sup(b).is_running(acc)
+        assert await owner(a, acc) == sup(a).owner
+        # a "crashes": its client and lease loop stop without releasing the lease
+        assert sup(a)._maintainer is not None
+        sup(a)._maintainer.cancel()
+        for task in list(sup(a).tasks.values()):
+            task.cancel()
+        sup(a).tasks.clear()
+        await until(lambda: _renewed_and_running(b, acc), limit=5.0)
+        assert await owner(b, acc) == sup(b).owner
+        # a stop on a reaches the client running in b at b's next renewal
+        await a.post(f"/v1/accounts/{acc}/runtime/stop")
+        await sup(b).maintain()
+        assert not sup(b).is_running(acc)
+
+
+async def test_graceful_shutdown_hands_over_at_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "a", CORE_ONLY)
+    async with running(settings, (("testprov", TestPlugin()),)) as b:
+        sup(b).lease_seconds = 60.0
+        async with running(settings, (("testprov", TestPlugin()),)) as a:
+            acc = await authorized(a)
+            await sup(a).start(acc)
+            await sup(b).maintain()
+            assert sup(a).is_running(acc) and not sup(b).is_running(acc)
+        # a shut down and released its 60 s lease: b takes over without waiting for it
+        await sup(b).maintain()
+        assert sup(b).is_running(acc)
+
+
+async def _running_in(api: Api, acc: str) -> bool:
+    return sup(api).is_running(acc)
+
+
+async def _renewed_and_running(api: Api, acc: str) -> bool:
+    """One lease renewal of ``api`` (as its loop does), then: does it run the account?"""
+    await sup(api).maintain()
+    return sup(api).is_running(acc)
