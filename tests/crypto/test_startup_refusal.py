@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
@@ -22,8 +23,7 @@ from unifyport.crypto.box import SecretBox
 from unifyport.crypto.keyring import make_key, new_key_line, parse_keys
 from unifyport.db.database import Database
 from unifyport.db.migrate import MIGRATIONS, current_revision
-from unifyport.db.models import Account
-from unifyport.db.repositories import AccountRepository, SecretRepository
+from unifyport.db.types import UTCDateTime, utcnow
 from unifyport.gateway import SESSION
 from unifyport.settings import Settings
 
@@ -147,12 +147,24 @@ def test_refusal_comes_before_migrations(database_url: str, data_dir: Path) -> N
 
                 await conn.run_sync(to_first)
             box = SecretBox(parse_keys(old_key, "test"))
+            now = utcnow()
+            accounts = sa.table(  # the columns of revision 0001, whatever the model says now
+                "accounts", *(sa.column(c) for c in (
+                    "id", "provider", "auth_mode", "status", "runtime_status",
+                    "runtime_desired", "version")),
+                sa.column("provider_data", sa.JSON), sa.column("params", sa.JSON),
+                sa.column("created_at", UTCDateTime), sa.column("updated_at", UTCDateTime))
+            secrets = sa.table("secrets", sa.column("account_id"), sa.column("purpose"),
+                               sa.column("key_id"), sa.column("blob", sa.LargeBinary),
+                               sa.column("updated_at", UTCDateTime))
             async with db.write() as s:
-                AccountRepository(s).add(Account(
+                await s.execute(accounts.insert().values(
                     id="acc_old", provider="testprov", auth_mode="code", status="authorized",
-                    provider_data={}, params={}, runtime_status="stopped"))
-                await s.flush()
-                await SecretRepository(s, box).put("acc_old", SESSION, b"old-session")
+                    runtime_status="stopped", runtime_desired=False, version=1,
+                    provider_data={}, params={}, created_at=now, updated_at=now))
+                await s.execute(secrets.insert().values(
+                    account_id="acc_old", purpose=SESSION, key_id=box.sealing_key_id,
+                    blob=box.seal(SESSION, "acc_old", b"old-session"), updated_at=now))
         finally:
             await db.dispose()
 
