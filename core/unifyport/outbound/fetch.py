@@ -13,16 +13,17 @@ FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=30)
 CHUNK = 64 * 1024
 
 
-async def fetch(policy: OutboundPolicy, url: str, max_bytes: int) -> bytes:
+async def fetch(policy: OutboundPolicy, url: str, max_bytes: int,
+                limits: aiohttp.ClientTimeout = FETCH_TIMEOUT) -> bytes:
     """GET ``url`` (no redirects; ``http://`` only inside the allow list) and return at most
-    ``max_bytes`` of body. Raises :class:`StepError` ``url_not_allowed`` (400) or
-    ``download_failed`` (502)."""
+    ``max_bytes`` of body within the ``limits`` timeouts. Raises :class:`StepError`
+    ``url_not_allowed`` (400) or ``download_failed`` (502)."""
     try:
         parsed = policy.check_url(url, https_only_unless_allowed=True)
         only_allowed = parsed.scheme == "http"
         async with (
             aiohttp.ClientSession(connector=policy.connector(4, only_allowed=only_allowed),
-                                  timeout=FETCH_TIMEOUT) as session,
+                                  timeout=limits) as session,
             session.get(parsed, allow_redirects=False) as resp,
         ):
             if not 200 <= resp.status < 300:
