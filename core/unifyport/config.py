@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -200,13 +201,21 @@ def effective_values(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _mask(node: Any) -> Any:
+_SECRET_NAME = re.compile(r"(^|_)(secret|password|token|api_hash|private_key)$", re.IGNORECASE)
+"""Keys whose literal values ``config check`` masks too (``secret = "whsec_..."``)."""
+
+
+def _mask(node: Any, key: str = "") -> Any:
     if isinstance(node, Secret):
         return node.masked()
     if isinstance(node, Mapping):
-        return {k: _mask(v) for k, v in node.items()}
+        return {k: _mask(v, str(k)) for k, v in node.items()}
     if isinstance(node, list | tuple):
-        return [_mask(v) for v in node]
+        return [_mask(v, key) for v in node]
+    if isinstance(node, str) and node and (
+        _SECRET_NAME.search(key) or node.startswith(("whsec_", "whsk_"))
+    ):
+        return "*** (literal)"
     return node
 
 
