@@ -1,4 +1,4 @@
-"""Session import: the four formats (Telethon/Pyrogram × string/SQLite file) from a string,
+"""Session import: the four formats (Telethon or Pyrogram, string or SQLite file) from a string,
 a file:// path and an http:// URL, converted to the account's backend; and the refusals."""
 
 from __future__ import annotations

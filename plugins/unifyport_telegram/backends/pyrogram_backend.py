@@ -140,6 +140,8 @@ class PyrogramClient(TelegramClient):
         self._is_bot = self.initial.is_bot if self.initial else False
         self._callback: UpdateCallback | None = None
         self._token_seen = False
+        self._dropped = asyncio.Event()
+        self._client.disconnect_handler = self._on_session_stop
 
     # -- plumbing ---------------------------------------------------------------------
     def _dead_key(self) -> TelegramError | None:
@@ -322,12 +324,18 @@ class PyrogramClient(TelegramClient):
         await self._callback(RawBatch([update.message], dict(users or {}), dict(chats or {}),
                                       state))
 
+    async def _on_session_stop(self, _client: Any, _session: Any) -> None:
+        # Kurigram restarts a dropped session by itself; the runtime prefers to reconnect
+        # from scratch so that what was missed is fetched with getDifference.
+        self._dropped.set()
+
     async def wait_disconnected(self) -> None:
-        while self._client.is_connected:
+        while self._client.is_connected and not self._dropped.is_set():
             dead = self._dead_key()
             if dead is not None:
                 raise dead
-            await asyncio.sleep(0.5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dropped.wait(), 0.5)
 
     # -- sending ----------------------------------------------------------------------------------
     async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:

@@ -1,0 +1,82 @@
+"""Bot login, the per-account backend override, runtime stop/start and reconnection."""
+
+from __future__ import annotations
+
+from tests.support.gateway import Api
+from unifyport_telegram.sandbox.testing import RunningSandbox
+
+from .helpers import authorized, create, events, online, received, runtime_status, step, wait_for
+
+
+async def test_bot_login_and_inbound(api: Api, sb: RunningSandbox) -> None:
+    bot = await sb.control.create_user("+15550006001", "Botty", username="botty_bot", bot=True)
+    user = await sb.control.create_user("+15550006002", "Human")
+    acc = await create(api, "bot", bot_token=bot["bot_token"])
+    status, body = await step(api, acc, "import", {"params": {}})
+    assert status == 200, body
+    assert body["status"] == "authorized"
+    assert body["account"]["identity"]["username"] == "botty_bot"
+    await online(api, acc)
+    await sb.control.push_message(bot["id"], user["id"], "/start")
+    [event] = await received(api, acc)
+    assert event["data"]["message"]["text"] == "/start"
+
+
+async def test_bad_bot_token(api: Api, sb: RunningSandbox) -> None:
+    acc = await create(api, "bot", bot_token="123456:" + "x" * 30)
+    status, body = await step(api, acc, "import", {"params": {}})
+    assert (status, body["error"]["code"]) == (400, "invalid_bot_token"), body
+
+
+async def test_backend_override_per_account(api: Api, sb: RunningSandbox,
+                                            backend: str) -> None:
+    other = "pyrogram" if backend == "telethon" else "telethon"
+    user = await sb.control.create_user("+15550006011", "Ola")
+    friend = await sb.control.create_user("+15550006012", "Pat")
+    acc = await create(api, "code", phone="+15550006011", backend=other)
+    _, account = await api.get(f"/v1/accounts/{acc}")
+    assert account["provider_data"]["backend"] == other
+    await step(api, acc, "start")
+    status, body = await step(api, acc, "code",
+                              {"code": await sb.control.get_code("+15550006011")})
+    assert (status, body["status"]) == (200, "authorized"), body
+    await online(api, acc)
+    await sb.control.push_message(user["id"], friend["id"], "other library")
+    [event] = await received(api, acc)
+    assert event["data"]["message"]["text"] == "other library"
+
+
+async def test_unknown_backend_refused(api: Api) -> None:
+    status, body = await api.post("/v1/accounts", {
+        "provider": "telegram", "auth_mode": "qrcode",
+        "provider_data": {"api_id": 1, "api_hash": "abcdef0123456789", "backend": "tdlib"}})
+    assert status == 422 and "provider_data.backend" in body["error"]["fields"]
+
+
+async def test_stop_and_start_again(api: Api, sb: RunningSandbox) -> None:
+    acc, me = await authorized(api, sb, "+15550006021")
+    friend = await sb.control.create_user("+15550006022", "Quin")
+    await online(api, acc)
+    status, body = await api.post(f"/v1/accounts/{acc}/runtime/stop")
+    assert (status, body["status"]) == (200, "stopped")
+    await sb.control.push_message(me["id"], friend["id"], "while stopped")
+    await online(api, acc)
+    [event] = await received(api, acc)
+    assert event["data"]["message"]["text"] == "while stopped"
+
+
+async def test_reconnects_after_connection_loss(api: Api, sb: RunningSandbox) -> None:
+    acc, me = await authorized(api, sb, "+15550006031")
+    friend = await sb.control.create_user("+15550006032", "Rae")
+    await online(api, acc)
+    for conn in list(sb.sandbox.connections):
+        conn.close()
+    await sb.control.push_message(me["id"], friend["id"], "after the drop")
+    [event] = await received(api, acc)
+    assert event["data"]["message"]["text"] == "after the drop"
+
+    async def running() -> bool:
+        return await runtime_status(api, acc) == "running"
+    await wait_for(running, "running again")
+    changes = [e["data"]["to"] for e in await events(api, acc, "account.runtime.state_changed")]
+    assert "reconnecting" in changes
