@@ -26,7 +26,7 @@ _BACKEND = FieldSpec("backend", required=False, pattern="|".join(BACKENDS),
                                  "(default: [plugins.telegram] backend).")
 _COMMON = (_API_ID, _API_HASH, _BACKEND)
 
-AUTH_MODES = (
+AUTH_MODES: tuple[AuthModeSpec, ...] = (
     AuthModeSpec(
         "code", "Verification code sent by Telegram (SMS or in-app), then 2FA if enabled.",
         (*_COMMON, FieldSpec("phone", pattern=E164,
@@ -56,7 +56,7 @@ AUTH_MODES = (
 class TelegramProvider:
     name = "telegram"
     description = "Telegram user accounts and bots over MTProto (Telethon or Pyrogram)."
-    auth_modes = AUTH_MODES
+    auth_modes: tuple[AuthModeSpec, ...] = AUTH_MODES
 
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg

@@ -1,0 +1,72 @@
+"""``[plugins.telegram]`` validation (errors name the key) and ``unifyport sandbox telegram``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.gateway import make_settings
+from unifyport.errors import ConfigError
+from unifyport.http.app import create_app
+from unifyport_telegram.config import parse_config
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ({"backend": "tdlib"}, "plugins.telegram.backend"),
+    ({"import_dir": "/no/such/dir"}, "plugins.telegram.import_dir"),
+    ({"timeout": 0}, "plugins.telegram.timeout"),
+    ({"colour": "blue"}, "plugins.telegram.colour"),
+    ({"server": {"dc_id": 2}}, "plugins.telegram.server.address"),
+    ({"server": {"address": "nohost"}}, "plugins.telegram.server.address"),
+    ({"server": {"address": "127.0.0.1:99999"}}, "plugins.telegram.server.address"),
+    ({"server": {"address": "127.0.0.1:1", "dc_id": 0}}, "plugins.telegram.server.dc_id"),
+    ({"server": {"address": "127.0.0.1:1", "public_key_file": "/nope.pem"}},
+     "plugins.telegram.server.public_key_file"),
+    ({"server": {"address": "127.0.0.1:1", "dcs": {"x": "127.0.0.1:2"}}},
+     "plugins.telegram.server.dcs.x"),
+])
+def test_bad_values_name_the_key(table: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(table)
+    assert info.value.key == key
+
+
+def test_valid_table(tmp_path: Path) -> None:
+    pem = tmp_path / "public.pem"
+    pem.write_text("-----BEGIN RSA PUBLIC KEY-----\nAA==\n-----END RSA PUBLIC KEY-----\n")
+    cfg = parse_config({"backend": "pyrogram", "import_dir": str(tmp_path), "server": {
+        "dc_id": 2, "address": "127.0.0.1:4430", "public_key_file": str(pem),
+        "dcs": {"1": "127.0.0.1:4431"}}})
+    assert cfg.backend == "pyrogram" and cfg.import_dir == tmp_path.resolve()
+    assert cfg.dc_address(1) == ("127.0.0.1", 4431)
+    assert cfg.dc_address(2) == ("127.0.0.1", 4430)
+    assert cfg.dc_address(5) == ("127.0.0.1", 4430)
+    assert parse_config({}).dc_address(4) == ("149.154.167.91", 443)
+
+
+def test_bad_table_stops_the_app(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", '[plugins.telegram]\nbackend = "nope"\n')
+    with pytest.raises(ConfigError) as info:
+        create_app(settings)
+    assert info.value.key == "plugins.telegram.backend"
+
+
+def test_sandbox_command_prints_its_addresses(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "unifyport.cli.main", "sandbox", "telegram",
+         "--state-dir", str(tmp_path / "sb")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        line = json.loads(proc.stdout.readline())
+        assert line["mtproto"].startswith("127.0.0.1:") and line["dc_id"] == 2
+        assert Path(line["public_key_file"]).is_file()
+        assert line["control"].startswith("http://127.0.0.1:")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
