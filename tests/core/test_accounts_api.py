@@ -185,3 +185,12 @@ async def test_openapi_describes_routes(api: Api) -> None:
                  "/v1/accounts/{account_id}/runtime/start", "/v1/events"):
         assert path in paths, path
     assert "requestBody" in paths["/v1/accounts"]["post"]
+    body = paths["/v1/accounts"]["post"]["requestBody"]["content"]["application/json"]
+    variants = {v["title"]: v for v in body["schema"]["oneOf"]}
+    assert sorted(variants) == ["testprov / code", "testprov / qrcode", "testprov / session"]
+    code = variants["testprov / code"]["properties"]["provider_data"]
+    assert code["required"] == ["api_id", "api_hash", "phone"]
+    assert code["properties"]["api_hash"]["writeOnly"] is True
+    assert code["properties"]["phone"]["pattern"] == r"\+[1-9][0-9]{6,14}"
+    session = variants["testprov / session"]["properties"]["params"]
+    assert session["required"] == ["session_url"]

@@ -21,6 +21,7 @@ from unifyport.http import accounts, auth_routes, events_routes, health, runtime
 from unifyport.http.auth import install_authentication
 from unifyport.http.context import EXTENSION
 from unifyport.http.errors import install_error_handlers
+from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import Route, plugin_blueprint
 from unifyport.plugins.registry import Registry, build_registry
 from unifyport.runtime.supervisor import RuntimeSupervisor
@@ -55,6 +56,7 @@ def create_app(
         scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}],
+        openapi_provider_class=GatewayOpenAPI,
     )
     install_error_handlers(app)
     install_authentication(app)
