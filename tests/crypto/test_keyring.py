@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from unifyport.crypto.box import SecretBox, SecretError
 from unifyport.crypto.check import check_keys, verify_stored_secrets
 from unifyport.crypto.keyring import (
     KEY_SETTING,
+    append_new_key,
     load_keyring,
     make_key,
+    merged,
     new_key_line,
     persist_new_key_file,
 )
@@ -160,8 +163,9 @@ def test_add_key_appends_a_newest_key_and_keeps_the_mode(
     # Secrets sealed before the new key still open; new seals use the new key.
     blob = SecretBox(before).seal("session", "acc_1", b"s")
     assert SecretBox(after).open("session", "acc_1", blob) == b"s"
+    pinned = SecretBox(replace(before, path=None))  # a keyring not read from a file
     with pytest.raises(SecretError):
-        SecretBox(before).open("session", "acc_1", SecretBox(after).seal("session", "acc_1", b"s"))
+        pinned.open("session", "acc_1", SecretBox(after).seal("session", "acc_1", b"s"))
 
 
 def test_add_key_is_refused_when_the_environment_key_is_in_use(
@@ -173,3 +177,28 @@ def test_add_key_is_refused_when_the_environment_key_is_in_use(
     err = capsys.readouterr().err
     assert KEY_SETTING in err and "UNIFYPORT_MASTER_KEY" in err
     assert not (data_dir / "master.key").exists()
+
+
+def test_a_running_box_picks_up_a_key_added_to_the_file(data_dir: Path) -> None:
+    settings = make_settings(data_dir)
+    asyncio.run(check_keys(settings))
+    running_box = SecretBox(load_keyring(settings))
+    old_id = running_box.sealing_key_id
+    new = append_new_key(settings)
+    rotated = SecretBox(load_keyring(settings)).seal("session", "acc_1", b"re-sealed")
+    assert running_box.open("session", "acc_1", rotated) == b"re-sealed"
+    assert running_box.keyring.ids == (old_id, new.key_id)
+    assert running_box.sealing_key_id == new.key_id
+
+
+def test_a_reload_never_drops_a_key_the_process_holds(data_dir: Path) -> None:
+    settings = make_settings(data_dir)
+    asyncio.run(check_keys(settings))
+    ring = load_keyring(settings)
+    new = append_new_key(settings)
+    (data_dir / "master.key").write_text(base64.b64encode(new.material).decode() + "\n")
+    reread = load_keyring(settings)
+    assert reread.ids == (new.key_id,)
+    combined = merged(ring, reread)
+    assert combined.ids == (ring.newest.key_id, new.key_id)
+    assert combined.newest == new and combined.path == data_dir / "master.key"

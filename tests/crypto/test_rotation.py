@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from tests.crypto.flows import Snapshot, Stored, cli, open_all, populate, with_db
+from tests.crypto.flows import Snapshot, Stored, cli, open_all, populate, store_secrets, with_db
 from tests.support.gateway import make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.crypto.box import SecretBox
@@ -130,3 +130,25 @@ def test_a_secret_that_does_not_open_is_reported_and_left_alone(
     assert (report.failed, report.remaining) == (1, 1)
     assert report.rotated == len(snapshot) - 1
     assert report.by_key == {old_id: 1, report.key_id: len(snapshot) - 1}
+
+
+async def test_a_running_server_opens_secrets_rotated_under_its_feet(
+        database_url: str, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """add-key and rotate while a server runs: it re-reads the key file when it meets the
+    new key id, so its stored flows keep working without a restart."""
+    settings = make_settings(data_dir, database_url=database_url)
+    stored = Stored()
+    async with running(settings, (("testprov", TestPlugin()),)) as api:
+        await store_secrets(api, stored, accounts=1)
+        old_id = api.gateway.box.sealing_key_id
+        rc, (added,) = await asyncio.to_thread(cli, capsys, settings, "secrets", "add-key")
+        assert rc == 0
+        rc, (report,) = await asyncio.to_thread(cli, capsys, settings, "secrets", "rotate")
+        assert rc == 0 and report["remaining"] == 0 and report["rotated"] > 0
+        status, body = await api.post(f"/v1/accounts/{stored.pending[0]}/auth/session/code",
+                                      {"code": "12345"})
+        assert status == 200 and body["status"] == "authorized", body
+        assert api.gateway.box.keyring.ids == (old_id, added["added"])
+        assert api.gateway.box.sealing_key_id == added["added"]
+        counts = await count_by_key_id(api.gateway.db)
+        assert counts == {added["added"]: sum(counts.values())}

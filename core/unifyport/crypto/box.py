@@ -8,7 +8,9 @@ with another key id does not open. Per-purpose keys come from HKDF-SHA256 over t
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
@@ -16,7 +18,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from unifyport.crypto.keyring import Keyring, MasterKey
+from unifyport.crypto.keyring import Keyring, MasterKey, merged, read_key_file
+from unifyport.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 VERSION = 1
 NONCE_BYTES = 12
@@ -62,18 +67,45 @@ def key_id_of(blob: bytes) -> str:
     return _split(blob)[0]
 
 
+RELOAD_INTERVAL = 5.0
+"""Seconds between re-reads of the key file when a blob names a key not loaded yet."""
+
+
 class SecretBox:
     """Seals with the newest master key; opens with whichever configured key sealed the blob.
 
-    ``keyring`` may be replaced (the start-up check swaps in the persisted key file)."""
+    ``keyring`` may be replaced (the start-up check swaps in the persisted key file). When a
+    blob names a key this process does not hold, the key file is read again (at most every
+    :data:`RELOAD_INTERVAL` seconds), so servers pick up a key added for a rotation; keys are
+    only ever added this way, never dropped."""
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
+        self._last_reload = -RELOAD_INTERVAL
 
     @property
     def sealing_key_id(self) -> str:
         """The id of the key new seals use (store it next to the blob)."""
         return self.keyring.newest.key_id
+
+    def reload(self) -> bool:
+        """Re-read the key file (rate-limited); whether the keyring changed."""
+        path, now = self.keyring.path, time.monotonic()
+        if path is None or now - self._last_reload < RELOAD_INTERVAL:
+            return False
+        self._last_reload = now
+        try:
+            reread = read_key_file(path)
+        except ConfigError as exc:
+            log.warning("re-reading the master key file failed: %s", exc)
+            return False
+        updated = merged(self.keyring, reread)
+        if updated.ids == self.keyring.ids:
+            return False
+        log.info("master keys reloaded from %s: %s (newest %s)", path, ", ".join(updated.ids),
+                 updated.newest.key_id)
+        self.keyring = updated
+        return True
 
     def seal(self, purpose: str, row_id: str, plaintext: bytes) -> bytes:
         key = self.keyring.newest
@@ -85,6 +117,8 @@ class SecretBox:
     def open(self, purpose: str, row_id: str, blob: bytes) -> bytes:
         key_id, nonce, ct = _split(blob)
         key = self.keyring.get(key_id)
+        if key is None and self.reload():
+            key = self.keyring.get(key_id)
         if key is None:
             raise SecretError(
                 f"secret {purpose!r} of {row_id!r} was sealed with master key {key_id!r}, "

@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from unifyport.errors import ConfigError
@@ -57,6 +57,8 @@ class Keyring:
     keys: tuple[MasterKey, ...]
     source: str = ""
     pending_file: Path | None = None
+    path: Path | None = None
+    """The key file the keys were read from (``None`` for ``UNIFYPORT_MASTER_KEY``)."""
 
     @property
     def newest(self) -> MasterKey:
@@ -130,7 +132,14 @@ def read_key_file(path: Path) -> Keyring:
     if mode & 0o077:
         log.warning("master key file %s has mode %o; it should be readable by its owner only "
                     "(chmod 600)", path, mode)
-    return parse_keys(text, key_file_source(path))
+    return replace(parse_keys(text, key_file_source(path)), path=path)
+
+
+def merged(current: Keyring, reread: Keyring) -> Keyring:
+    """``reread``'s keys (its newest seals), keeping keys of ``current`` it no longer lists
+    (a running server never loses a key it had; a restart applies removals)."""
+    kept = tuple(k for k in current.keys if reread.get(k.key_id) is None)
+    return replace(reread, keys=kept + reread.keys)
 
 
 def persist_new_key_file(keyring: Keyring) -> Keyring:
@@ -156,7 +165,7 @@ def persist_new_key_file(keyring: Keyring) -> Keyring:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
     log.info("generated master key %s in %s", keyring.newest.key_id, path)
-    return Keyring(keyring.keys, key_file_source(path))
+    return Keyring(keyring.keys, key_file_source(path), path=path)
 
 
 def append_new_key(settings: Settings) -> MasterKey:

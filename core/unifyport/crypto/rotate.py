@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, inspect, or_, select
 
-from unifyport.crypto.box import SecretBox, SecretError
+from unifyport.crypto.box import SecretBox, SecretError, key_id_of
 from unifyport.db.database import Database
 from unifyport.db.models import StoredSecret
 from unifyport.db.types import utcnow
@@ -77,7 +77,7 @@ async def rotate_secrets(db: Database, box: SecretBox, batch_size: int = 200,
                     log.error("rotation skipped a secret: %s", exc)
                     continue
                 row.blob = box.seal(row.purpose, row.account_id, plain)
-                row.key_id, row.updated_at = newest, utcnow()
+                row.key_id, row.updated_at = key_id_of(row.blob), utcnow()
                 rotated += 1
             if rows:
                 after = (rows[-1].account_id, rows[-1].purpose)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from unifyport.crypto.box import SecretBox
+from unifyport.crypto.box import SecretBox, key_id_of
 from unifyport.db.models import Account, ApiKey, Event, StoredSecret
 from unifyport.db.types import utcnow
 from unifyport.ids import new_id
@@ -116,13 +116,13 @@ class SecretRepository:
                 StoredSecret(
                     account_id=account_id,
                     purpose=purpose,
-                    key_id=self.box.keyring.newest.key_id,
+                    key_id=key_id_of(blob),
                     blob=blob,
                     updated_at=utcnow(),
                 )
             )
         else:
-            row.blob, row.key_id, row.updated_at = blob, self.box.keyring.newest.key_id, utcnow()
+            row.blob, row.key_id, row.updated_at = blob, key_id_of(blob), utcnow()
 
     async def put_json(self, account_id: str, purpose: str, value: dict[str, Any]) -> None:
         await self.put(account_id, purpose, json.dumps(value, separators=(",", ":")).encode())
