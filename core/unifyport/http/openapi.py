@@ -11,8 +11,8 @@ from unifyport.http.context import EXTENSION
 
 
 class GatewayOpenAPI(OpenAPIProvider):
-    """Adds, to the ``POST /v1/accounts`` body schema, one variant per (provider, auth mode) with the
-    fields the provider declares, so ``/openapi.json`` documents what validation enforces."""
+    """Adds to the ``POST /v1/accounts`` body schema one variant per (provider, auth mode)
+    with the fields the provider declares: ``/openapi.json`` documents what is enforced."""
 
     def schema(self) -> dict[str, Any]:
         schema = super().schema()
