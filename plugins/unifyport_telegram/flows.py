@@ -25,6 +25,8 @@ from .session_data import SessionData
 from .session_import import load_session
 
 S = AuthStatus
+QR_LINGER = 60.0
+"""Seconds a QR client stays connected after its token expired, waiting for a poll."""
 #: Errors after which the flow cannot continue (the account moves to ``failed``).
 _FATAL = {
     AuthStep.CODE: {"code_expired"},
@@ -36,6 +38,7 @@ class AuthFlows:
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
         self._qr: dict[str, TelegramClient] = {}
+        self._qr_until: dict[str, float] = {}
 
     # -- plumbing -------------------------------------------------------------------
     def backend_of(self, data: Mapping[str, Any]) -> str:
@@ -70,8 +73,12 @@ class AuthFlows:
                             http_status=409, fail=True) from None
 
     @staticmethod
-    def _authorized(client: TelegramClient, me: Me) -> StepResult:
+    async def _authorized(client: TelegramClient, me: Me) -> StepResult:
+        """The stored session carries the update state at login, so messages that arrive
+        before ``runtime/start`` are still delivered then."""
         session = client.export_session()
+        with contextlib.suppress(TelegramError):
+            session = session.with_state(await client.get_state())
         return StepResult(S.AUTHORIZED, session=session.to_bytes(), identity=me.identity())
 
     async def run(self, step: AuthStep, ctx: StepContext) -> StepResult:
@@ -81,6 +88,7 @@ class AuthFlows:
             AuthStep.QR_CHECK: self.qr_check, AuthStep.IMPORT: self.import_,
             AuthStep.CANCEL: self.cancel,
         }
+        await self._sweep_qr()
         if step is not AuthStep.QR_CHECK and step is not AuthStep.QR_START:
             await self.drop_qr(ctx.account_id)
         try:
@@ -90,7 +98,19 @@ class AuthFlows:
                 await self.drop_qr(ctx.account_id)
             raise err.to_step_error(fail=err.code in _FATAL.get(step, ())) from None
 
+    def _keep_qr(self, account_id: str, client: TelegramClient, expires: float) -> None:
+        self._qr[account_id] = client
+        self._qr_until[account_id] = expires + QR_LINGER
+
+    async def _sweep_qr(self) -> None:
+        """Disconnect QR clients nobody polled since their token expired."""
+        now = time.time()
+        for account_id, until in list(self._qr_until.items()):
+            if until < now:
+                await self.drop_qr(account_id)
+
     async def drop_qr(self, account_id: str) -> None:
+        self._qr_until.pop(account_id, None)
         client = self._qr.pop(account_id, None)
         if client is not None:
             await client.disconnect()
@@ -122,13 +142,13 @@ class AuthFlows:
                 if err.code != "password_needed":
                     raise
                 return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
-            return self._authorized(client, me)
+            return await self._authorized(client, me)
 
     async def password(self, ctx: StepContext) -> StepResult:
         session = self._flow_session(ctx)
         async with self.connected(ctx, session) as client:
             me = await client.check_password(ctx.input["password"])
-            return self._authorized(client, me)
+            return await self._authorized(client, me)
 
     async def cancel(self, ctx: StepContext) -> StepResult:
         return StepResult(S.PENDING)
@@ -156,7 +176,7 @@ class AuthFlows:
                 return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
             raise
         if tok.me is not None:
-            return self._authorized(client, tok.me)
+            return await self._authorized(client, tok.me)
         return None
 
     async def _export(self, ctx: StepContext, client: TelegramClient) -> StepResult:
@@ -183,7 +203,7 @@ class AuthFlows:
             await client.disconnect()
             raise
         if result.status is S.AWAITING_QR_SCAN:
-            self._qr[ctx.account_id] = client
+            self._keep_qr(ctx.account_id, client, float(result.flow["qr_expires"]))
             return result
         await client.disconnect()
         if result.status is S.AUTHORIZED:
@@ -225,7 +245,7 @@ class AuthFlows:
             await client.disconnect()
             raise
         if result.status is S.AWAITING_QR_SCAN:
-            self._qr[ctx.account_id] = client
+            self._keep_qr(ctx.account_id, client, float(result.flow["qr_expires"]))
         else:
             await client.disconnect()
         return result
@@ -235,13 +255,13 @@ class AuthFlows:
         if ctx.auth_mode == "bot":
             async with self.connected(ctx, None) as client:
                 me = await client.sign_in_bot(str(ctx.provider_data["bot_token"]))
-                return self._authorized(client, me)
+                return await self._authorized(client, me)
         session = await load_session(str(ctx.params.get("session_url", "")), self.cfg,
                                      ctx.outbound, int(ctx.provider_data["api_id"]))
         client = self.client(ctx, session)
         try:
             await client.connect()
-            return self._authorized(client, await client.get_me())
+            return await self._authorized(client, await client.get_me())
         except TelegramError as err:
             if err.code in ("flood_wait", "provider_unavailable"):
                 raise

@@ -121,3 +121,12 @@ async def test_delete_logs_out_at_telegram(api: Api, sb: RunningSandbox) -> None
     assert status in (200, 204)
     log = await sb.control.requests()
     assert any(r["method"] == "auth.logOut" and r["user_id"] == me["id"] for r in log)
+
+
+async def test_messages_before_first_start_are_delivered(api: Api, sb: RunningSandbox) -> None:
+    acc, me = await authorized(api, sb, "+15550004081")
+    friend = await sb.control.create_user("+15550004082", "Jo")
+    await sb.control.push_message(me["id"], friend["id"], "sent before runtime/start")
+    await online(api, acc)
+    [event] = await received(api, acc)
+    assert event["data"]["message"]["text"] == "sent before runtime/start"

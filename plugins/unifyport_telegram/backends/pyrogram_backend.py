@@ -24,6 +24,7 @@ from pyrogram import Client, enums, handlers, raw
 from pyrogram import errors as perrors
 from pyrogram.connection import Connection
 from pyrogram.crypto import rsa
+from pyrogram.errors import rpc_error as _rpc_error_module
 from pyrogram.session.session import AuthKeyNotFound
 
 from ..backend import (
@@ -47,6 +48,31 @@ _CODE_TYPES = {enums.SentCodeType.APP: "app", enums.SentCodeType.SMS: "sms",
                enums.SentCodeType.CALL: "call", enums.SentCodeType.FLASH_CALL: "flash_call",
                enums.SentCodeType.MISSED_CALL: "missed_call",
                enums.SentCodeType.FRAGMENT_SMS: "fragment_sms"}
+
+
+class _UnknownErrors:
+    """Stands in for ``pathlib.Path`` in Kurigram's error module, which appends unknown RPC
+    error names to ``./unknown_errors.txt`` in whatever directory the server runs from; the
+    names go to the log instead."""
+
+    def __init__(self, _name: str) -> None:
+        pass
+
+    def open(self, *_args: Any, **_kwargs: Any) -> _UnknownErrors:
+        return self
+
+    def __enter__(self) -> _UnknownErrors:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def write(self, line: str) -> int:
+        log.info("Telegram answered an error Kurigram does not know: %s", line.strip())
+        return len(line)
+
+
+_rpc_error_module.Path = _UnknownErrors  # type: ignore[attr-defined]
 
 
 def _tl_bytes(data: bytes) -> bytes:
@@ -92,6 +118,9 @@ def translate(exc: BaseException) -> TelegramError:
         return from_rpc("FLOOD_WAIT", seconds=int(getattr(exc, "value", 0) or 0))
     if isinstance(exc, perrors.RPCError):
         name = str(getattr(exc, "ID", None) or "")
+        value = getattr(exc, "value", None)
+        if not name and isinstance(value, str) and value.startswith("["):
+            name = value.strip("[]").split(" ")[-1]  # unknown error: "[400 SOME_NAME]"
         return from_rpc(name)
     if isinstance(exc, AuthKeyNotFound):
         return TelegramError("auth_key_unknown", "the server does not know this auth key",
