@@ -25,6 +25,7 @@ def test_tl_layers_match():
 
 
 @pytest.mark.parametrize("transport", ["full", "abridged", "intermediate"])
+@pytest.mark.parametrize("lib", ["telethon"])
 async def test_telethon_transports(sb, make_client, transport):
     from telethon import connection
 
@@ -44,6 +45,7 @@ async def test_telethon_transports(sb, make_client, transport):
 @pytest.mark.parametrize(
     "transport", ["TCPAbridged", "TCPIntermediate", "TCPIntermediatePadded", "TCPFull"]
 )
+@pytest.mark.parametrize("lib", ["kurigram"])
 async def test_kurigram_transports(sb, make_client, transport):
     from pyrogram.connection import transport as kt
 
@@ -59,6 +61,7 @@ async def test_kurigram_transports(sb, make_client, transport):
     assert {c.codec.kind for c in sb.sandbox.connections} == {expected}
 
 
+@pytest.mark.parametrize("lib", ["kurigram"])
 async def test_kurigram_wrong_salt_answered_with_bad_server_salt(sb, make_client):
     await sb.control.create_user("+15550402", "S")
     client = make_client(library="kurigram")
@@ -144,3 +147,33 @@ async def test_control_messages_in_group_and_bulk(sb):
     assert [m["text"] for m in many] == [f"m{i}" for i in range(5)]
     pts = [m["pts"] for m in await sb.control.messages(a["id"])]
     assert pts == sorted(pts) and len(set(pts)) == len(pts) == 6
+
+
+@pytest.mark.parametrize("lib", ["telethon"])
+async def test_client_clock_skew_gets_bad_msg_notification(sb, make_client):
+    from telethon.tl import functions
+
+    await sb.control.create_user("+15550420", "Clock")
+    client = make_client(library="telethon")
+    await login(sb, client, "+15550420")
+    client.client._sender._state.time_offset = 3600  # the client's clock is an hour ahead
+    pong = await client.client(functions.PingRequest(ping_id=7))
+    assert pong.ping_id == 7  # Telethon corrected its clock from the notification and resent
+    events = [r for r in await sb.control.requests() if r["method"] == "bad_msg_notification"]
+    assert events and events[0]["error"] == "17"
+
+
+@pytest.mark.parametrize("lib", ["telethon"])
+async def test_ping_delay_disconnect_closes_silent_connection(sb, make_client):
+    from telethon.tl import functions
+
+    await sb.control.create_user("+15550421", "Quiet")
+    client = make_client(library="telethon", auto_reconnect=False)
+    await login(sb, client, "+15550421")
+    before = len(sb.sandbox.connections)
+    await client.client(functions.PingDelayDisconnectRequest(ping_id=1, disconnect_delay=1))
+    for _ in range(40):
+        if len(sb.sandbox.connections) < before:
+            break
+        await asyncio.sleep(0.1)
+    assert len(sb.sandbox.connections) == before - 1

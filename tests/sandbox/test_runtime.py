@@ -204,3 +204,67 @@ async def test_idle_client_requests_are_all_answered(sb, make_client, lib):
     log = (await sb.control.requests())[before:]
     assert log, "the client made requests"
     assert [r for r in log if r.get("error")] == []
+
+
+async def test_reply_history_and_dialogs(sb, make_client, lib):
+    me = await sb.control.create_user("+15550280", "Me")
+    friend = await sb.control.create_user("+15550281", "Friend", username="friendly")
+    client = make_client()
+    await login(sb, client, "+15550280")
+    first = await sb.control.push_message(me["id"], friend["id"], "question?")
+    if lib == "telethon":
+        await client.client.get_dialogs()  # also caches the friend's entity
+        sent = await client.client.send_message(friend["id"], "answer!", reply_to=first["id"])
+        history = await client.client.get_messages(friend["id"], limit=10)
+        texts = [m.message for m in history]
+    else:
+        dialogs = [d async for d in client.client.get_dialogs()]
+        assert [d.chat.id for d in dialogs] == [friend["id"]]
+        sent = await client.client.send_message(
+            friend["id"], "answer!", reply_parameters=_kurigram_reply(first["id"])
+        )
+        texts = [m.text async for m in client.client.get_chat_history(friend["id"], limit=10)]
+    assert texts == ["answer!", "question?"]
+    theirs = await sb.control.messages(friend["id"])
+    question_there = next(m for m in theirs if m["text"] == "question?")
+    answer_there = next(m for m in theirs if m["text"] == "answer!")
+    assert answer_there["reply_to_id"] == question_there["id"]
+    assert sent.id > first["id"]
+
+
+def _kurigram_reply(message_id: int):
+    from pyrogram import types
+
+    return types.ReplyParameters(message_id=message_id)
+
+
+async def test_outgoing_message_reaches_senders_other_client(sb, make_client, lib):
+    await sb.control.create_user("+15550290", "Me")
+    await sb.control.create_user("+15550291", "Friend", username="friend_two")
+    writer = make_client()
+    await login(sb, writer, "+15550290")
+    watcher = make_client(await writer.session_string())  # a second client on the same key
+    await watcher.connect()
+    await watcher.start_updates()
+    seen: list[str] = []
+    done = asyncio.Event()
+    if lib == "telethon":
+        from telethon import events
+
+        async def on_out(event):
+            seen.append(event.raw_text)
+            done.set()
+
+        watcher.client.add_event_handler(on_out, events.NewMessage(outgoing=True))
+    else:
+        from pyrogram import filters, handlers
+
+        async def on_out(_client, message):
+            seen.append(message.text)
+            done.set()
+
+        watcher.client.add_handler(handlers.MessageHandler(on_out, filters.outgoing))
+    await asyncio.sleep(0.3)
+    await writer.send_message("friend_two", "from the other device")
+    await asyncio.wait_for(done.wait(), TIMEOUT)
+    assert seen == ["from the other device"]

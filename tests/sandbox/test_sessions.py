@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import struct
 
+import pytest
+
 from unifyport_telegram.sandbox.testing import (
     pyrogram_session_to_telethon,
     running_sandbox,
@@ -15,6 +17,7 @@ from .adapters import KurigramAdapter, TelethonAdapter
 from .conftest import login
 
 
+@pytest.mark.parametrize("lib", ["telethon"])
 async def test_telethon_session_converted_to_pyrogram_and_back(sb, make_client):
     user = await sb.control.create_user("+15550300", "Conv")
     tele = make_client(library="telethon")

@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import struct
+import time
 from typing import TYPE_CHECKING
 
 from telethon.errors import TypeNotFoundError
@@ -32,6 +33,19 @@ _IGNORED = {MSGS_ACK, 0xDA69FB52, 0x7D861A08, 0x04DEB57D, 0x276D3EC6}  # acks, s
 _ids = itertools.count(1)
 
 
+def msg_id_problem(msg_id: int) -> int:
+    """The ``bad_msg_notification`` code for a client msg_id, or 0 when it is fine:
+    16 too old (> 300 s), 17 too new (> 30 s ahead), 18 not divisible by 4."""
+    if msg_id % 4:
+        return 18
+    skew = (msg_id >> 32) - time.time()
+    if skew < -300:
+        return 16
+    if skew > 30:
+        return 17
+    return 0
+
+
 class Connection:
     """Serves one client socket on one data centre."""
 
@@ -48,6 +62,7 @@ class Connection:
         self.wants_updates = False
         self.closed = False
         self._handshake: Handshake | None = None
+        self._disconnect_timer: asyncio.TimerHandle | None = None
 
     # -- life cycle ----------------------------------------------------------
     async def serve(self) -> None:
@@ -69,11 +84,19 @@ class Connection:
         finally:
             self.close()
 
+    def _arm_disconnect(self, delay: int) -> None:
+        """``ping_delay_disconnect``: close unless another ping comes within ``delay`` s."""
+        if self._disconnect_timer is not None:
+            self._disconnect_timer.cancel()
+        self._disconnect_timer = asyncio.get_running_loop().call_later(delay, self.close)
+
     def close(self) -> None:
         """Drop the socket and unregister."""
         if self.closed:
             return
         self.closed = True
+        if self._disconnect_timer is not None:
+            self._disconnect_timer.cancel()
         self.dc.sandbox.detach(self)
         self.writer.close()
 
@@ -120,6 +143,14 @@ class Connection:
                     server_salt=key.salt,
                 )
                 self.send(bytes(created), response=False)
+        problem = msg_id_problem(msg_id)
+        if problem:
+            sandbox.rpc.log_event(self, "bad_msg_notification", str(problem))
+            bad = types.BadMsgNotification(
+                bad_msg_id=msg_id, bad_msg_seqno=seqno, error_code=problem
+            )
+            self.send(bytes(bad), response=True, content=False)
+            return
         if salt != key.salt:
             sandbox.rpc.log_event(self, "bad_server_salt")
             bad = types.BadServerSalt(
@@ -155,6 +186,8 @@ class Connection:
             self.send_result(msg_id, bytes(error))
             return
         if isinstance(request, functions.PingRequest | functions.PingDelayDisconnectRequest):
+            if isinstance(request, functions.PingDelayDisconnectRequest):
+                self._arm_disconnect(request.disconnect_delay)
             self.send(bytes(types.Pong(msg_id=msg_id, ping_id=request.ping_id)), response=True)
             return
         if isinstance(request, functions.DestroySessionRequest):

@@ -166,13 +166,16 @@ def _post_one(sb: Sandbox, body: Any) -> dict[str, Any]:
             chat_id = (found or store.create_chat(title)).id
         elif chat_id not in store.chats:
             raise _Bad(f"no chat {chat_id}", 404, "not_found")
-    sb.post(from_id, to_id, text, chat_id=chat_id)
+    reply_to_id = _field(body, "reply_to_id", int, False)
+    reply = (to_id, reply_to_id) if reply_to_id else None
+    sb.post(from_id, to_id, text, chat_id, reply_to=reply)
     received = store.boxes[to_id][-1] if to_id != from_id else store.boxes[from_id][-1]
     return views.public_message(received)
 
 
 async def post_messages(request: web.Request) -> web.Response:
-    """``POST /messages``: one object, or a list for bulk pushes; returns the recipient's copy."""
+    """``POST /messages {to_user_id, from_user_id, text, chat?, reply_to_id?}``, or a list of
+    them; returns the recipient's copy. ``reply_to_id`` is a message id in the recipient's box."""
     body = await _body(request)
     sb = _sandbox(request)
     if isinstance(body, list):

@@ -104,7 +104,7 @@ class Handshake:
                 g=DH_G,
                 dh_prime=DH_PRIME.to_bytes(256, "big"),
                 g_a=g_a.to_bytes(256, "big"),
-                server_time=int(time.time()),  # type: ignore[arg-type]
+                server_time=int(time.time()),
             )
         )
         data = sha1(inner_answer) + inner_answer

@@ -99,14 +99,20 @@ def send_message(c: Call) -> types.UpdateShortSentMessage:
     """Store an outgoing message and push it to the recipients."""
     me = c.user()
     peer = c.request.peer
+    if not c.request.message:
+        raise RpcFail(400, "MESSAGE_EMPTY")
+    if len(c.request.message) > 4096:
+        raise RpcFail(400, "MESSAGE_TOO_LONG")
+    reply_id = getattr(c.request.reply_to, "reply_to_msg_id", None)
+    reply = (me.id, reply_id) if reply_id else None
     if isinstance(peer, types.InputPeerChat):
         chat = c.sandbox.store.chats.get(peer.chat_id)
-        if chat is None:
+        if chat is None or me.id not in chat.members:
             raise RpcFail(400, "PEER_ID_INVALID")
-        msg = c.sandbox.post(me.id, None, c.request.message, chat_id=chat.id)
+        msg = c.sandbox.post(me.id, None, c.request.message, chat.id, reply_to=reply, origin=c.conn)
     else:
         target = resolve_user(c, peer)
-        msg = c.sandbox.post(me.id, target.id, c.request.message)
+        msg = c.sandbox.post(me.id, target.id, c.request.message, reply_to=reply, origin=c.conn)
     return types.UpdateShortSentMessage(
         out=True, id=msg.id, pts=msg.pts, pts_count=1, date=views.when(msg.date)
     )

@@ -202,5 +202,6 @@ class Dispatcher:
             return bytes(types.RpcError(fail.code, fail.name))
         except Exception:
             log.exception("handler for %s failed", name)
-            entry["error"] = "INTERNAL"
-            return bytes(types.RpcError(500, "INTERNAL"))
+            # 400, not 500: both libraries silently retry 500s; a sandbox bug must be loud.
+            entry["error"] = "SANDBOX_HANDLER_FAILED"
+            return bytes(types.RpcError(400, "SANDBOX_HANDLER_FAILED"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -14,7 +15,7 @@ from pathlib import Path
 from telethon.tl import types
 
 # Handler modules register themselves on import.
-from . import auth, messages, srp, updates, views
+from . import auth, delivery, history, messages, srp, updates, views
 from .auth import LoginCode, QrToken
 from .connection import Connection
 from .crypto import MsgIdGenerator, ServerKey
@@ -24,7 +25,7 @@ from .state import AuthKey, Message, Store, User, digits
 log = logging.getLogger(__name__)
 
 #: Modules whose handlers register themselves with the dispatcher on import.
-HANDLER_MODULES = (auth, messages, updates)
+HANDLER_MODULES = (auth, history, messages, updates)
 
 MAIN_DC = 2
 OTHER_DC = 1
@@ -106,7 +107,7 @@ class Sandbox:
         }
         for dc in self.dcs.values():
             dc.server = await asyncio.start_server(
-                lambda r, w, dc=dc: self._serve(dc, r, w), self.host, ports[dc.id]
+                functools.partial(self._serve, dc), self.host, ports[dc.id]
             )
             dc.port = dc.server.sockets[0].getsockname()[1]
         self._flusher = asyncio.create_task(self._flush_loop())
@@ -259,43 +260,17 @@ class Sandbox:
         return user
 
     def post(
-        self, from_id: int, to_id: int | None, text: str, chat_id: int | None = None
+        self,
+        from_id: int,
+        to_id: int | None,
+        text: str,
+        chat_id: int | None = None,
+        *,
+        reply_to: tuple[int, int] | None = None,
+        origin: Connection | None = None,
     ) -> Message:
-        """Store a message in the sender's and recipients' boxes and push it; returns the
-        sender's copy (or the recipient's when the sender is not a real account)."""
-        store = self.store
-        if chat_id is not None:
-            chat = store.chats[chat_id]
-            for uid in (from_id, to_id):
-                if uid is not None and uid in store.users and uid not in chat.members:
-                    chat.members.append(uid)
-            members = set(chat.members)
-            targets = sorted((members | ({to_id} if to_id else set())) - {from_id})
-            peer_type = "chat"
-        else:
-            assert to_id is not None
-            targets = [] if to_id == from_id else [to_id]
-            peer_type = "user"
-        own = store.deliver(
-            from_id, text=text, out=True, peer_type=peer_type,
-            peer_id=chat_id if chat_id is not None else to_id or from_id, from_id=from_id,
-        )  # fmt: skip
-        self.push_message(own, skip_conn=True)
-        for target in targets:
-            msg = store.deliver(
-                target, text=text, out=False, peer_type=peer_type,
-                peer_id=chat_id if chat_id is not None else from_id, from_id=from_id,
-            )  # fmt: skip
-            self.push_message(msg)
-        return own
-
-    def push_message(self, msg: Message, skip_conn: bool = False) -> None:
-        """Push ``updateNewMessage`` to every connection of the box owner."""
-        if skip_conn:
-            return
-        body = bytes(views.new_message_updates(self.store, msg))
-        for key_id in list(self.user_keys.get(msg.owner_id, ())):
-            self.push_to_key(key_id, body)
+        """Store and push a message; returns the sender's copy (see :mod:`.delivery`)."""
+        return delivery.post(self, from_id, to_id, text, chat_id, reply_to=reply_to, origin=origin)
 
     def push_to_key(self, key_id: int, body: bytes) -> None:
         """Send a server-initiated message to every live connection of a key."""

@@ -80,6 +80,8 @@ class Message:
     peer_type: str  # "user" or "chat"
     peer_id: int
     from_id: int
+    uid: int = 0  # shared by every box's copy of one message
+    reply_to: int | None = None  # id in this box of the message replied to
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Store:
         self.keys: dict[int, AuthKey] = {}
         self.next_user_id = 1_000_001
         self.next_chat_id = 5_000_001
+        self.next_uid = 0
         self.dirty = False
         if self.path.exists():
             self._load(json.loads(self.path.read_text()))
@@ -124,6 +127,7 @@ class Store:
     def _load(self, data: dict[str, Any]) -> None:
         self.next_user_id = data["next_user_id"]
         self.next_chat_id = data["next_chat_id"]
+        self.next_uid = data.get("next_uid", 0)
         for u in data["users"]:
             self.users[u["id"]] = User(**u)
         for c in data["chats"]:
@@ -146,6 +150,7 @@ class Store:
         data = {
             "next_user_id": self.next_user_id,
             "next_chat_id": self.next_chat_id,
+            "next_uid": self.next_uid,
             "users": [asdict(u) for u in self.users.values()],
             "chats": [asdict(c) for c in self.chats.values()],
             "boxes": {str(k): [asdict(m) for m in v] for k, v in self.boxes.items()},
@@ -210,15 +215,40 @@ class Store:
 
     # -- message boxes -------------------------------------------------------
     def deliver(
-        self, owner_id: int, *, text: str, out: bool, peer_type: str, peer_id: int, from_id: int
+        self,
+        owner_id: int,
+        *,
+        text: str,
+        out: bool,
+        peer_type: str,
+        peer_id: int,
+        from_id: int,
+        uid: int,
+        reply_to_uid: int | None = None,
     ) -> Message:
         """Append a message to a user's box, advancing its pts by one."""
         pts = self.pts.get(owner_id, BASE_PTS) + 1
         self.pts[owner_id] = pts
-        msg = Message(owner_id, pts, pts, int(time.time()), text, out, peer_type, peer_id, from_id)
+        reply = self.find(owner_id, uid=reply_to_uid) if reply_to_uid else None
+        msg = Message(
+            owner_id, pts, pts, int(time.time()), text, out, peer_type, peer_id, from_id,
+            uid=uid, reply_to=reply.id if reply else None,
+        )  # fmt: skip
         self.boxes.setdefault(owner_id, []).append(msg)
         self.dirty = True
         return msg
+
+    def find(self, owner_id: int, *, msg_id: int = 0, uid: int | None = None) -> Message | None:
+        """A message of a box by its id there, or by its shared uid."""
+        for m in reversed(self.boxes.get(owner_id, [])):
+            if m.id == msg_id or (uid is not None and m.uid == uid):
+                return m
+        return None
+
+    def new_uid(self) -> int:
+        """A fresh shared message uid."""
+        self.next_uid += 1
+        return self.next_uid
 
     def since(self, owner_id: int, pts: int, limit: int = 1000) -> list[Message]:
         """Messages of a box after ``pts``."""

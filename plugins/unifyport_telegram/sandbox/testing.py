@@ -96,9 +96,14 @@ class ControlClient:
         from_user_id: int,
         text: str,
         chat: str | dict[str, Any] | None = None,
+        reply_to_id: int | None = None,
     ) -> dict[str, Any]:
-        """``POST /messages``; returns the recipient's stored copy."""
-        body = {"to_user_id": to_user_id, "from_user_id": from_user_id, "text": text, "chat": chat}
+        """``POST /messages``; returns the recipient's stored copy (``reply_to_id``: an id in
+        the recipient's box)."""
+        body = {
+            "to_user_id": to_user_id, "from_user_id": from_user_id, "text": text,
+            "chat": chat, "reply_to_id": reply_to_id,
+        }  # fmt: skip
         return dict(await self._call("POST", "/messages", body))
 
     async def push_messages(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -241,12 +246,14 @@ def telethon_client(
 def trust_kurigram(public_key_pem: bytes) -> None:
     """Make Kurigram trust only the sandbox key."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from pyrogram.crypto import rsa
 
     from .crypto import ServerKey
 
     pub = serialization.load_pem_public_key(public_key_pem)
-    numbers = pub.public_numbers()  # type: ignore[union-attr]
+    assert isinstance(pub, RSAPublicKey)
+    numbers = pub.public_numbers()
     fingerprint = ServerKey(numbers.n, numbers.e, 0, public_key_pem).fingerprint
     rsa.server_public_keys.clear()
     rsa.server_public_keys[fingerprint] = rsa.PublicKey(numbers.n, numbers.e)
@@ -258,7 +265,7 @@ def kurigram_connection_factory(sb: RunningSandbox) -> type:
 
     addresses = sb.dc_addresses
 
-    class SandboxConnection(Connection):  # type: ignore[misc]
+    class SandboxConnection(Connection):
         def __init__(self, dc_id: int, server_address: str, port: int, *a: Any, **kw: Any) -> None:
             host, real_port = addresses.get(dc_id, addresses[sb.main_dc])
             super().__init__(dc_id, host, real_port, *a, **kw)

@@ -57,6 +57,7 @@ def message(m: Message) -> types.Message:
         message=m.text,
         out=m.out or None,
         from_id=types.PeerUser(m.from_id) if (m.peer_type == "chat" or not m.out) else None,
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=m.reply_to) if m.reply_to else None,
     )
 
 
@@ -100,4 +101,5 @@ def public_message(m: Message) -> dict[str, object]:
         "out": m.out,
         "peer": {"type": m.peer_type, "id": m.peer_id},
         "from_user_id": m.from_id,
+        "reply_to_id": m.reply_to,
     }

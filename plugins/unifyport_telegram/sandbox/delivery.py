@@ -1,0 +1,73 @@
+"""Storing a message in every box it belongs to, and pushing ``updateNewMessage``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import views
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .server import Sandbox
+    from .state import Message
+
+
+def post(
+    sb: Sandbox,
+    from_id: int,
+    to_id: int | None,
+    text: str,
+    chat_id: int | None = None,
+    *,
+    reply_to: tuple[int, int] | None = None,
+    origin: Connection | None = None,
+) -> Message:
+    """Deliver a message from ``from_id`` to a user or a basic group.
+
+    ``reply_to`` is ``(box owner, message id in that box)``. The sender's copy is pushed to
+    the sender's other connections (not to ``origin``, which gets the RPC answer); every
+    recipient's copy to all of theirs. Returns the sender's copy.
+    """
+    store = sb.store
+    if chat_id is not None:
+        chat = store.chats[chat_id]
+        for uid in (from_id, to_id):
+            if uid is not None and uid in store.users and uid not in chat.members:
+                chat.members.append(uid)
+        targets = sorted(set(chat.members) - {from_id})
+        peer_type = "chat"
+    else:
+        assert to_id is not None
+        targets = [] if to_id == from_id else [to_id]
+        peer_type = "user"
+    reply_uid = None
+    if reply_to is not None:
+        replied = store.find(reply_to[0], msg_id=reply_to[1])
+        reply_uid = replied.uid if replied else None
+    uid = store.new_uid()
+    own = store.deliver(
+        from_id, text=text, out=True, peer_type=peer_type,
+        peer_id=chat_id if chat_id is not None else to_id or from_id, from_id=from_id,
+        uid=uid, reply_to_uid=reply_uid,
+    )  # fmt: skip
+    push_message(sb, own, exclude=origin)
+    for target in targets:
+        msg = store.deliver(
+            target, text=text, out=False, peer_type=peer_type,
+            peer_id=chat_id if chat_id is not None else from_id, from_id=from_id,
+            uid=uid, reply_to_uid=reply_uid,
+        )  # fmt: skip
+        push_message(sb, msg)
+    return own
+
+
+def push_message(sb: Sandbox, msg: Message, exclude: Connection | None = None) -> None:
+    """Push ``updateNewMessage`` to every connection of the box owner but ``exclude``."""
+    key_ids = sb.user_keys.get(msg.owner_id)
+    if not key_ids:
+        return
+    body = bytes(views.new_message_updates(sb.store, msg))
+    for key_id in list(key_ids):
+        for conn in list(sb.conns_by_key.get(key_id, ())):
+            if conn.wants_updates and conn is not exclude:
+                conn.send(body, response=False)
