@@ -107,7 +107,7 @@ def get_dialogs(c: Call) -> types.messages.Dialogs:
             unread_reactions_count=0,
             unread_poll_votes_count=0,
             notify_settings=types.PeerNotifySettings(),
-        )  # fmt: skip
+        )
         for m in tops
     ]
     users, chats = views.entities(c.sandbox.store, tops, me)
