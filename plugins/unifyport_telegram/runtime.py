@@ -11,7 +11,7 @@ from typing import Any
 
 from unifyport.providers import RuntimeContext, RuntimeStatus, SessionRevoked, StepError
 
-from .backend import RawBatch, TelegramClient, make_client
+from .backend import Me, RawBatch, TelegramClient, make_client
 from .config import TelegramConfig
 from .errors import TelegramError
 from .normalise import normalise
@@ -33,6 +33,8 @@ class Online:
         self.state = session.state
         self.saved_state = session.state
         self.self_id = session.user_id
+        self.me: Me | None = None
+        self.titles: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.revoked: TelegramError | None = None
         self.revoked_event = asyncio.Event()
         self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
@@ -46,6 +48,25 @@ class Online:
         if len(self._seen) > _SEEN:
             self._seen.popitem(last=False)
         return True
+
+    def note_title(self, message: Mapping[str, Any]) -> None:
+        chat = message["chat"]
+        if chat.get("title"):
+            self.titles[chat["id"]] = chat["title"]
+            self.titles.move_to_end(chat["id"])
+            if len(self.titles) > _SEEN:
+                self.titles.popitem(last=False)
+
+    def complete(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Fill what Telegram leaves out of a sent message's answer (own name, chat title)."""
+        me, sender = self.me, message.get("sender")
+        if me is not None and sender and sender.get("id") == str(me.id):
+            sender.update(display_name=sender.get("display_name") or me.display_name,
+                          username=sender.get("username") or me.username)
+        chat = message["chat"]
+        if not chat.get("title"):
+            chat["title"] = self.titles.get(chat["id"])
+        return message
 
     def advance(self, state: UpdateState | None) -> None:
         if state is not None and (self.state is None or state.pts >= self.state.pts):
@@ -62,6 +83,7 @@ class Online:
                 continue
             if message is None or not self.remember(message["chat"]["id"], message["id"]):
                 continue
+            self.note_title(message)
             await self.ctx.emit("message.received", {"provider": "telegram", "message": message})
         self.advance(batch.state)
 
@@ -115,7 +137,7 @@ class Runtimes:
         client.on_updates(online.on_batch)
         await client.connect()
         me = await client.get_me()
-        online.self_id = me.id
+        online.self_id, online.me = me.id, me
         if online.state is not None:
             for batch in await client.get_difference(online.state):
                 await online.on_batch(batch)
@@ -172,7 +194,7 @@ class Runtimes:
             message = normalise(raw, batch.users, batch.chats, online.self_id)
             if message is not None:
                 online.remember(message["chat"]["id"], message["id"])
-                return message
+                return online.complete(message)
         raise StepError("provider_unavailable", "Telegram did not return the sent message",
                         http_status=502)
 

@@ -56,6 +56,8 @@ async def test_send_message_and_reply(api: Api, sb: RunningSandbox) -> None:
     assert sent["text"] == "pong" and sent["chat"]["id"] == str(friend["id"])
     assert sent["reply_to_id"] == str(pushed["id"])
     assert sent["sender"]["id"] == str(me["id"])
+    assert sent["sender"]["display_name"] == "Owner"
+    assert sent["chat"]["title"] == "Hal"
     inbox = await sb.control.messages(friend["id"])
     assert any(m["text"] == "pong" and not m["out"] for m in inbox)
     [event] = await events(api, acc, "message.sent")
