@@ -268,3 +268,25 @@ async def test_outgoing_message_reaches_senders_other_client(sb, make_client, li
     await writer.send_message("friend_two", "from the other device")
     await asyncio.wait_for(done.wait(), TIMEOUT)
     assert seen == ["from the other device"]
+
+
+@pytest.mark.parametrize(
+    ("error", "telethon_error", "kurigram_error"),
+    [
+        ("AUTH_KEY_DUPLICATED", "AuthKeyDuplicatedError", "AuthKeyDuplicated"),
+        ("SESSION_REVOKED", "SessionRevokedError", "SessionRevoked"),
+        ("FLOOD_WAIT_30", "FloodWaitError", "FloodWait"),
+    ],
+)
+async def test_errors_injected_into_running_client(
+    sb, make_client, lib, error, telethon_error, kurigram_error
+):
+    await sb.control.create_user("+15550295", "Me")
+    client = make_client()
+    await login(sb, client, "+15550295")
+    for method in ("users.getUsers", "users.getFullUser"):  # get-me in either library
+        await sb.control.inject_fault(method, error, times=1)
+    with pytest.raises(Exception) as info:
+        await client.me_id()
+    expected = telethon_error if lib == "telethon" else kurigram_error
+    assert type(info.value).__name__ == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -268,8 +269,17 @@ def make_app(sandbox: Sandbox) -> web.Application:
     return app
 
 
+def loopback(host: str) -> str:
+    """``host`` if it is a loopback address, else 127.0.0.1 (the control API is never exposed)."""
+    try:
+        return host if ipaddress.ip_address(host).is_loopback else "127.0.0.1"
+    except ValueError:
+        return "127.0.0.1" if host != "localhost" else host
+
+
 async def start_control(sandbox: Sandbox, host: str, port: int) -> tuple[web.AppRunner, str]:
-    """Serve the control API; returns the runner and its base URL."""
+    """Serve the control API on loopback; returns the runner and its base URL."""
+    host = loopback(host)
     runner = web.AppRunner(make_app(sandbox), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -277,4 +287,5 @@ async def start_control(sandbox: Sandbox, host: str, port: int) -> tuple[web.App
     server = site._server
     assert server is not None
     bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
-    return runner, f"http://{host}:{bound[1]}"
+    shown = f"[{host}]" if ":" in host else host
+    return runner, f"http://{shown}:{bound[1]}"
