@@ -1,0 +1,193 @@
+"""Benchmark of the Telegram plugin through the gateway (for the record, not a timed test).
+
+For each backend: accounts brought online per second (``runtime/start`` → ``running``);
+steady-state RSS per idle online account (``--idle`` accounts, default 200); inbound message →
+``message.received`` stored latency (p50/p99) at ``--rate`` messages/s (default 500) spread
+over ``--busy`` accounts (default 50) for ``--seconds`` seconds.
+
+The sandbox runs as a separate process, so the RSS measured is the gateway's own.
+
+    PYTHONPATH=plugins:core:. .venv/bin/python bench/telegram.py [--backend telethon]
+        [--idle 200] [--busy 50] [--rate 500] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.support.gateway import Api, make_settings, running
+from unifyport.db.models import Event
+from unifyport_telegram.sandbox.testing import API_HASH, API_ID, ControlClient
+
+LOGIN_CONCURRENCY = 20
+DEADLINE = 600.0
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def start_sandbox(state_dir: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "unifyport_telegram.sandbox", "--state-dir", state_dir,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert proc.stdout is not None
+    return proc, json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+
+
+def toml(info: dict[str, Any], backend: str) -> str:
+    dcs = "\n".join(f'"{k}" = "{v}"' for k, v in info["dcs"].items())
+    return f"""
+[plugins.telegram]
+backend = "{backend}"
+timeout = 30
+[plugins.telegram.server]
+dc_id = {info["dc_id"]}
+address = "{info["mtproto"]}"
+public_key_file = "{info["public_key_file"]}"
+[plugins.telegram.server.dcs]
+{dcs}
+"""
+
+
+async def login(api: Api, control: ControlClient, phone: str, sem: asyncio.Semaphore
+                ) -> tuple[str, int]:
+    async with sem:
+        user = await control.create_user(phone, "Bench")
+        status, body = await api.post("/v1/accounts", {
+            "provider": "telegram", "auth_mode": "code",
+            "provider_data": {"api_id": API_ID, "api_hash": API_HASH, "phone": phone}})
+        assert status == 201, body
+        acc = body["id"]
+        status, body = await api.post(f"/v1/accounts/{acc}/auth/session/start", {})
+        assert status == 200, body
+        code = await control.get_code(phone)
+        status, body = await api.post(f"/v1/accounts/{acc}/auth/session/code", {"code": code})
+        assert status == 200 and body["status"] == "authorized", body
+        return acc, int(user["id"])
+
+
+async def wait_running(api: Api, accounts: list[str]) -> None:
+    pending = set(accounts)
+    deadline = time.monotonic() + DEADLINE
+    while pending and time.monotonic() < deadline:
+        for acc in list(pending):
+            _, body = await api.get(f"/v1/accounts/{acc}/runtime")
+            if body["status"] == "running":
+                pending.discard(acc)
+        if pending:
+            await asyncio.sleep(0.05)
+    if pending:
+        raise RuntimeError(f"{len(pending)} accounts never came online")
+
+
+async def bench_backend(backend: str, args: argparse.Namespace, root: Path) -> None:
+    proc, info = await start_sandbox(str(root / f"sandbox-{backend}"))
+    control = ControlClient(info["control"])
+    settings = make_settings(root / f"data-{backend}", toml(info, backend))
+    try:
+        async with running(settings) as api:
+            sem = asyncio.Semaphore(LOGIN_CONCURRENCY)
+            n = max(args.idle, args.busy)
+            base = 17000000000 + (0 if backend == "telethon" else 100000)
+            t0 = time.perf_counter()
+            logged = await asyncio.gather(*(login(api, control, f"+{base + i}", sem)
+                                            for i in range(n)))
+            print(f"[{backend}] {n} code logins through the API: "
+                  f"{n / (time.perf_counter() - t0):.1f}/s")
+            accounts = [a for a, _ in logged]
+            gc.collect()
+            rss_before = rss_mb()
+            t0 = time.perf_counter()
+            for acc in accounts[:args.idle]:
+                status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
+                assert status == 200, body
+            await wait_running(api, accounts[:args.idle])
+            elapsed = time.perf_counter() - t0
+            print(f"[{backend}] accounts online: {args.idle / elapsed:.1f}/s "
+                  f"({args.idle} in {elapsed:.1f} s)")
+            await asyncio.sleep(3)
+            gc.collect()
+            rss_after = rss_mb()
+            print(f"[{backend}] RSS {rss_before:.0f} MB -> {rss_after:.0f} MB with {args.idle} "
+                  f"idle online accounts: {(rss_after - rss_before) * 1024 / args.idle:.0f} KB "
+                  f"per account")
+            await latency(api, control, logged[:args.busy], args, backend)
+    finally:
+        await control.close()
+        proc.terminate()
+        await proc.wait()
+
+
+async def latency(api: Api, control: ControlClient, busy: list[tuple[str, int]],
+                  args: argparse.Namespace, backend: str) -> None:
+    sender = await control.create_user(f"+1799{9 if backend == 'telethon' else 8}0000000",
+                                       "Sender")
+    tick = 0.1
+    per_tick = max(1, int(args.rate * tick))
+    total = int(args.rate * args.seconds)
+    sent = 0
+    start = time.perf_counter()
+    while sent < total:
+        batch = [{"to_user_id": busy[(sent + i) % len(busy)][1], "from_user_id": sender["id"],
+                  "text": f"t={time.time():.6f}"} for i in range(min(per_tick, total - sent))]
+        await control.push_messages(batch)
+        sent += len(batch)
+        delay = start + (sent / args.rate) - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    push_rate = sent / (time.perf_counter() - start)
+    deadline = time.monotonic() + 120
+    rows: list[Any] = []
+    while time.monotonic() < deadline:
+        async with api.gateway.db.read() as s:
+            rows = list((await s.execute(select(Event.data, Event.created_at).where(
+                Event.type == "message.received"))).all())
+        if len(rows) >= sent:
+            break
+        await asyncio.sleep(0.5)
+    lat = sorted(r.created_at.timestamp() - float(r.data["message"]["text"][2:]) for r in rows
+                 if r.data["message"]["text"].startswith("t="))
+    if not lat:
+        print(f"[{backend}] no message.received events stored")
+        return
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(f"[{backend}] inbound -> event stored at {push_rate:.0f} msg/s over {len(busy)} "
+          f"accounts: {len(lat)}/{sent} stored, p50 {statistics.median(lat) * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", choices=["telethon", "pyrogram", "both"], default="both")
+    parser.add_argument("--idle", type=int, default=200)
+    parser.add_argument("--busy", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    backends = ["telethon", "pyrogram"] if args.backend == "both" else [args.backend]
+    with tempfile.TemporaryDirectory(prefix="bench-telegram-") as tmp:
+        os.chdir(tmp)  # Kurigram's working-directory files stay out of the repository
+        for backend in backends:
+            await bench_backend(backend, args, Path(tmp))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
