@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+import pytest
+
 from tests.support.gateway import Api
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
@@ -132,3 +134,36 @@ async def test_messages_before_first_start_are_delivered(api: Api, sb: RunningSa
     await online(api, acc)
     [event] = await received(api, acc)
     assert event["data"]["message"]["text"] == "sent before runtime/start"
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    ("AUTH_KEY_UNREGISTERED", "auth_key_unregistered"),
+    ("AUTH_KEY_DUPLICATED", "auth_key_duplicated"),
+    ("SESSION_REVOKED", "session_revoked"),
+])
+async def test_dead_session_errors_log_out(api: Api, sb: RunningSandbox, error: str,
+                                           reason: str) -> None:
+    acc, _ = await authorized(api, sb, "+15550004091")
+    await online(api, acc)
+    await sb.control.inject_fault("updates.getState", error, times=100)
+
+    async def logged_out() -> bool:
+        _, body = await api.get(f"/v1/accounts/{acc}")
+        return bool(body["status"] == "logged_out")
+    await wait_for(logged_out, "account logged out", attempts=400)
+    [event] = await events(api, acc, "account.logged_out")
+    assert event["data"]["reason"] == reason
+    status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
+    assert (status, body["error"]["code"]) == (409, "invalid_state")
+
+
+async def test_flood_wait_on_send(api: Api, sb: RunningSandbox) -> None:
+    acc, _ = await authorized(api, sb, "+15550004101")
+    friend = await sb.control.create_user("+15550004102", "Kai")
+    await online(api, acc)
+    await sb.control.inject_fault("messages.sendMessage", "FLOOD_WAIT_7")
+    status, body = await api.post(f"/v1/accounts/{acc}/messages",
+                                  {"chat_id": str(friend["id"]), "text": "too fast"})
+    assert (status, body["error"]["code"], body["error"]["retry_after"]) == (
+        429, "flood_wait", 7)
+    assert await runtime_status(api, acc) == "running"
