@@ -44,12 +44,13 @@ async def serve(args: argparse.Namespace) -> int:
         "dcs": {str(dc.id): dc.address for dc in sandbox.dcs.values()},
         "state_dir": str(state_dir),
     }
-    sys.stdout.write(json.dumps(line) + "\n")
-    sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Only now announce the addresses: a caller may send SIGTERM as soon as it reads them.
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
     try:
         await stop.wait()
     finally:
