@@ -84,6 +84,9 @@ async def kurigram_login(sb: Remote, phone: str) -> Any:
 
 
 async def bench_login(sb: Remote) -> None:
+    import pyrogram  # noqa: F401 - import cost is not login time
+    import telethon  # noqa: F401
+
     for n, (name, fn) in enumerate((("telethon", telethon_login), ("kurigram", kurigram_login))):
         times = []
         for i in range(LOGIN_SAMPLES):

@@ -90,6 +90,13 @@ async def test_ping_and_long_gzipped_message(sb, make_client, lib):
     assert stored[-1]["text"] == text
     if lib == "telethon":
         assert any(r["method"] == "gzip_packed" for r in await sb.control.requests())
+        from telethon.tl import functions
+
+        pongs = await asyncio.gather(  # concurrent requests travel in one msg_container
+            *(client.client(functions.PingRequest(ping_id=i)) for i in range(5))
+        )
+        assert [p.ping_id for p in pongs] == list(range(5))
+        assert sb.sandbox.stats["containers"] > 0
 
 
 async def test_cli_prints_json_line_and_stops_on_sigterm(tmp_path):

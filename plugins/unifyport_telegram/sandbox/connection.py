@@ -81,6 +81,8 @@ class Connection:
                 await self.writer.drain()
         except (TransportClosed, ConnectionError, HandshakeError) as exc:
             log.debug("connection %s closed: %r", self.id, exc)
+        except Exception:  # a malformed packet must not take anything else down
+            log.warning("connection %s dropped after an unexpected error", self.id, exc_info=True)
         finally:
             self.close()
 
@@ -163,6 +165,7 @@ class Connection:
     def _message(self, msg_id: int, body: bytes) -> None:
         constructor = struct.unpack("<I", body[:4])[0]
         if constructor == CONTAINER:
+            self.dc.sandbox.stats["containers"] += 1
             count = struct.unpack("<i", body[4:8])[0]
             pos = 8
             for _ in range(count):

@@ -241,6 +241,7 @@ async def health(request: web.Request) -> web.Response:
             "main_dc": sb.main_dc,
             "connections": len(sb.connections),
             "users": len(sb.store.users),
+            "stats": dict(sb.stats),
         }
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -82,6 +83,7 @@ class Sandbox:
         self.conns_by_key: dict[int, set[Connection]] = {}
         self.connections: set[Connection] = set()
         self._sessions: set[tuple[int, int]] = set()
+        self.stats: collections.Counter[str] = collections.Counter()
         self._flusher: asyncio.Task[None] | None = None
         self.user_keys: dict[int, set[int]] = {}
         for key in self.store.keys.values():
@@ -159,7 +161,10 @@ class Sandbox:
         pair = (key_id, session_id)
         if pair in self._sessions:
             return False
+        if len(self._sessions) > 100_000:  # bounded memory in a long-running sandbox
+            self._sessions.clear()
         self._sessions.add(pair)
+        self.stats["sessions"] += 1
         return True
 
     # -- keys ------------------------------------------------------------------
