@@ -7,7 +7,7 @@ plain data in a context object and answers with typed results; it never writes t
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -163,6 +163,10 @@ class RuntimeContext(Protocol):
 
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
         """Emit an event for this account (``message.received``...), stored durably."""
+
+    async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Emit several ``(type, data)`` events for this account in one transaction, in order
+        (for high-rate streams: one commit per batch instead of one per event)."""
 
     async def save_session(self, session: bytes) -> None:
         """Replace the stored credentials (e.g. after a data-centre migration)."""

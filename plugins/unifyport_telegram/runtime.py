@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 STATE_SAVE_INTERVAL = 1.0
 """Seconds between saves of the update state (a crash re-delivers at most this much)."""
 _SEEN = 2048
+MAX_QUEUED = 1000
+"""Messages waiting to be stored before the update callback itself waits for the writer."""
 
 
 class Online:
@@ -38,6 +40,10 @@ class Online:
         self.revoked: TelegramError | None = None
         self.revoked_event = asyncio.Event()
         self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+        self._pending: list[tuple[list[dict[str, Any]], UpdateState | None]] = []
+        self._queued = 0
+        self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
 
     def remember(self, chat_id: str, msg_id: str) -> bool:
         """False when the message was already delivered in this run."""
@@ -73,6 +79,9 @@ class Online:
             self.state = state
 
     async def on_batch(self, batch: RawBatch) -> None:
+        """Queue a batch's new incoming messages for the writer (which stores them in one
+        transaction per drain); the update state advances only once they are stored."""
+        messages: list[dict[str, Any]] = []
         for raw in batch.messages:
             if getattr(raw, "out", False):
                 continue  # sent by this account (from here or another device)
@@ -84,8 +93,28 @@ class Online:
             if message is None or not self.remember(message["chat"]["id"], message["id"]):
                 continue
             self.note_title(message)
-            await self.ctx.emit("message.received", {"provider": "telegram", "message": message})
-        self.advance(batch.state)
+            messages.append(message)
+        self._pending.append((messages, batch.state))
+        self._queued += len(messages)
+        self._wake.set()
+        if self._queued >= MAX_QUEUED:
+            await self.flush()  # back-pressure on the library's update loop
+
+    async def flush(self) -> None:
+        """Store every queued message (in arrival order), then advance the update state."""
+        async with self._flushing:
+            pending, self._pending, self._queued = self._pending, [], 0
+            events = [("message.received", {"provider": "telegram", "message": m})
+                      for messages, _ in pending for m in messages]
+            await self.ctx.emit_many(events)
+            for _, state in pending:
+                self.advance(state)
+
+    async def writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
 
     async def save_state(self) -> None:
         if self.state is not None and self.state != self.saved_state:
@@ -130,6 +159,7 @@ class Runtimes:
                 del self.online[ctx.account_id]
             await client.disconnect()
             with contextlib.suppress(Exception):
+                await online.flush()
                 await online.save_state()
 
     async def _serve(self, online: Online) -> None:
@@ -141,6 +171,7 @@ class Runtimes:
         if online.state is not None:
             for batch in await client.get_difference(online.state):
                 await online.on_batch(batch)
+            await online.flush()
         else:
             online.advance(await client.get_state())
         await online.save_state()
@@ -148,6 +179,7 @@ class Runtimes:
         tasks = [asyncio.create_task(client.wait_disconnected()),
                  asyncio.create_task(self._probe(online)),
                  asyncio.create_task(self._saver(online)),
+                 asyncio.create_task(online.writer()),
                  asyncio.create_task(online.revoked_event.wait())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

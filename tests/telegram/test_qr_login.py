@@ -83,3 +83,17 @@ async def test_qr_check_after_restart(gateway: Gateway, sb: RunningSandbox) -> N
     async with gateway() as api:
         status, body = await step(api, acc, "qr/check")
         assert (status, body["status"]) == (200, "authorized"), body
+
+
+async def test_qr_check_after_restart_before_scan(gateway: Gateway, sb: RunningSandbox) -> None:
+    user = await sb.control.create_user("+15550003006", "Vic")
+    async with gateway() as api:
+        acc = await create(api, "qrcode")
+        _, first = await step(api, acc, "qr/start")
+    async with gateway() as api:
+        status, body = await step(api, acc, "qr/check")
+        assert (status, body["status"]) == (200, "awaiting_qr_scan"), body
+        assert body["qr"]["url"] != first["qr"]["url"]
+        assert len(await events(api, acc, "account.auth.qr_updated")) == 2
+        await sb.control.accept_qr(body["qr"]["url"], user["id"])
+        await _check_until(api, acc, "authorized")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +54,13 @@ class _Context:
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
         async with self._sup.gw.db.write() as s:
             emit(s, type, self.account_id, data)
+
+    async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        if not events:
+            return
+        async with self._sup.gw.db.write() as s:
+            for type, data in events:
+                emit(s, type, self.account_id, data)
 
     async def save_session(self, session: bytes) -> None:
         async with self._sup.gw.db.write() as s:

@@ -9,22 +9,14 @@ the configured addresses, a timeout on every call, and a look at the receive tas
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import logging
 import os
-import struct
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from pyrogram import Client, enums, handlers, raw
 from pyrogram import errors as perrors
-from pyrogram.connection import Connection
-from pyrogram.crypto import rsa
-from pyrogram.errors import rpc_error as _rpc_error_module
 from pyrogram.session.session import AuthKeyNotFound
 
 from ..backend import (
@@ -36,78 +28,17 @@ from ..backend import (
     UpdateCallback,
     display_name,
 )
-from ..config import TelegramConfig
 from ..errors import TelegramError, from_rpc, unavailable
 from ..normalise import unmark
 from ..session_data import SessionData, UpdateState
+from .pyrogram_setup import connection_class, session_string, trust
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_trusted: set[bytes] = set()
 _CODE_TYPES = {enums.SentCodeType.APP: "app", enums.SentCodeType.SMS: "sms",
                enums.SentCodeType.CALL: "call", enums.SentCodeType.FLASH_CALL: "flash_call",
                enums.SentCodeType.MISSED_CALL: "missed_call",
                enums.SentCodeType.FRAGMENT_SMS: "fragment_sms"}
-
-
-class _UnknownErrors:
-    """Stands in for ``pathlib.Path`` in Kurigram's error module, which appends unknown RPC
-    error names to ``./unknown_errors.txt`` in whatever directory the server runs from; the
-    names go to the log instead."""
-
-    def __init__(self, _name: str) -> None:
-        pass
-
-    def open(self, *_args: Any, **_kwargs: Any) -> _UnknownErrors:
-        return self
-
-    def __enter__(self) -> _UnknownErrors:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
-
-    def write(self, line: str) -> int:
-        log.info("Telegram answered an error Kurigram does not know: %s", line.strip())
-        return len(line)
-
-
-_rpc_error_module.Path = _UnknownErrors  # type: ignore[attr-defined]
-
-
-def _tl_bytes(data: bytes) -> bytes:
-    if len(data) < 254:
-        out = bytes([len(data)]) + data
-    else:
-        out = b"\xfe" + len(data).to_bytes(3, "little") + data
-    return out + b"\x00" * (-len(out) % 4)
-
-
-def _trust(pem: bytes | None) -> None:
-    if pem is None or pem in _trusted:
-        return
-    key = serialization.load_pem_public_key(pem)
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError("the server public key is not an RSA key")
-    nums = key.public_numbers()
-    n = nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")
-    e = nums.e.to_bytes((nums.e.bit_length() + 7) // 8, "big")
-    fingerprint = struct.unpack("<q", hashlib.sha1(_tl_bytes(n) + _tl_bytes(e),
-                                                   usedforsecurity=False).digest()[-8:])[0]
-    rsa.server_public_keys[fingerprint] = rsa.PublicKey(nums.n, nums.e)
-    _trusted.add(pem)
-
-
-def _connection_class(cfg: TelegramConfig) -> type[Connection]:
-    class ConfiguredConnection(Connection):  # type: ignore[misc]
-        """Dials the configured address of each DC instead of Kurigram's built-in table."""
-
-        def __init__(self, dc_id: int, server_address: str, port: int,
-                     *args: Any, **kwargs: Any) -> None:
-            host, real_port = cfg.dc_address(dc_id)
-            super().__init__(dc_id, host, real_port, *args, **kwargs)
-
-    return ConfiguredConnection
 
 
 def translate(exc: BaseException) -> TelegramError:
@@ -143,23 +74,16 @@ def _me(user: Any) -> Me:
               phone=phone, is_bot=bool(is_bot))
 
 
-def session_string(data: SessionData, api_id: int) -> str:
-    """Kurigram's session string (``>BI?256sQ?``) for ``data`` (user 0 while logging in)."""
-    packed = struct.pack(">BI?256sQ?", data.dc_id, api_id, False, data.auth_key,
-                         data.user_id or 0, data.is_bot)
-    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
-
-
 class PyrogramClient(TelegramClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _trust(self.cfg.server.public_key_pem if self.cfg.server else None)
+        trust(self.cfg.server.public_key_pem if self.cfg.server else None)
         opts: dict[str, Any] = {"in_memory": True}
         if self.initial is not None:
             opts = {"session_string": session_string(self.initial, self.api_id)}
         self._client = Client(
             "unifyport", api_id=self.api_id, api_hash=self.api_hash, sleep_threshold=0,
-            connection_factory=_connection_class(self.cfg), no_updates=False,
+            connection_factory=connection_class(self.cfg), no_updates=False,
             skip_updates=True, max_concurrent_transmissions=1, workers=1,
             fetch_replies=False, fetch_topics=False, fetch_stories=False,
             fetch_stickers=False, **opts)
@@ -218,6 +142,8 @@ class PyrogramClient(TelegramClient):
             raise unavailable("cannot connect to Telegram")
         self._remember()
         await self._call(self._client.initialize())
+        # Only raw updates are used: skip building high-level objects for every update.
+        self._client.dispatcher.update_parsers = {}
         self._client.add_handler(handlers.RawUpdateHandler(self._on_raw))
         await asyncio.sleep(0)
 

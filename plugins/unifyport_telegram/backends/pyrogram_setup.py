@@ -1,0 +1,89 @@
+"""Kurigram plumbing: trusting the configured server key, dialling the configured addresses,
+session strings, and keeping Kurigram's unknown-error file out of the working directory."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import struct
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from pyrogram.connection import Connection
+from pyrogram.crypto import rsa
+from pyrogram.errors import rpc_error as _rpc_error_module
+
+from ..config import TelegramConfig
+from ..session_data import SessionData
+
+log = logging.getLogger(__name__)
+_trusted: set[bytes] = set()
+
+
+class _UnknownErrors:
+    """Stands in for ``pathlib.Path`` in Kurigram's error module, which appends unknown RPC
+    error names to ``./unknown_errors.txt`` in whatever directory the server runs from; the
+    names go to the log instead."""
+
+    def __init__(self, _name: str) -> None:
+        pass
+
+    def open(self, *_args: Any, **_kwargs: Any) -> _UnknownErrors:
+        return self
+
+    def __enter__(self) -> _UnknownErrors:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def write(self, line: str) -> int:
+        log.info("Telegram answered an error Kurigram does not know: %s", line.strip())
+        return len(line)
+
+
+_rpc_error_module.Path = _UnknownErrors  # type: ignore[attr-defined]
+
+
+def _tl_bytes(data: bytes) -> bytes:
+    if len(data) < 254:
+        out = bytes([len(data)]) + data
+    else:
+        out = b"\xfe" + len(data).to_bytes(3, "little") + data
+    return out + b"\x00" * (-len(out) % 4)
+
+
+def trust(pem: bytes | None) -> None:
+    if pem is None or pem in _trusted:
+        return
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("the server public key is not an RSA key")
+    nums = key.public_numbers()
+    n = nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")
+    e = nums.e.to_bytes((nums.e.bit_length() + 7) // 8, "big")
+    fingerprint = struct.unpack("<q", hashlib.sha1(_tl_bytes(n) + _tl_bytes(e),
+                                                   usedforsecurity=False).digest()[-8:])[0]
+    rsa.server_public_keys[fingerprint] = rsa.PublicKey(nums.n, nums.e)
+    _trusted.add(pem)
+
+
+def connection_class(cfg: TelegramConfig) -> type[Connection]:
+    class ConfiguredConnection(Connection):  # type: ignore[misc]
+        """Dials the configured address of each DC instead of Kurigram's built-in table."""
+
+        def __init__(self, dc_id: int, server_address: str, port: int,
+                     *args: Any, **kwargs: Any) -> None:
+            host, real_port = cfg.dc_address(dc_id)
+            super().__init__(dc_id, host, real_port, *args, **kwargs)
+
+    return ConfiguredConnection
+
+
+def session_string(data: SessionData, api_id: int) -> str:
+    """Kurigram's session string (``>BI?256sQ?``) for ``data`` (user 0 while logging in)."""
+    packed = struct.pack(">BI?256sQ?", data.dc_id, api_id, False, data.auth_key,
+                         data.user_id or 0, data.is_bot)
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
