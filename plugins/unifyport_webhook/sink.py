@@ -1,26 +1,34 @@
-"""The webhook sink: fan events out to endpoints, claim due deliveries, POST them, record."""
+"""The webhook sink: fan events out to endpoints, claim due deliveries, POST them, record.
+
+The main loop does one database transaction per cycle (record finished attempts, fan out new
+events, refill each endpoint's buffer); workers only send. A worker never starts an attempt
+that could outlive its lease: such a claim is handed back unattempted.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 import aiohttp
 
 from unifyport.delivery.clock import Clock, SystemClock
 from unifyport.delivery.context import SinkContext
-from unifyport.delivery.types import Claim, Target, TargetState
-from unifyport_webhook.batcher import OutcomeBatcher
-from unifyport_webhook.config import Endpoint, WebhookConfig
+from unifyport.delivery.types import Outcome, Target, TargetState
+from unifyport_webhook.config import WebhookConfig
+from unifyport_webhook.lane import EndpointLane
 from unifyport_webhook.retry import RetryPolicy
 from unifyport_webhook.sender import attempt
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.05
-LEASE_MARGIN = 10.0
-"""A lease lasts the endpoint's timeout plus this (seconds)."""
+"""Idle poll for events and due retries written by other processes or other clocks."""
+STATE_REFRESH = 1.0
+"""How often (seconds) endpoint state (enabled, failing since) is re-read."""
+ERROR_PAUSE = 1.0
 
 
 class WebhookSink:
@@ -36,10 +44,23 @@ class WebhookSink:
         self.clock: Clock = SystemClock()
         self.ctx: SinkContext | None = None
         self._wake = asyncio.Event()
-        self._inflight: dict[str, dict[asyncio.Task[None], Claim]] = {}
+        self._lanes: dict[str, EndpointLane] = {}
+        self._states: dict[str, TargetState] = {}
+        self._states_at = 0.0
+        self._outcomes: list[Outcome] = []
+        self._new_events = True
 
-    def wake(self) -> None:
-        """Look for due deliveries now instead of at the next poll."""
+    def wake(self, refresh: bool = True) -> None:
+        """Look for work now instead of at the next poll (``refresh``: re-read endpoint
+        state too, e.g. after it was enabled)."""
+        if refresh:
+            self._states_at = 0.0
+        for lane in self._lanes.values():
+            lane.maybe_due = True
+        self._wake.set()
+
+    def _events_committed(self) -> None:
+        self._new_events = True
         self._wake.set()
 
     async def run(self, ctx: SinkContext) -> None:
@@ -49,75 +70,124 @@ class WebhookSink:
         self.ctx = ctx
         connector = ctx.outbound.connector(
             limit=sum(e.max_concurrency for e in self.endpoints.values()))
-        batcher = OutcomeBatcher(ctx.queue)
-        batcher.start()
-        self._inflight = {name: {} for name in self.endpoints}
+        unsubscribe = ctx.queue.on_new_events(self._events_committed)
+        self._lanes = {name: EndpointLane(e) for name, e in self.endpoints.items()}
         try:
             async with aiohttp.ClientSession(connector=connector) as session:
+                for lane in self._lanes.values():
+                    lane.workers = [asyncio.create_task(self._work(ctx, session, lane))
+                                    for _ in range(lane.endpoint.max_concurrency)]
                 while True:
-                    busy = await self._tick(ctx, session, batcher)
+                    self._wake.clear()
+                    cycle = asyncio.ensure_future(self._cycle(ctx))
+                    try:
+                        busy = await asyncio.shield(cycle)
+                    except asyncio.CancelledError:
+                        # Let a transaction in progress finish: cancelling one mid-way can
+                        # leave SQLite's write lock held until the connection is reclaimed.
+                        await asyncio.gather(cycle, return_exceptions=True)
+                        raise
+                    except Exception:
+                        log.exception("webhook delivery cycle failed; retrying")
+                        busy = False
+                        await asyncio.sleep(ERROR_PAUSE)
                     if not busy:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
-                        self._wake.clear()
         finally:
-            await self._shutdown(ctx, batcher)
+            unsubscribe()
+            await self._shutdown(ctx)
 
-    async def _tick(
-        self, ctx: SinkContext, session: aiohttp.ClientSession, batcher: OutcomeBatcher
-    ) -> bool:
+    async def _cycle(self, ctx: SinkContext) -> bool:
+        """Record, fan out, refill. True when more work is likely right away."""
         now = self.clock.now()
-        made = await ctx.queue.fan_out(now)
-        states = {t.name: t for t in await ctx.queue.targets(counts=False)}
-        await self._disable_failing(ctx, states)
-        due = await ctx.queue.due(now)
-        for name in due:
-            state, endpoint = states.get(name), self.endpoints.get(name)
-            if state is None or endpoint is None or not state.enabled:
-                continue
-            free = endpoint.max_concurrency - len(self._inflight[name])
-            lease = timedelta(seconds=endpoint.timeout + LEASE_MARGIN)
-            for claim in await ctx.queue.claim(name, free, now, lease):
-                task = asyncio.create_task(self._deliver(ctx, session, endpoint, claim, batcher))
-                self._inflight[name][task] = claim
-        return made > 0
-
-    async def _deliver(
-        self, ctx: SinkContext, session: aiohttp.ClientSession, endpoint: Endpoint,
-        claim: Claim, batcher: OutcomeBatcher,
-    ) -> None:
+        if time.monotonic() - self._states_at > STATE_REFRESH:
+            self._states = {t.name: t for t in await ctx.queue.targets(counts=False)}
+            self._states_at = time.monotonic()
+            await self._disable_failing(ctx)
+        for lane in self._lanes.values():
+            stale, lane.stale = lane.stale, []
+            await ctx.queue.release(stale)
+        new_events, self._new_events = self._new_events, False
+        lanes = [lane for lane in self._lanes.values() if self._enabled(lane.name) and lane.hungry]
+        unsure = [lane for lane in lanes if not lane.maybe_due]
+        if unsure and not new_events:
+            due = await ctx.queue.due(now)
+            for lane in unsure:
+                lane.maybe_due = lane.name in due
+        wanted = [lane for lane in lanes if lane.maybe_due or new_events]
+        outcomes, self._outcomes = self._outcomes, []
+        if not wanted and not outcomes:
+            return await ctx.queue.fan_out(now) > 0  # idle: one read unless events are new
+        expires = time.monotonic() + max((lane.lease.total_seconds() for lane in wanted),
+                                         default=0.0)
+        wants = {lane.name: (lane.room, lane.lease) for lane in wanted}
         try:
-            result = await attempt(session, endpoint, claim, self.clock, self.retry)
-            batcher.add(result.outcome)
-            if result.gone:
-                log.warning("webhook endpoint %s answered 410 Gone; disabling it", endpoint.name)
-                await batcher.flush()
-                await ctx.queue.set_enabled(endpoint.name, False, "the receiver answered 410 Gone")
-        finally:
-            self._inflight[endpoint.name].pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            made, got = await ctx.queue.exchange(now, outcomes, wants)
+        except Exception:
+            self._outcomes[:0] = outcomes  # nothing was written; try again next cycle
+            raise
+        busy = made > 0
+        for lane in wanted:
+            claims = got.get(lane.name, [])
+            lane.take(claims, expires)
+            lane.maybe_due = len(claims) == wants[lane.name][0]  # a full batch: maybe more
+            busy = busy or (lane.maybe_due and lane.hungry)
+        if made:
+            for lane in self._lanes.values():
+                lane.maybe_due = True
+        return busy
+
+    def _enabled(self, name: str) -> bool:
+        state = self._states.get(name)
+        return state is None or state.enabled
+
+    async def _work(self, ctx: SinkContext, session: aiohttp.ClientSession,
+                    lane: EndpointLane) -> None:
+        while True:
+            claim = await lane.buffer.get()
+            try:
+                if not lane.startable(claim):
+                    lane.stale.append(claim)
+                    continue
+                result = await attempt(session, lane.endpoint, claim, self.clock, self.retry)
+                if result.gone:
+                    log.warning("webhook endpoint %s answered 410 Gone; disabling it", lane.name)
+                    await ctx.queue.complete([result.outcome])
+                    await ctx.queue.set_enabled(lane.name, False, "the receiver answered 410 Gone")
+                    self.wake()
+                else:
+                    self._outcomes.append(result.outcome)
+            except Exception:
+                log.exception("webhook delivery to %s failed unexpectedly", lane.name)
+            finally:
+                lane.done(claim)
             self._wake.set()
 
-    async def _disable_failing(self, ctx: SinkContext, states: dict[str, TargetState]) -> None:
+    async def _disable_failing(self, ctx: SinkContext) -> None:
         now = self.clock.now()
         limit = timedelta(seconds=self.config.disable_after)
-        for name, state in states.items():
+        for name, state in self._states.items():
             if state.enabled and state.failing_since is not None \
                     and now - state.failing_since >= limit and name in self.endpoints:
                 log.warning("webhook endpoint %s failing since %s; disabling it", name,
                             state.failing_since.isoformat())
                 await ctx.queue.set_enabled(
                     name, False, f"failing continuously since {state.failing_since.isoformat()}")
+                self._states_at = 0.0
 
-    async def _shutdown(self, ctx: SinkContext, batcher: OutcomeBatcher) -> None:
-        """Cancel attempts in flight, hand their leases back, write the outcomes we have."""
-        tasks = {t: c for by_ep in self._inflight.values() for t, c in by_ep.items()}
-        for task in tasks:
+    async def _shutdown(self, ctx: SinkContext) -> None:
+        """Stop the workers, write the outcomes we have, hand unattempted leases back."""
+        held = [c for lane in self._lanes.values() for c in [*lane.held.values(), *lane.stale]]
+        workers = [w for lane in self._lanes.values() for w in lane.workers]
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
         try:
-            await batcher.close()
+            outcomes, self._outcomes = self._outcomes, []
+            await ctx.queue.complete(outcomes)
             # Recorded outcomes already cleared their lease; release() skips those.
-            await ctx.queue.release(list(tasks.values()))
+            await ctx.queue.release(held)
         except Exception:
             log.exception("webhook sink shutdown could not record everything")
         self.ctx = None

@@ -15,6 +15,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from unifyport.accounts.views import iso
 from unifyport.db.models import Event
 from unifyport.db.types import UTCDateTime, utcnow
 from unifyport.delivery.models import (
@@ -26,7 +27,6 @@ from unifyport.delivery.models import (
     DeliveryTarget,
 )
 from unifyport.delivery.types import Claim, Outcome
-from unifyport.events.envelope import envelope
 
 _STATUS = {"succeeded": SUCCEEDED, "retry": PENDING, "failed": FAILED}
 
@@ -65,16 +65,20 @@ async def claim(
         return []
     events = {
         ev.seq: ev
-        for ev in await s.scalars(select(Event).where(Event.seq.in_([r.event_seq for r in rows])))
-    }
-    claims = [
-        Claim(
-            delivery_id=r.id, target=target, event_id=events[r.event_seq].id,
-            event_type=events[r.event_seq].type, account_id=events[r.event_seq].account_id,
-            envelope=envelope(events[r.event_seq]), attempt=r.attempts, token=token,
+        for ev in await s.execute(
+            select(Event.seq, Event.id, Event.type, Event.account_id, Event.data,
+                   Event.created_at).where(Event.seq.in_([r.event_seq for r in rows]))
         )
-        for r in rows
-    ]
+    }
+    claims = []
+    for r in rows:
+        ev = events[r.event_seq]
+        claims.append(Claim(
+            delivery_id=r.id, target=target, event_id=ev.id, event_type=ev.type,
+            account_id=ev.account_id,
+            envelope={"type": ev.type, "timestamp": iso(ev.created_at), "data": ev.data},
+            attempt=r.attempts, token=token,
+        ))
     claims.sort(key=lambda c: c.delivery_id)
     return claims
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from unifyport.db.database import Database
-from unifyport.delivery import admin, fanout, leases
+from unifyport.delivery import admin, fanout, leases, notify
 from unifyport.delivery.types import Claim, Outcome, Target, TargetState
 
 
@@ -38,8 +38,36 @@ class DeliveryQueue:
                 if await fanout.newest_seq(s) <= self._cursor:
                     return 0
         async with self.db.write() as s:
-            made, self._cursor = await fanout.fan_out(s, self.sink, self._targets, now)
+            made, cursor = await fanout.fan_out(s, self.sink, self._targets, now)
+        self._cursor = cursor
         return made
+
+    async def exchange(
+        self,
+        now: datetime,
+        outcomes: Sequence[Outcome],
+        wants: Mapping[str, tuple[int, timedelta]],
+    ) -> tuple[int, dict[str, list[Claim]]]:
+        """One transaction for a sink's whole cycle: record ``outcomes``, fan out new events,
+        then claim up to ``wants[target] = (limit, lease)`` per target. Returns (deliveries
+        created, claims by target). Fewer transactions matter on SQLite's single writer."""
+        made, cursor = 0, self._cursor
+        async with self.db.write() as s:
+            await leases.complete(s, self.sink, outcomes)
+            if self._targets and (cursor < 0 or await fanout.newest_seq(s) > cursor):
+                made, cursor = await fanout.fan_out(s, self.sink, self._targets, now)
+            got = {
+                target: await leases.claim(s, self.sink, target, limit, now, lease)
+                for target, (limit, lease) in wants.items()
+                if limit > 0
+            }
+        self._cursor = cursor
+        return made, got
+
+    def on_new_events(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` whenever this process commits events (a hint to fan out now;
+        events from other processes are found by polling). Returns the unsubscribe."""
+        return notify.subscribe(callback)
 
     async def claim(
         self, target: str, limit: int, now: datetime, lease: timedelta

@@ -1,0 +1,67 @@
+"""One endpoint's share of the sink: its buffer of claims and the leases it holds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from unifyport.delivery.types import Claim
+from unifyport_webhook.config import Endpoint
+
+LEASE_MARGIN = 10.0
+PREFETCH = 32
+"""Claims buffered beyond the ones in flight (at least ``max_concurrency``)."""
+
+
+class EndpointLane:
+    """``max_concurrency`` workers take claims from ``buffer``; the sink refills it ahead of
+    need so database round trips overlap with HTTP requests."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.buffer: asyncio.Queue[Claim] = asyncio.Queue()
+        self.held: dict[int, Claim] = {}
+        """Claims buffered or in flight, by delivery id."""
+        self.expires: dict[int, float] = {}
+        """Monotonic time each held lease runs out (estimated from before the claim)."""
+        self.stale: list[Claim] = []
+        """Claims whose lease got too short to start an attempt: to hand back."""
+        self.maybe_due = True
+        """False after a claim came back short: ask ``due()`` before claiming again."""
+        self.workers: list[asyncio.Task[None]] = []
+        self.depth = endpoint.max_concurrency + max(endpoint.max_concurrency, PREFETCH)
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+    @property
+    def lease(self) -> timedelta:
+        """Long enough for a wait in the buffer plus one attempt, when the receiver is fast."""
+        return timedelta(seconds=2 * self.endpoint.timeout + LEASE_MARGIN)
+
+    @property
+    def room(self) -> int:
+        return self.depth - len(self.held)
+
+    @property
+    def hungry(self) -> bool:
+        """Enough room to be worth a claim."""
+        return self.room >= max(1, self.depth // 2)
+
+    def take(self, claims: list[Claim], expires: float) -> None:
+        for claim in claims:
+            self.held[claim.delivery_id] = claim
+            self.expires[claim.delivery_id] = expires
+            self.buffer.put_nowait(claim)
+
+    def startable(self, claim: Claim) -> bool:
+        """Whether an attempt started now ends before the lease does (otherwise another
+        process may take the delivery while we send it)."""
+        left = self.expires.get(claim.delivery_id, 0.0) - time.monotonic()
+        return left > self.endpoint.timeout + 1.0
+
+    def done(self, claim: Claim) -> None:
+        self.held.pop(claim.delivery_id, None)
+        self.expires.pop(claim.delivery_id, None)
