@@ -28,8 +28,10 @@ MAX_QUEUED = 1000
 class Online:
     """One account's connected client and its update bookkeeping."""
 
-    def __init__(self, ctx: RuntimeContext, client: TelegramClient, session: SessionData) -> None:
+    def __init__(self, ctx: RuntimeContext, client: TelegramClient, session: SessionData,
+                 write_lock: asyncio.Lock) -> None:
         self.ctx = ctx
+        self.write_lock = write_lock
         self.client = client
         self.session = session
         self.state = session.state
@@ -101,8 +103,11 @@ class Online:
             await self.flush()  # back-pressure on the library's update loop
 
     async def flush(self) -> None:
-        """Store every queued message (in arrival order), then advance the update state."""
-        async with self._flushing:
+        """Store every queued message (in arrival order), then advance the update state.
+
+        Flushes of all accounts take turns (``write_lock``): concurrent write transactions
+        only make SQLite back off, and messages queued while waiting join the next batch."""
+        async with self._flushing, self.write_lock:
             pending, self._pending, self._queued = self._pending, [], 0
             events = [("message.received", {"provider": "telegram", "message": m})
                       for messages, _ in pending for m in messages]
@@ -132,6 +137,7 @@ class Runtimes:
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
         self.online: dict[str, Online] = {}
+        self.write_lock = asyncio.Lock()
 
     def client(self, provider_data: Mapping[str, Any], session: SessionData) -> TelegramClient:
         backend = str(provider_data.get("backend") or self.cfg.backend)
@@ -146,7 +152,7 @@ class Runtimes:
         except (ValueError, KeyError, TypeError):
             raise SessionRevoked("invalid_session", "the stored session is unreadable") from None
         client = self.client(ctx.provider_data, session)
-        online = Online(ctx, client, session)
+        online = Online(ctx, client, session, self.write_lock)
         self.online[ctx.account_id] = online
         try:
             await self._serve(online)
