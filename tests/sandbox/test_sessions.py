@@ -54,9 +54,17 @@ async def test_session_survives_sandbox_restart(tmp_path, lib):
         session = await client.session_string()
         await client.disconnect()
         pem = sb.public_key_pem
+        friend = await sb.control.create_user("+15550311", "Friend")
+        await sb.control.push_message(user["id"], friend["id"], "kept", chat={"title": "G"})
     async with running_sandbox(state) as sb:
         assert sb.public_key_pem == pem
-        assert [u["id"] for u in await sb.control.users()] == [user["id"]]
+        assert [u["id"] for u in await sb.control.users()] == [user["id"], friend["id"]]
+        kept = await sb.control.messages(user["id"])
+        assert [(m["text"], m["peer"]["type"]) for m in kept] == [("kept", "chat")]
+        again = await sb.control.push_message(
+            user["id"], friend["id"], "after", chat={"title": "G"}
+        )
+        assert again["pts"] == kept[0]["pts"] + 1 and again["peer"] == kept[0]["peer"]
         client = (TelethonAdapter if lib == "telethon" else KurigramAdapter)(sb, session)
         try:
             await client.connect()

@@ -34,6 +34,7 @@ def post(
         for uid in (from_id, to_id):
             if uid is not None and uid in store.users and uid not in chat.members:
                 chat.members.append(uid)
+                store.dirty = True
         targets = sorted(set(chat.members) - {from_id})
         peer_type = "chat"
     else:

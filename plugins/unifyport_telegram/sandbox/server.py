@@ -141,7 +141,7 @@ class Sandbox:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.flush_interval)
-            if self.store.dirty:
+            if self.store.pending:
                 self.store.save()
 
     # -- connection registry ---------------------------------------------------

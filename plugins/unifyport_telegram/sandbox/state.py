@@ -106,7 +106,8 @@ BASE_PTS = 1
 
 
 class Store:
-    """In-memory state written to ``state.json`` in the state directory."""
+    """In-memory state; users, chats and keys are written to ``state.json``, messages are
+    appended to ``messages.jsonl`` (so a busy sandbox never rewrites its whole history)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -120,8 +121,17 @@ class Store:
         self.next_chat_id = 5_000_001
         self.next_uid = 0
         self.dirty = False
+        self.journal_path = directory / "messages.jsonl"
+        self._journal: list[str] = []
         if self.path.exists():
             self._load(json.loads(self.path.read_text()))
+        if self.journal_path.exists():
+            self._replay()
+
+    @property
+    def pending(self) -> bool:
+        """Whether anything waits to be written."""
+        return self.dirty or bool(self._journal)
 
     # -- persistence ---------------------------------------------------------
     def _load(self, data: dict[str, Any]) -> None:
@@ -132,16 +142,32 @@ class Store:
             self.users[u["id"]] = User(**u)
         for c in data["chats"]:
             self.chats[c["id"]] = Chat(**c)
-        for owner, msgs in data["boxes"].items():
-            self.boxes[int(owner)] = [Message(**m) for m in msgs]
-        self.pts = {int(k): v for k, v in data["pts"].items()}
         for k in data["keys"]:
             k["key"] = bytes.fromhex(k["key"])
             key = AuthKey(**k)
             self.keys[key.key_id] = key
 
+    def _replay(self) -> None:
+        with self.journal_path.open() as journal:
+            for line in journal:
+                if not line.strip():
+                    continue
+                try:
+                    msg = Message(**json.loads(line))
+                except (ValueError, TypeError):
+                    break  # a torn last line after a crash
+                self.boxes.setdefault(msg.owner_id, []).append(msg)
+                self.pts[msg.owner_id] = msg.pts
+                self.next_uid = max(self.next_uid, msg.uid)
+
     def save(self) -> None:
-        """Write the whole state atomically."""
+        """Append new messages to the journal; rewrite the small state file if it changed."""
+        if self._journal:
+            with self.journal_path.open("a") as journal:
+                journal.write("".join(self._journal))
+            self._journal.clear()
+        if not self.dirty:
+            return
         keys = []
         for key in self.keys.values():
             item = asdict(key)
@@ -153,8 +179,6 @@ class Store:
             "next_uid": self.next_uid,
             "users": [asdict(u) for u in self.users.values()],
             "chats": [asdict(c) for c in self.chats.values()],
-            "boxes": {str(k): [asdict(m) for m in v] for k, v in self.boxes.items()},
-            "pts": {str(k): v for k, v in self.pts.items()},
             "keys": keys,
         }
         tmp = self.path.with_suffix(".tmp")
@@ -235,7 +259,7 @@ class Store:
             uid=uid, reply_to=reply.id if reply else None,
         )  # fmt: skip
         self.boxes.setdefault(owner_id, []).append(msg)
-        self.dirty = True
+        self._journal.append(json.dumps(asdict(msg)) + "\n")
         return msg
 
     def find(self, owner_id: int, *, msg_id: int = 0, uid: int | None = None) -> Message | None:
