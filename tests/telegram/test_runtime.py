@@ -167,3 +167,15 @@ async def test_flood_wait_on_send(api: Api, sb: RunningSandbox) -> None:
     assert (status, body["error"]["code"], body["error"]["retry_after"]) == (
         429, "flood_wait", 7)
     assert await runtime_status(api, acc) == "running"
+
+
+async def test_inbound_reply(api: Api, sb: RunningSandbox) -> None:
+    acc, me = await authorized(api, sb, "+15550004111")
+    friend = await sb.control.create_user("+15550004112", "Lou")
+    await online(api, acc)
+    first = await sb.control.push_message(me["id"], friend["id"], "question")
+    await sb.control.push_message(me["id"], friend["id"], "follow-up", reply_to_id=first["id"])
+    got = await received(api, acc, 2)
+    by_text = {e["data"]["message"]["text"]: e["data"]["message"] for e in got}
+    assert by_text["question"]["reply_to_id"] is None
+    assert by_text["follow-up"]["reply_to_id"] == str(first["id"])
