@@ -27,9 +27,17 @@ log = logging.getLogger(__name__)
 
 CONTAINER = 0x73F1F8DC
 GZIP_PACKED = 0x3072CFA1
-MSGS_ACK = 0x62D6B459
 RPC_RESULT = 0xF35C6D01
-_IGNORED = {MSGS_ACK, 0xDA69FB52, 0x7D861A08, 0x04DEB57D, 0x276D3EC6}  # acks, state/resend reqs
+# Service messages a client may send that need no answer here (never an rpc_error).
+_IGNORED = {
+    types.MsgsAck.CONSTRUCTOR_ID,
+    types.MsgsStateReq.CONSTRUCTOR_ID,
+    types.MsgResendReq.CONSTRUCTOR_ID,
+    types.MsgsStateInfo.CONSTRUCTOR_ID,
+    types.MsgsAllInfo.CONSTRUCTOR_ID,
+    types.MsgDetailedInfo.CONSTRUCTOR_ID,
+    types.MsgNewDetailedInfo.CONSTRUCTOR_ID,
+}
 _ids = itertools.count(1)
 
 
