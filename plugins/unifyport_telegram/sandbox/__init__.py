@@ -4,6 +4,17 @@ Run it with ``unifyport sandbox telegram`` or ``python -m unifyport_telegram.san
 use it from pytest through :mod:`unifyport_telegram.sandbox.testing`.
 """
 
-from .server import Sandbox, SandboxOptions
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Sandbox", "SandboxOptions"]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the server lazily: importing the package (the CLI does) must not load Telethon."""
+    if name in __all__:
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(name)

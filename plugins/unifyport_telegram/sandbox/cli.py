@@ -12,9 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .control import start_control
-from .server import Sandbox, SandboxOptions
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox's options to ``parser``."""
@@ -30,6 +27,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     """Start the sandbox, print the JSON line, serve until SIGTERM/SIGINT."""
+    # Imported here, not at module level: ``unifyport --help`` must not load Telethon.
+    from .control import start_control
+    from .server import Sandbox, SandboxOptions
+
     state_dir = Path(args.state_dir)
     options = SandboxOptions(code_ttl=args.code_ttl, qr_ttl=args.qr_ttl)
     sandbox = Sandbox(state_dir, host=args.host, options=options)
