@@ -140,9 +140,9 @@ class Connection:
             self.transport_error(-404)
             return
         salt, session_id, msg_id, seqno, length = struct.unpack("<qqqii", plain[:32])
-        if self.key is None or self.key is not key:
-            self.key = key
-            sandbox.attach(self)
+        if self.key is not key:
+            previous, self.key = self.key, key
+            sandbox.attach(self, previous)
         if session_id != self.session_id:
             self.session_id = session_id
             self._seq = 0

@@ -145,9 +145,11 @@ class Sandbox:
                 self.store.save()
 
     # -- connection registry ---------------------------------------------------
-    def attach(self, conn: Connection) -> None:
-        """Index a connection under the key it uses."""
+    def attach(self, conn: Connection, previous: AuthKey | None = None) -> None:
+        """Index a connection under the key it uses (moving it off ``previous``)."""
         assert conn.key is not None
+        if previous is not None:
+            self.conns_by_key.get(previous.key_id, set()).discard(conn)
         self.conns_by_key.setdefault(conn.key.key_id, set()).add(conn)
 
     def detach(self, conn: Connection) -> None:
