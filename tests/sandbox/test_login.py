@@ -197,3 +197,40 @@ async def test_unknown_phone(sb, make_client):
     with pytest.raises(Exception) as info:
         await client.send_code("+19999999999")
     assert error_name(info.value) == "PHONE_NUMBER_INVALID"
+
+
+async def test_qr_token_accepted_but_imported_too_late(sb, make_client, lib):
+    from unifyport_telegram.sandbox.testing import API_HASH, API_ID
+
+    user = await sb.control.create_user("+15550112", "Max", dc_id=1)
+    client = make_client()
+    await client.connect()
+    if lib == "telethon":
+        from telethon.tl import functions
+
+        def export():
+            return client.client(functions.auth.ExportLoginTokenRequest(API_ID, API_HASH, []))
+
+        def import_(token):
+            return client.client(functions.auth.ImportLoginTokenRequest(token))
+    else:
+        from pyrogram import raw
+
+        def export():
+            return client.client.invoke(
+                raw.functions.auth.ExportLoginToken(api_id=API_ID, api_hash=API_HASH, except_ids=[])
+            )
+
+        def import_(token):
+            return client.client.invoke(raw.functions.auth.ImportLoginToken(token=token))
+
+    token = (await export()).token
+    await sb.control.accept_qr(token, user["id"])
+    migrate = await export()
+    assert migrate.dc_id == 1 and migrate.token == token
+    await asyncio.sleep(3.2)  # the fixture's token lifetime is 3 s
+    with pytest.raises(Exception) as info:
+        await import_(token)
+    assert error_name(info.value) == "AUTH_TOKEN_EXPIRED"
+    fresh = await export()  # an expired acceptance does not log anyone in
+    assert fresh.token != token and not hasattr(fresh, "authorization")

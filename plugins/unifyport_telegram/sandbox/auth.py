@@ -180,7 +180,7 @@ def _finish_qr(c: Call, tok: QrToken) -> types.auth.TypeLoginToken:
 def export_login_token(c: Call) -> types.auth.TypeLoginToken:
     """A new QR token, or the outcome once one was accepted."""
     tok = c.sandbox.qr_by_key.get(c.key.key_id)
-    if tok is not None and tok.accepted_user is not None:
+    if tok is not None and tok.accepted_user is not None and time.time() <= tok.expires:
         return _finish_qr(c, tok)
     tok = c.sandbox.new_qr(c.key.key_id, c.dc_id)
     return types.auth.LoginToken(expires=views.when(tok.expires), token=tok.token)
