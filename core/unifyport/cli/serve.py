@@ -6,17 +6,15 @@ import argparse
 import asyncio
 import dataclasses
 import signal
-from typing import Any
-
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
-from quart import Quart
+from typing import TYPE_CHECKING, Any
 
 from unifyport.config import load_settings
-from unifyport.crypto.check import check_keys
 from unifyport.errors import ConfigError
-from unifyport.http.app import STARTUP_ERROR, create_app
-from unifyport.settings import Settings
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from unifyport.settings import Settings
 
 GRACEFUL_TIMEOUT = 10.0
 
@@ -36,12 +34,21 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None:
         server = dataclasses.replace(server, port=args.port)
     settings = dataclasses.replace(settings, server=server)
+    # The server stack is imported only here, so other commands start quickly.
+    from unifyport.crypto.check import check_keys
+    from unifyport.http.app import create_app
+
     asyncio.run(check_keys(settings))  # refuse before serving: one line, nothing changed
     app = create_app(settings)
     return asyncio.run(_serve(app, settings))
 
 
 async def _serve(app: Quart, settings: Settings) -> int:
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    from unifyport.http.app import STARTUP_ERROR
+
     config = Config()
     host = settings.server.host
     config.bind = [f"[{host}]:{settings.server.port}" if ":" in host
