@@ -15,7 +15,7 @@ class EventSink(Protocol):
     The core starts ``run`` as a task while serving (restarting it with backoff if it raises)
     and cancels it at shutdown. The sink reads events only through ``ctx.queue``, the durable
     delivery queue (see :class:`unifyport.delivery.context.SinkContext` and
-    ``docs/event-sinks.md``)."""
+    ``docs/webhooks.md``, "Writing another event sink")."""
 
     name: str
 
