@@ -18,7 +18,7 @@ from .normalise import normalise
 from .session_data import SessionData, UpdateState
 
 log = logging.getLogger(__name__)
-STATE_SAVE_INTERVAL = 1.0
+STATE_SAVE_INTERVAL = 2.0
 """Seconds between saves of the update state (a crash re-delivers at most this much)."""
 _SEEN = 2048
 MAX_QUEUED = 1000
@@ -123,10 +123,11 @@ class Online:
 
     async def save_state(self) -> None:
         if self.state is not None and self.state != self.saved_state:
-            state = self.state
-            self.session = self.session.with_state(state)
-            await self.ctx.save_session(self.session.to_bytes())
-            self.saved_state = state
+            async with self.write_lock:
+                state = self.state
+                self.session = self.session.with_state(state)
+                await self.ctx.save_session(self.session.to_bytes())
+                self.saved_state = state
 
     def mark_revoked(self, err: TelegramError) -> None:
         self.revoked = err
