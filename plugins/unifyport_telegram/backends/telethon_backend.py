@@ -122,6 +122,12 @@ class TelethonClient(TelegramClient):
     async def disconnect(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._client.disconnect(), 5)
+        with contextlib.suppress(Exception):
+            # Telethon leaves the reason of a failed connection (e.g. AuthKeyNotFound) in a
+            # future nobody awaits; mark it retrieved so asyncio does not report it.
+            done = self._client._sender._disconnected
+            if done.done() and not done.cancelled():
+                done.exception()
 
     def export_session(self) -> SessionData:
         s = self._client.session
