@@ -33,7 +33,8 @@ async def sync_targets(s: AsyncSession, sink: str, targets: Sequence[Target]) ->
     rows = {
         r.name: r
         for r in await s.scalars(
-            select(DeliveryTarget).where(DeliveryTarget.sink == sink).with_for_update()
+            select(DeliveryTarget).where(DeliveryTarget.sink == sink)
+            .order_by(DeliveryTarget.name).with_for_update()
         )
     }
     for t in targets:

@@ -85,9 +85,31 @@ async def claim(
 
 async def complete(s: AsyncSession, sink: str, outcomes: Sequence[Outcome]) -> None:
     """Record each attempt; move each delivery whose lease is still held to its new status;
-    keep each target's ``failing_since`` (cleared by a success, set by the first failure)."""
+    keep each target's ``failing_since`` (cleared by a success, set by the first failure).
+
+    Rows are locked targets first, in name order, then deliveries, like every other writer
+    here, so concurrent transactions on PostgreSQL cannot deadlock."""
     if not outcomes:
         return
+    ok: set[str] = set()
+    failing: dict[str, datetime] = {}
+    for o in outcomes:
+        if o.result == "succeeded":
+            ok.add(o.claim.target)
+        else:
+            failing[o.claim.target] = min(o.at, failing.get(o.claim.target, o.at))
+    for name in sorted(ok | set(failing)):
+        if name in ok:
+            await s.execute(update(DeliveryTarget)
+                            .where(DeliveryTarget.sink == sink, DeliveryTarget.name == name,
+                                   DeliveryTarget.failing_since.is_not(None))
+                            .values(failing_since=None))
+        else:
+            await s.execute(update(DeliveryTarget)
+                            .where(DeliveryTarget.sink == sink, DeliveryTarget.name == name)
+                            .values(failing_since=func.coalesce(
+                                DeliveryTarget.failing_since,
+                                literal(failing[name], UTCDateTime()))))
     await s.execute(insert(DeliveryAttempt), [
         {"delivery_id": o.claim.delivery_id, "event_id": o.claim.event_id,
          "attempt": o.claim.attempt, "succeeded": o.result == "succeeded",
@@ -108,27 +130,8 @@ async def complete(s: AsyncSession, sink: str, outcomes: Sequence[Outcome]) -> N
         {"b_id": o.claim.delivery_id, "b_token": o.claim.token, "b_status": _STATUS[o.result],
          "b_next": o.retry_at if o.result == "retry" else None,
          "b_error": None if o.result == "succeeded" else _clip(o.error or _code(o))}
-        for o in outcomes
+        for o in sorted(outcomes, key=lambda o: o.claim.delivery_id)
     ])
-    ok: set[str] = set()
-    failing: dict[str, datetime] = {}
-    for o in outcomes:
-        if o.result == "succeeded":
-            ok.add(o.claim.target)
-        else:
-            failing[o.claim.target] = min(o.at, failing.get(o.claim.target, o.at))
-    for name in ok:
-        await s.execute(update(DeliveryTarget)
-                        .where(DeliveryTarget.sink == sink, DeliveryTarget.name == name,
-                               DeliveryTarget.failing_since.is_not(None))
-                        .values(failing_since=None))
-    for name, since in failing.items():
-        if name in ok:
-            continue
-        await s.execute(update(DeliveryTarget)
-                        .where(DeliveryTarget.sink == sink, DeliveryTarget.name == name)
-                        .values(failing_since=func.coalesce(
-                            DeliveryTarget.failing_since, literal(since, UTCDateTime()))))
 
 
 async def release(s: AsyncSession, claims: Sequence[Claim]) -> None:

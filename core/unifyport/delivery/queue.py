@@ -53,9 +53,10 @@ class DeliveryQueue:
         created, claims by target). Fewer transactions matter on SQLite's single writer."""
         made, cursor = 0, self._cursor
         async with self.db.write() as s:
-            await leases.complete(s, self.sink, outcomes)
+            # Fan-out first: it locks the sink's targets in name order, as complete() does.
             if self._targets and (cursor < 0 or await fanout.newest_seq(s) > cursor):
                 made, cursor = await fanout.fan_out(s, self.sink, self._targets, now)
+            await leases.complete(s, self.sink, outcomes)
             got = {
                 target: await leases.claim(s, self.sink, target, limit, now, lease)
                 for target, (limit, lease) in wants.items()
