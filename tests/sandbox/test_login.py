@@ -189,6 +189,7 @@ async def test_phone_migrate_to_home_dc(sb, make_client):
         r for r in requests if r["method"] == "auth.sendCode"
     ).items()
     assert any(r["dc_id"] == 1 and r["method"] == "auth.signIn" for r in requests)
+    assert [r["dc_id"] for r in await sb.control.requests(method="auth.signIn")] == [1]
 
 
 async def test_unknown_phone(sb, make_client):

@@ -138,6 +138,10 @@ async def test_control_api_errors_are_json(sb):
         async with http.post(sb.control_url + "/users", json={"phone": "+1555"}) as resp:
             assert resp.status == 400
             assert "first_name" in (await resp.json())["error"]["message"]
+        async with http.get(sb.control_url + "/requests?dc_id=x") as resp:
+            assert resp.status == 400
+        async with http.get(sb.control_url + "/requests?dc_id=1&method=ping") as resp:
+            assert resp.status == 200 and await resp.json() == []
         async with http.get(sb.control_url + "/nowhere") as resp:
             assert resp.status == 404
             assert "error" in await resp.json()

@@ -228,8 +228,18 @@ async def forget_keys(request: web.Request) -> web.Response:
 
 
 async def requests_log(request: web.Request) -> web.Response:
-    """``GET /requests``: method names per connection."""
-    return web.json_response(_sandbox(request).rpc.log)
+    """``GET /requests[?connection=&dc_id=&user_id=&method=]``: method names per connection."""
+    entries = _sandbox(request).rpc.log
+    for name in ("connection", "dc_id", "user_id"):
+        if name in request.query:
+            try:
+                wanted = int(request.query[name])
+            except ValueError as exc:
+                raise _Bad(f"{name} must be an integer") from exc
+            entries = [e for e in entries if e.get(name) == wanted]
+    if "method" in request.query:
+        entries = [e for e in entries if e["method"] == request.query["method"]]
+    return web.json_response(entries)
 
 
 async def health(request: web.Request) -> web.Response:

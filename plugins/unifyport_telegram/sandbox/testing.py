@@ -9,6 +9,7 @@ async with running_sandbox(tmp_path) as sb:
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,9 +135,11 @@ class ControlClient:
         """Forget the user's keys (→ transport error -404)."""
         return int((await self._call("POST", f"/users/{user_id}/forget-keys"))["forgotten"])
 
-    async def requests(self) -> list[dict[str, Any]]:
-        """``GET /requests``: ``{connection, dc_id, method, user_id, time, error?}`` entries."""
-        return list(await self._call("GET", "/requests"))
+    async def requests(self, **filters: int | str) -> list[dict[str, Any]]:
+        """``GET /requests``: ``{connection, dc_id, method, user_id, time, error?}`` entries,
+        optionally filtered (``connection=``, ``dc_id=``, ``user_id=``, ``method=``)."""
+        query = "&".join(f"{k}={urllib.parse.quote(str(v))}" for k, v in filters.items())
+        return list(await self._call("GET", "/requests" + (f"?{query}" if query else "")))
 
 
 @dataclass
