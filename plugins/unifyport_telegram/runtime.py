@@ -40,6 +40,7 @@ class Online:
         self.me: Me | None = None
         self.titles: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.revoked: TelegramError | None = None
+        self.ready = False
         self.revoked_event = asyncio.Event()
         self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._pending: list[tuple[list[dict[str, Any]], UpdateState | None]] = []
@@ -182,6 +183,7 @@ class Runtimes:
         else:
             online.advance(await client.get_state())
         await online.save_state()
+        online.ready = True
         await online.ctx.set_status(RuntimeStatus.RUNNING)
         tasks = [asyncio.create_task(client.wait_disconnected()),
                  asyncio.create_task(self._probe(online)),
@@ -214,7 +216,7 @@ class Runtimes:
     async def send_message(self, account_id: str, chat_id: str, text: str,
                            reply_to_id: str | None) -> Mapping[str, Any]:
         online = self.online.get(account_id)
-        if online is None:
+        if online is None or not online.ready:
             raise StepError("runtime_not_running", "the account is not online yet",
                             http_status=409)
         try:
