@@ -97,3 +97,16 @@ async def test_qr_check_after_restart_before_scan(gateway: Gateway, sb: RunningS
         assert len(await events(api, acc, "account.auth.qr_updated")) == 2
         await sb.control.accept_qr(body["qr"]["url"], user["id"])
         await _check_until(api, acc, "authorized")
+
+
+async def test_qr_cross_dc_with_2fa_after_restart(gateway: Gateway, sb: RunningSandbox) -> None:
+    user = await sb.control.create_user("+15550003007", "Wyn", dc_id=1, password="pw1")
+    async with gateway() as api:
+        acc = await create(api, "qrcode")
+        _, body = await step(api, acc, "qr/start")
+        await sb.control.accept_qr(body["qr"]["url"], user["id"])
+        await _check_until(api, acc, "awaiting_password")
+    async with gateway() as api:
+        status, body = await step(api, acc, "password", {"password": "pw1"})
+        assert (status, body["status"]) == (200, "authorized"), body
+        assert body["account"]["identity"]["id"] == str(user["id"])
