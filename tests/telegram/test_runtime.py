@@ -179,3 +179,15 @@ async def test_inbound_reply(api: Api, sb: RunningSandbox) -> None:
     by_text = {e["data"]["message"]["text"]: e["data"]["message"] for e in got}
     assert by_text["question"]["reply_to_id"] is None
     assert by_text["follow-up"]["reply_to_id"] == str(first["id"])
+
+
+async def test_account_on_the_other_dc_goes_online(api: Api, sb: RunningSandbox) -> None:
+    acc, me = await authorized(api, sb, "+15550004121", dc_id=1)
+    friend = await sb.control.create_user("+15550004122", "Max")
+    await online(api, acc)
+    await sb.control.push_message(me["id"], friend["id"], "to dc 1")
+    [event] = await received(api, acc)
+    assert event["data"]["message"]["text"] == "to dc 1"
+    status, sent = await api.post(f"/v1/accounts/{acc}/messages",
+                                  {"chat_id": str(friend["id"]), "text": "from dc 1"})
+    assert status == 201, sent
