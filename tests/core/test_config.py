@@ -122,3 +122,15 @@ def test_config_check_prints_effective_values_with_secrets_masked(tmp_path: Path
     assert values["storage"]["database_url"] == "postgresql+asyncpg://u:***@db/x"
     assert values["security"]["master_key"] == "*** (env:UNIFYPORT_MASTER_KEY)"
     assert "very-secret-key" not in result.stdout and "pw@" not in result.stdout
+
+
+def test_example_configuration_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unifyport.plugins.registry import build_registry
+
+    monkeypatch.chdir(tmp_path)
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    secret = "whsec_" + "A" * 32
+    settings = load_settings(example, environ={"UNIFYPORT_WEBHOOK_SECRET": secret})
+    registry = build_registry(settings)
+    assert {"telegram"} <= set(registry.providers) and {"webhook"} <= set(registry.sinks)
+    assert settings.plugin_table("telegram")["backend"] == "telethon"
