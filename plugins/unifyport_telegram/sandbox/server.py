@@ -44,8 +44,9 @@ class DataCenter:
 
     @property
     def address(self) -> str:
-        """``HOST:PORT``."""
-        return f"{self.host}:{self.port}"
+        """``HOST:PORT`` (``[HOST]:PORT`` for IPv6)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Sandbox:
     options: SandboxOptions = field(default_factory=SandboxOptions)
 
     def __post_init__(self) -> None:
+        if self.host == "localhost":  # one address, so both DCs get one port each
+            self.host = "127.0.0.1"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.server_key = ServerKey.load_or_create(self.state_dir)
         self.store = Store(self.state_dir)

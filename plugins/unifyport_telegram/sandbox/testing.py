@@ -227,6 +227,7 @@ def telethon_client(
         session = StringSession()
     elif isinstance(session, str) and not session.endswith(".session") and len(session) > 100:
         session = StringSession(session)
+    kwargs.setdefault("use_ipv6", ":" in sb.dc_address()[0])
     kwargs.setdefault("flood_sleep_threshold", 0)
     kwargs.setdefault("request_retries", 2)
     kwargs.setdefault("connection_retries", 1)
@@ -285,6 +286,7 @@ def kurigram_client(sb: RunningSandbox, name: str = "sandbox", **kwargs: Any) ->
     kwargs.setdefault("api_id", API_ID)
     kwargs.setdefault("api_hash", API_HASH)
     kwargs.setdefault("sleep_threshold", 0)
+    kwargs.setdefault("ipv6", ":" in sb.dc_address()[0])
     if "session_string" not in kwargs and "workdir" not in kwargs:
         kwargs.setdefault("in_memory", True)
     kwargs.setdefault("connection_factory", kurigram_connection_factory(sb))
