@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,3 +32,5 @@ class Gateway:
     registry: Registry
     locks: AccountLocks = field(default_factory=AccountLocks)
     runtime: RuntimeSupervisor | None = None
+    sink_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    """The running event sinks (see ``unifyport.delivery.runner``)."""

@@ -14,21 +14,19 @@ from unifyport.outbound.policy import OutboundPolicy
 
 log = logging.getLogger(__name__)
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
-_TASKS: dict[int, list[asyncio.Task[None]]] = {}
 
 
 def start_sinks(gw: Gateway) -> None:
     """Start each sink's ``run`` as a task (restarted with backoff if it raises)."""
-    tasks = _TASKS.setdefault(id(gw), [])
     for name, sink in gw.registry.sinks.items():
         ctx = SinkContext(sink=name, settings=gw.settings, queue=DeliveryQueue(gw.db, name),
                           outbound=OutboundPolicy.from_settings(gw.settings))
-        tasks.append(asyncio.create_task(_supervise(sink, ctx), name=f"sink:{name}"))
+        gw.sink_tasks.append(asyncio.create_task(_supervise(sink, ctx), name=f"sink:{name}"))
 
 
 async def stop_sinks(gw: Gateway) -> None:
     """Cancel the sink tasks and wait for them to finish."""
-    tasks = _TASKS.pop(id(gw), [])
+    tasks, gw.sink_tasks = gw.sink_tasks, []
     for task in tasks:
         task.cancel()
     for task in tasks:
