@@ -290,3 +290,33 @@ async def test_errors_injected_into_running_client(
         await client.me_id()
     expected = telethon_error if lib == "telethon" else kurigram_error
     assert type(info.value).__name__ == expected
+
+
+async def test_duplicate_random_id_is_refused(sb, make_client, lib):
+    me = await sb.control.create_user("+15550296", "Me")
+    friend = await sb.control.create_user("+15550297", "Friend")
+    client = make_client()
+    await login(sb, client, "+15550296")
+    if lib == "telethon":
+        from telethon.tl import functions, types
+
+        peer = types.InputPeerUser(friend["id"], 0)
+
+        def send():
+            request = functions.messages.SendMessageRequest(peer, "once", random_id=77)
+            return client.client(request)
+    else:
+        from pyrogram import raw
+
+        peer = raw.types.InputPeerUser(user_id=friend["id"], access_hash=0)
+
+        def send():
+            return client.client.invoke(
+                raw.functions.messages.SendMessage(peer=peer, message="once", random_id=77)
+            )
+
+    await send()
+    with pytest.raises(Exception) as info:
+        await send()
+    assert error_name(info.value) == "RANDOM_ID_DUPLICATE"
+    assert [m["text"] for m in await sb.control.messages(me["id"])] == ["once"]

@@ -103,6 +103,10 @@ def send_message(c: Call) -> types.UpdateShortSentMessage:
         raise RpcFail(400, "MESSAGE_EMPTY")
     if len(c.request.message) > 4096:
         raise RpcFail(400, "MESSAGE_TOO_LONG")
+    sent_ids = c.sandbox.random_ids.setdefault(me.id, set())
+    if c.request.random_id in sent_ids:
+        raise RpcFail(400, "RANDOM_ID_DUPLICATE")
+    sent_ids.add(c.request.random_id)
     reply_id = getattr(c.request.reply_to, "reply_to_msg_id", None)
     reply = (me.id, reply_id) if reply_id else None
     if isinstance(peer, types.InputPeerChat):

@@ -83,6 +83,7 @@ class Sandbox:
         self.qr_by_key: dict[int, QrToken] = {}
         self.srp_challenges: dict[int, srp.Challenge] = {}
         self.pending_2fa: dict[int, int] = {}
+        self.random_ids: dict[int, set[int]] = {}  # per sender, for RANDOM_ID_DUPLICATE
         self.conns_by_key: dict[int, set[Connection]] = {}
         self.connections: set[Connection] = set()
         self._sessions: set[tuple[int, int]] = set()
