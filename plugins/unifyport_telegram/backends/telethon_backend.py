@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from telethon import TelegramClient as _Client
+from telethon import TelegramClient as _TelethonClient
 from telethon import errors, events, functions, types
 from telethon.crypto import AuthKey, rsa
 from telethon.errors.rpcerrorlist import rpc_errors_dict
@@ -25,6 +25,7 @@ from ..backend import (
     UpdateCallback,
     display_name,
 )
+from ..config import TelegramConfig
 from ..errors import TelegramError, from_rpc, unavailable
 from ..normalise import unmark
 from ..session_data import SessionData, UpdateState
@@ -76,6 +77,17 @@ def _authorization(auth: Any) -> Me:
     return _me(auth.user)
 
 
+class _Client(_TelethonClient):  # type: ignore[misc]
+    """Telethon, but data centres are where the configuration says (Telethon otherwise asks
+    ``help.getConfig`` once per process and caches the answer on the class)."""
+
+    unifyport_cfg: TelegramConfig
+
+    async def _get_dc(self, dc_id: int, cdn: bool = False) -> Any:
+        host, port = self.unifyport_cfg.dc_address(dc_id)
+        return types.DcOption(id=dc_id, ip_address=host, port=port, ipv6=":" in host)
+
+
 def _split(entities: dict[int, Any]) -> tuple[dict[int, Any], dict[int, Any]]:
     users = {e.id: e for e in entities.values() if isinstance(e, types.User)}
     chats = {e.id: e for e in entities.values() if not isinstance(e, types.User)}
@@ -101,6 +113,7 @@ class TelethonClient(TelegramClient):
             timeout=max(1, int(self.cfg.timeout)), sequential_updates=True, catch_up=False,
             receive_updates=True, base_logger=log,
         )
+        self._client.unifyport_cfg = self.cfg
         self._callback: UpdateCallback | None = None
         self._token_seen = False
 
