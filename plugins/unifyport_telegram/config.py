@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
 from unifyport.errors import ConfigError
 
 BACKENDS = ("telethon", "pyrogram")
@@ -72,6 +75,14 @@ def _dc_id(key: str, value: Any) -> int:
     return value
 
 
+def _pkcs1(pem: bytes) -> bytes:
+    """The key as PKCS#1 PEM (what Telethon reads), from PKCS#1 or SubjectPublicKeyInfo."""
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("not an RSA key")
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
+
+
 def _server(table: Any) -> ServerConfig:
     base = "plugins.telegram.server"
     if not isinstance(table, Mapping):
@@ -95,11 +106,11 @@ def _server(table: Any) -> ServerConfig:
         if not isinstance(key_file, str) or not key_file:
             raise ConfigError(f"{base}.public_key_file", "must be a path")
         try:
-            pem = Path(key_file).read_bytes()
+            pem = _pkcs1(Path(key_file).read_bytes())
         except OSError as exc:
             raise ConfigError(f"{base}.public_key_file", f"cannot read: {exc}") from None
-        if b"BEGIN RSA PUBLIC KEY" not in pem and b"BEGIN PUBLIC KEY" not in pem:
-            raise ConfigError(f"{base}.public_key_file", "not a PEM RSA public key")
+        except ValueError:
+            raise ConfigError(f"{base}.public_key_file", "not a PEM RSA public key") from None
     return ServerConfig(dc_id=dc_id, dcs=dcs, public_key_pem=pem)
 
 

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.gateway import make_settings
 from unifyport.errors import ConfigError
@@ -29,6 +31,8 @@ from unifyport_telegram.config import parse_config
      "plugins.telegram.server.public_key_file"),
     ({"server": {"address": "127.0.0.1:1", "dcs": {"x": "127.0.0.1:2"}}},
      "plugins.telegram.server.dcs.x"),
+    ({"server": {"address": "127.0.0.1:1", "public_key_file": __file__}},
+     "plugins.telegram.server.public_key_file"),
 ])
 def test_bad_values_name_the_key(table: dict, key: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -37,8 +41,10 @@ def test_bad_values_name_the_key(table: dict, key: str) -> None:
 
 
 def test_valid_table(tmp_path: Path) -> None:
-    pem = tmp_path / "public.pem"
-    pem.write_text("-----BEGIN RSA PUBLIC KEY-----\nAA==\n-----END RSA PUBLIC KEY-----\n")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    pem = tmp_path / "public.pem"  # SubjectPublicKeyInfo: stored as PKCS#1 for Telethon
+    pem.write_bytes(key.public_bytes(serialization.Encoding.PEM,
+                                     serialization.PublicFormat.SubjectPublicKeyInfo))
     cfg = parse_config({"backend": "pyrogram", "import_dir": str(tmp_path), "server": {
         "dc_id": 2, "address": "127.0.0.1:4430", "public_key_file": str(pem),
         "dcs": {"1": "127.0.0.1:4431"}}})
@@ -47,6 +53,8 @@ def test_valid_table(tmp_path: Path) -> None:
     assert cfg.dc_address(2) == ("127.0.0.1", 4430)
     assert cfg.dc_address(5) == ("127.0.0.1", 4430)
     assert parse_config({}).dc_address(4) == ("149.154.167.91", 443)
+    assert cfg.server is not None and cfg.server.public_key_pem is not None
+    assert cfg.server.public_key_pem.startswith(b"-----BEGIN RSA PUBLIC KEY-----")
 
 
 def test_bad_table_stops_the_app(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from ..config import TelegramConfig
 from ..session_data import SessionData
 
 log = logging.getLogger(__name__)
-_trusted: set[bytes] = set()
 
 
 class _UnknownErrors:
@@ -56,7 +55,7 @@ def _tl_bytes(data: bytes) -> bytes:
 
 
 def trust(pem: bytes | None) -> None:
-    if pem is None or pem in _trusted:
+    if pem is None:
         return
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, RSAPublicKey):
@@ -67,7 +66,6 @@ def trust(pem: bytes | None) -> None:
     fingerprint = struct.unpack("<q", hashlib.sha1(_tl_bytes(n) + _tl_bytes(e),
                                                    usedforsecurity=False).digest()[-8:])[0]
     rsa.server_public_keys[fingerprint] = rsa.PublicKey(nums.n, nums.e)
-    _trusted.add(pem)
 
 
 def connection_class(cfg: TelegramConfig) -> type[Connection]:

@@ -33,13 +33,13 @@ from ..session_data import SessionData, UpdateState
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _NAMES: dict[type, str] = {cls: name for name, cls in rpc_errors_dict.items()}
-_trusted: set[bytes] = set()
 
 
 def _trust(pem: bytes | None) -> None:
-    if pem is not None and pem not in _trusted:
+    """Add the configured server key to Telethon's (process-wide) table; idempotent, and done
+    for every client since other code in the process may have reset the table."""
+    if pem is not None:
         rsa.add_key(pem.decode(), old=False)
-        _trusted.add(pem)
 
 
 def _ts(value: Any) -> int:
