@@ -202,6 +202,19 @@ async def running_sandbox(
         await sandbox.stop()
 
 
+try:  # a ready-made fixture when pytest is around (``pytest_plugins = [this module]``)
+    import pytest
+
+    @pytest.fixture
+    async def telegram_sandbox(tmp_path: Path) -> AsyncIterator[RunningSandbox]:
+        """A fresh sandbox per test, state in ``tmp_path``; needs pytest-asyncio."""
+        async with running_sandbox(tmp_path / "telegram-sandbox") as sb:
+            yield sb
+
+except ImportError:  # pragma: no cover - pytest is a test-only dependency
+    pass
+
+
 # -- Telethon -------------------------------------------------------------------
 def trust_telethon(public_key_pem: bytes) -> None:
     """Make Telethon trust only the sandbox key."""
