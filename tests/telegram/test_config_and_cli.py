@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -71,6 +72,8 @@ def test_sandbox_command_prints_its_addresses(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "the sandbox printed nothing within 30 s"
         line = json.loads(proc.stdout.readline())
         assert line["mtproto"].startswith("127.0.0.1:") and line["dc_id"] == 2
         assert Path(line["public_key_file"]).is_file()
