@@ -52,8 +52,7 @@ class _Context:
         await self._sup.set_status(self.account_id, status, error)
 
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
-        async with self._sup.gw.db.write() as s:
-            emit(s, type, self.account_id, data)
+        await self.emit_many([(type, data)])
 
     async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         if not events:
