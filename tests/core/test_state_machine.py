@@ -27,7 +27,7 @@ STEP_BODY: dict[AuthStep, dict[str, Any]] = {
     AuthStep.CODE: {"code": "12345"}, AuthStep.PASSWORD: {"password": "hunter2"},
     AuthStep.IMPORT: {"params": {"session_url": "good:1"}}}
 
-# The contract's table (shared/spec/contract.md), plus ``logged_out`` as a restart point.
+# The v1 contract's table (docs/auth-state-machine.md), plus ``logged_out`` as a restart point.
 CONTRACT = {
     "start": ({"pending", "failed", "qr_expired", "logged_out"}, {"awaiting_code"}),
     "code": ({"awaiting_code"}, {"authorized", "awaiting_password"}),
