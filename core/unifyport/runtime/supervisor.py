@@ -121,7 +121,9 @@ class RuntimeSupervisor:
             log.info("account %s: lease lost or runtime stopped elsewhere", account_id)
             await self._cancel(account_id)
         for account in owned:
-            self._spawn(account)
+            if account.id not in self.tasks:
+                await self.set_status(account.id, RuntimeStatus.STARTING, None)
+                self._spawn(account)
 
     async def start(self, account_id: str) -> Account:
         async with self.gw.locks.hold(account_id):
@@ -182,7 +184,6 @@ class RuntimeSupervisor:
 
     async def _supervise(self, provider: Provider, account_id: str) -> None:
         try:
-            await self.set_status(account_id, RuntimeStatus.STARTING, None)
             while True:
                 account = await get_account(self.gw, account_id)
                 async with self.gw.db.read() as s:
