@@ -80,9 +80,8 @@ def get_chats(c: Call) -> types.messages.Chats:
 
 
 def _dialog(m: Message) -> types.Dialog:
-    peer = types.PeerChat(m.peer_id) if m.peer_type == "chat" else types.PeerUser(m.peer_id)
     return types.Dialog(
-        peer=peer, top_message=m.id, read_inbox_max_id=m.id, read_outbox_max_id=m.id,
+        peer=views.peer(m), top_message=m.id, read_inbox_max_id=m.id, read_outbox_max_id=m.id,
         unread_count=0, unread_mentions_count=0, unread_reactions_count=0,
         unread_poll_votes_count=0, notify_settings=types.PeerNotifySettings(),
     )  # fmt: skip
@@ -96,20 +95,7 @@ def get_dialogs(c: Call) -> types.messages.Dialogs:
     for m in c.sandbox.store.boxes.get(me, []):
         latest[(m.peer_type, m.peer_id)] = m
     tops = sorted(latest.values(), key=lambda m: m.id, reverse=True)[: c.request.limit or 100]
-    dialogs = [
-        types.Dialog(
-            peer=types.PeerChat(m.peer_id) if m.peer_type == "chat" else types.PeerUser(m.peer_id),
-            top_message=m.id,
-            read_inbox_max_id=m.id,
-            read_outbox_max_id=m.id,
-            unread_count=0,
-            unread_mentions_count=0,
-            unread_reactions_count=0,
-            unread_poll_votes_count=0,
-            notify_settings=types.PeerNotifySettings(),
-        )
-        for m in tops
-    ]
+    dialogs = [_dialog(m) for m in tops]
     users, chats = views.entities(c.sandbox.store, tops, me)
     return types.messages.Dialogs(
         dialogs=dialogs, messages=[views.message(m) for m in tops], chats=chats, users=users

@@ -46,13 +46,16 @@ def chat(c: Chat) -> types.Chat:
     )
 
 
+def peer(m: Message) -> types.PeerUser | types.PeerChat:
+    """The chat a stored message belongs to."""
+    return types.PeerChat(m.peer_id) if m.peer_type == "chat" else types.PeerUser(m.peer_id)
+
+
 def message(m: Message) -> types.Message:
     """A stored message as its owner sees it."""
-    peer: types.PeerUser | types.PeerChat
-    peer = types.PeerChat(m.peer_id) if m.peer_type == "chat" else types.PeerUser(m.peer_id)
     return types.Message(
         id=m.id,
-        peer_id=peer,
+        peer_id=peer(m),
         date=when(m.date),
         message=m.text,
         out=m.out or None,
