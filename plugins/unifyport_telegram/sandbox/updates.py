@@ -38,22 +38,14 @@ def get_difference(c: Call) -> types.updates.TypeDifference:
         return types.updates.DifferenceEmpty(date=views.when(time.time()), seq=0)
     users, chats = views.entities(store, msgs, uid)
     new_state = state(c, uid)
-    complete = msgs[-1].pts >= new_state.pts
-    if not complete:
+    body = {
+        "new_messages": [views.message(m) for m in msgs],
+        "new_encrypted_messages": [],
+        "other_updates": [],
+        "chats": chats,
+        "users": users,
+    }
+    if msgs[-1].pts < new_state.pts:  # more than pts_limit: a slice up to the last one sent
         new_state.pts = msgs[-1].pts
-        return types.updates.DifferenceSlice(
-            new_messages=[views.message(m) for m in msgs],
-            new_encrypted_messages=[],
-            other_updates=[],
-            chats=chats,
-            users=users,
-            intermediate_state=new_state,
-        )
-    return types.updates.Difference(
-        new_messages=[views.message(m) for m in msgs],
-        new_encrypted_messages=[],
-        other_updates=[],
-        chats=chats,
-        users=users,
-        state=new_state,
-    )
+        return types.updates.DifferenceSlice(intermediate_state=new_state, **body)
+    return types.updates.Difference(state=new_state, **body)
