@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from . import views
+from .delivery import post
 from .server import Sandbox
 from .state import digits
 
@@ -169,7 +170,7 @@ def _post_one(sb: Sandbox, body: Any) -> dict[str, Any]:
             raise _Bad(f"no chat {chat_id}", 404, "not_found")
     reply_to_id = _field(body, "reply_to_id", int, False)
     reply = (to_id, reply_to_id) if reply_to_id else None
-    sb.post(from_id, to_id, text, chat_id, reply_to=reply)
+    post(sb, from_id, to_id, text, chat_id, reply_to=reply)
     received = store.boxes[to_id][-1] if to_id != from_id else store.boxes[from_id][-1]
     return views.public_message(received)
 

@@ -8,6 +8,7 @@ from typing import Any
 from telethon.tl import functions, types
 
 from . import views
+from .delivery import post
 from .rpc import Call, RpcFail, handles
 from .state import User
 
@@ -109,14 +110,16 @@ def send_message(c: Call) -> types.UpdateShortSentMessage:
     sent_ids.add(c.request.random_id)
     reply_id = getattr(c.request.reply_to, "reply_to_msg_id", None)
     reply = (me.id, reply_id) if reply_id else None
+    to_id: int | None
+    chat_id: int | None
     if isinstance(peer, types.InputPeerChat):
         chat = c.sandbox.store.chats.get(peer.chat_id)
         if chat is None or me.id not in chat.members:
             raise RpcFail(400, "PEER_ID_INVALID")
-        msg = c.sandbox.post(me.id, None, c.request.message, chat.id, reply_to=reply, origin=c.conn)
+        to_id, chat_id = None, chat.id
     else:
-        target = resolve_user(c, peer)
-        msg = c.sandbox.post(me.id, target.id, c.request.message, reply_to=reply, origin=c.conn)
+        to_id, chat_id = resolve_user(c, peer).id, None
+    msg = post(c.sandbox, me.id, to_id, c.request.message, chat_id, reply_to=reply, origin=c.conn)
     return types.UpdateShortSentMessage(
         out=True, id=msg.id, pts=msg.pts, pts_count=1, date=views.when(msg.date)
     )

@@ -16,12 +16,12 @@ from pathlib import Path
 from telethon.tl import types
 
 # Handler modules register themselves on import.
-from . import auth, delivery, history, messages, srp, updates, views
+from . import auth, history, messages, srp, updates, views
 from .auth import LoginCode, QrToken
 from .connection import Connection
 from .crypto import MsgIdGenerator, ServerKey
 from .rpc import Dispatcher
-from .state import AuthKey, Message, Store, User, digits
+from .state import AuthKey, Store, User, digits
 
 log = logging.getLogger(__name__)
 
@@ -269,19 +269,6 @@ class Sandbox:
             salt1, salt2, v = srp.make_verifier(password)
             user.srp_salt1, user.srp_salt2, user.srp_verifier = salt1.hex(), salt2.hex(), f"{v:x}"
         return user
-
-    def post(
-        self,
-        from_id: int,
-        to_id: int | None,
-        text: str,
-        chat_id: int | None = None,
-        *,
-        reply_to: tuple[int, int] | None = None,
-        origin: Connection | None = None,
-    ) -> Message:
-        """Store and push a message; returns the sender's copy (see :mod:`.delivery`)."""
-        return delivery.post(self, from_id, to_id, text, chat_id, reply_to=reply_to, origin=origin)
 
     def push_to_key(self, key_id: int, body: bytes) -> None:
         """Send a server-initiated message to every live connection of a key."""
