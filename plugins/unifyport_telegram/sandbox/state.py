@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import secrets
@@ -275,9 +276,10 @@ class Store:
         return self.next_uid
 
     def since(self, owner_id: int, pts: int, limit: int = 1000) -> list[Message]:
-        """Messages of a box after ``pts``."""
+        """Messages of a box after ``pts`` (a box is in pts order: a binary search)."""
         box = self.boxes.get(owner_id, [])
-        return [m for m in box if m.pts > pts][:limit]
+        start = bisect.bisect_right(box, pts, key=lambda m: m.pts)
+        return box[start : start + limit]
 
     # -- auth keys -----------------------------------------------------------
     def add_key(self, key: bytes, dc_id: int, salt: int) -> AuthKey:
