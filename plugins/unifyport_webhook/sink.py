@@ -119,8 +119,7 @@ class WebhookSink:
         outcomes, self._outcomes = self._outcomes, []
         if not wanted and not outcomes:
             return await ctx.queue.fan_out(now) > 0  # idle: one read unless events are new
-        expires = time.monotonic() + max((lane.lease.total_seconds() for lane in wanted),
-                                         default=0.0)
+        claimed_at = time.monotonic()  # before the claim: leases end no earlier than this + lease
         wants = {lane.name: (lane.room, lane.lease) for lane in wanted}
         try:
             made, got = await ctx.queue.exchange(now, outcomes, wants)
@@ -130,7 +129,7 @@ class WebhookSink:
         busy = made > 0
         for lane in wanted:
             claims = got.get(lane.name, [])
-            lane.take(claims, expires)
+            lane.take(claims, claimed_at + lane.lease.total_seconds())
             lane.maybe_due = len(claims) == wants[lane.name][0]  # a full batch: maybe more
             busy = busy or (lane.maybe_due and lane.hungry)
         if made:
