@@ -88,3 +88,21 @@ def from_rpc(name: str, seconds: int | None = None) -> TelegramError:
 def unavailable(what: str) -> TelegramError:
     """Telegram (or the configured server) could not be reached in time."""
     return TelegramError("provider_unavailable", what, http_status=503)
+
+
+def auth_key_unknown() -> TelegramError:
+    """The server answered the transport error -404: it does not know the auth key."""
+    return TelegramError("auth_key_unknown", "the server does not know this auth key",
+                         http_status=401)
+
+
+def from_failure(exc: BaseException) -> TelegramError:
+    """What a failed call that is no Telegram answer becomes: a timeout, a lost connection
+    or a library fault (each backend translates the library's answers first)."""
+    if isinstance(exc, TelegramError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return unavailable("Telegram did not answer in time")
+    if isinstance(exc, ConnectionError | OSError):
+        return unavailable(f"cannot reach Telegram: {exc}")
+    return unavailable(f"Telegram client error: {type(exc).__name__}: {exc}")

@@ -28,9 +28,9 @@ from ..backend import (
     UpdateCallback,
     display_name,
 )
-from ..errors import TelegramError, from_rpc, unavailable
-from ..normalise import unmark
+from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
+from . import raw_tl
 from .pyrogram_setup import connection_class, session_string, trust
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,6 @@ _CODE_TYPES = {enums.SentCodeType.APP: "app", enums.SentCodeType.SMS: "sms",
 
 def translate(exc: BaseException) -> TelegramError:
     """The one place Kurigram's exceptions become backend-neutral errors."""
-    if isinstance(exc, TelegramError):
-        return exc
     if isinstance(exc, perrors.FloodWait | perrors.FloodPremiumWait):
         return from_rpc("FLOOD_WAIT", seconds=int(getattr(exc, "value", 0) or 0))
     if isinstance(exc, perrors.RPCError):
@@ -54,13 +52,8 @@ def translate(exc: BaseException) -> TelegramError:
             name = value.strip("[]").split(" ")[-1]  # unknown error: "[400 SOME_NAME]"
         return from_rpc(name)
     if isinstance(exc, AuthKeyNotFound):
-        return TelegramError("auth_key_unknown", "the server does not know this auth key",
-                             http_status=401)
-    if isinstance(exc, TimeoutError):
-        return unavailable("Telegram did not answer in time")
-    if isinstance(exc, ConnectionError | OSError):
-        return unavailable(f"cannot reach Telegram: {exc}")
-    return unavailable(f"Telegram client error: {type(exc).__name__}: {exc}")
+        return auth_key_unknown()
+    return from_failure(exc)
 
 
 def _me(user: Any) -> Me:
@@ -241,27 +234,11 @@ class PyrogramClient(TelegramClient):
         return UpdateState(pts=st.pts, date=int(st.date), qts=st.qts)
 
     async def get_difference(self, state: UpdateState) -> list[RawBatch]:
-        batches: list[RawBatch] = []
-        t = raw.types.updates
-        for _ in range(100):
-            diff = await self._invoke(raw.functions.updates.GetDifference(
-                pts=state.pts, date=state.date, qts=state.qts))
-            if isinstance(diff, t.DifferenceEmpty):
-                break
-            if isinstance(diff, t.DifferenceTooLong):
-                state = UpdateState(diff.pts, state.date, state.qts)
-                continue
-            final = isinstance(diff, t.Difference)
-            st = diff.state if final else diff.intermediate_state
-            state = UpdateState(st.pts, int(st.date), st.qts)
-            messages = list(diff.new_messages) + [
-                u.message for u in diff.other_updates
-                if isinstance(u, raw.types.UpdateNewMessage | raw.types.UpdateNewChannelMessage)]
-            batches.append(RawBatch(messages, {u.id: u for u in diff.users},
-                                    {c.id: c for c in diff.chats}, state))
-            if final:
-                break
-        return batches
+        def fetch(st: UpdateState) -> Awaitable[Any]:
+            return self._invoke(raw.functions.updates.GetDifference(
+                pts=st.pts, date=st.date, qts=st.qts))
+
+        return await raw_tl.difference(raw.types, fetch, state)
 
     def on_updates(self, callback: UpdateCallback) -> None:
         self._callback = callback
@@ -270,14 +247,10 @@ class PyrogramClient(TelegramClient):
         if isinstance(update, raw.types.UpdateLoginToken):
             self._token_seen = True
             return
-        if self._callback is None or not isinstance(
-                update, raw.types.UpdateNewMessage | raw.types.UpdateNewChannelMessage):
+        if self._callback is None or not raw_tl.is_new_message(raw.types, update):
             return
-        state = None
-        if isinstance(update, raw.types.UpdateNewMessage):
-            state = UpdateState(update.pts, int(update.message.date), 0)
-        await self._callback(RawBatch([update.message], dict(users or {}), dict(chats or {}),
-                                      state))
+        await self._callback(raw_tl.pushed_batch(raw.types, update, dict(users or {}),
+                                                 dict(chats or {})))
 
     async def _on_session_stop(self, _client: Any, _session: Any) -> None:
         # Kurigram restarts a dropped session by itself; the runtime prefers to reconnect
@@ -297,42 +270,13 @@ class PyrogramClient(TelegramClient):
         try:
             peer = await asyncio.wait_for(self._client.resolve_peer(chat_id), self.cfg.timeout)
         except Exception:
-            peer = _input_peer(chat_id)
+            peer = raw_tl.input_peer(raw.types, chat_id)
         reply = raw.types.InputReplyToMessage(reply_to_msg_id=reply_to) if reply_to else None
         res = await self._invoke(raw.functions.messages.SendMessage(
             peer=peer, message=text, random_id=_random_id(), reply_to=reply))
-        if isinstance(res, raw.types.UpdateShortSentMessage):
-            msg = raw.types.Message(
-                id=res.id, peer_id=_peer(peer), date=res.date, message=text, out=True,
-                from_id=raw.types.PeerUser(user_id=self._user_id or 0),
-                reply_to=raw.types.MessageReplyHeader(reply_to_msg_id=reply_to)
-                if reply_to else None, media=res.media)
-            return RawBatch([msg], {}, {}, None)
-        users = {u.id: u for u in getattr(res, "users", [])}
-        chats = {c.id: c for c in getattr(res, "chats", [])}
-        msgs = [u.message for u in getattr(res, "updates", [])
-                if isinstance(u, raw.types.UpdateNewMessage | raw.types.UpdateNewChannelMessage)]
-        return RawBatch(msgs, users, chats, None)
+        return raw_tl.sent_batch(raw.types, res, peer, text, reply_to, self._user_id)
 
 
 def _random_id() -> int:
     return int.from_bytes(os.urandom(8), "big", signed=True)
 
-
-def _input_peer(chat_id: int) -> Any:
-    kind, ident = unmark(chat_id)
-    if kind == "user":
-        return raw.types.InputPeerUser(user_id=ident, access_hash=0)
-    if kind == "chat":
-        return raw.types.InputPeerChat(chat_id=ident)
-    return raw.types.InputPeerChannel(channel_id=ident, access_hash=0)
-
-
-def _peer(peer: Any) -> Any:
-    if isinstance(peer, raw.types.InputPeerUser):
-        return raw.types.PeerUser(user_id=peer.user_id)
-    if isinstance(peer, raw.types.InputPeerChat):
-        return raw.types.PeerChat(chat_id=peer.chat_id)
-    if isinstance(peer, raw.types.InputPeerChannel):
-        return raw.types.PeerChannel(channel_id=peer.channel_id)
-    return raw.types.PeerUser(user_id=0)

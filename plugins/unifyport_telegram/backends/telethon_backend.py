@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -26,9 +25,9 @@ from ..backend import (
     display_name,
 )
 from ..config import TelegramConfig
-from ..errors import TelegramError, from_rpc, unavailable
-from ..normalise import unmark
+from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
+from . import raw_tl
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,27 +41,16 @@ def _trust(pem: bytes | None) -> None:
         rsa.add_key(pem.decode(), old=False)
 
 
-def _ts(value: Any) -> int:
-    return int(value.timestamp()) if isinstance(value, dt.datetime) else int(value or 0)
-
-
 def translate(exc: BaseException) -> TelegramError:
     """The one place Telethon's exceptions become backend-neutral errors."""
-    if isinstance(exc, TelegramError):
-        return exc
     if isinstance(exc, errors.FloodWaitError | errors.FloodPremiumWaitError):
         return from_rpc("FLOOD_WAIT", seconds=exc.seconds)
     if isinstance(exc, errors.RPCError):
         name = _NAMES.get(type(exc)) or str(exc.message or "")
         return from_rpc(name)
     if isinstance(exc, errors.AuthKeyNotFound):
-        return TelegramError("auth_key_unknown", "the server does not know this auth key",
-                             http_status=401)
-    if isinstance(exc, TimeoutError):
-        return unavailable("Telegram did not answer in time")
-    if isinstance(exc, ConnectionError | OSError):
-        return unavailable(f"cannot reach Telegram: {exc}")
-    return unavailable(f"Telegram client error: {type(exc).__name__}: {exc}")
+        return auth_key_unknown()
+    return from_failure(exc)
 
 
 def _me(user: Any) -> Me:
@@ -178,7 +166,7 @@ class TelethonClient(TelegramClient):
 
     def _login_token(self, res: Any) -> LoginToken:
         if isinstance(res, types.auth.LoginToken):
-            return LoginToken(token=bytes(res.token), expires=_ts(res.expires))
+            return LoginToken(token=bytes(res.token), expires=raw_tl.timestamp(res.expires))
         if isinstance(res, types.auth.LoginTokenMigrateTo):
             return LoginToken(token=bytes(res.token), migrate_dc=int(res.dc_id))
         return LoginToken(me=self._logged_in(_authorization(res.authorization)))
@@ -224,43 +212,24 @@ class TelethonClient(TelegramClient):
 
     async def get_state(self) -> UpdateState:
         st = await self._call(self._client(functions.updates.GetStateRequest()))
-        return UpdateState(pts=st.pts, date=_ts(st.date), qts=st.qts)
+        return UpdateState(pts=st.pts, date=raw_tl.timestamp(st.date), qts=st.qts)
 
     async def get_difference(self, state: UpdateState) -> list[RawBatch]:
-        batches: list[RawBatch] = []
-        for _ in range(100):
-            diff = await self._call(self._client(functions.updates.GetDifferenceRequest(
-                pts=state.pts, date=state.date, qts=state.qts)))
-            if isinstance(diff, types.updates.DifferenceEmpty):
-                break
-            if isinstance(diff, types.updates.DifferenceTooLong):
-                state = UpdateState(diff.pts, state.date, state.qts)
-                continue
-            final = isinstance(diff, types.updates.Difference)
-            st = diff.state if final else diff.intermediate_state
-            state = UpdateState(st.pts, _ts(st.date), st.qts)
-            messages = list(diff.new_messages) + [
-                u.message for u in diff.other_updates
-                if isinstance(u, types.UpdateNewMessage | types.UpdateNewChannelMessage)]
-            batches.append(RawBatch(messages, {u.id: u for u in diff.users},
-                                    {c.id: c for c in diff.chats}, state))
-            if isinstance(diff, types.updates.Difference):
-                break
-        return batches
+        def fetch(st: UpdateState) -> Awaitable[Any]:
+            return self._call(self._client(functions.updates.GetDifferenceRequest(
+                pts=st.pts, date=st.date, qts=st.qts)))
+
+        return await raw_tl.difference(types, fetch, state)
 
     def on_updates(self, callback: UpdateCallback) -> None:
         self._callback = callback
         self._client.add_event_handler(self._on_raw, events.Raw)
 
     async def _on_raw(self, update: Any) -> None:
-        if self._callback is None or not isinstance(
-                update, types.UpdateNewMessage | types.UpdateNewChannelMessage):
+        if self._callback is None or not raw_tl.is_new_message(types, update):
             return
         users, chats = _split(getattr(update, "_entities", {}) or {})
-        state = None
-        if isinstance(update, types.UpdateNewMessage):
-            state = UpdateState(update.pts, _ts(update.message.date), 0)
-        await self._callback(RawBatch([update.message], users, chats, state))
+        await self._callback(raw_tl.pushed_batch(types, update, users, chats))
 
     async def wait_disconnected(self) -> None:
         try:
@@ -275,45 +244,12 @@ class TelethonClient(TelegramClient):
         try:
             peer = await asyncio.wait_for(self._client.get_input_entity(chat_id), self.cfg.timeout)
         except Exception:
-            peer = _input_peer(chat_id)
+            peer = raw_tl.input_peer(types, chat_id)
         reply = types.InputReplyToMessage(reply_to) if reply_to else None
         res = await self._call(self._client(functions.messages.SendMessageRequest(
             peer, text, reply_to=reply)))
-        return self._sent(res, peer, text, reply_to)
-
-    def _sent(self, res: Any, peer: Any, text: str, reply_to: int | None) -> RawBatch:
-        if isinstance(res, types.UpdateShortSentMessage):
-            msg = types.Message(
-                id=res.id, peer_id=_peer(peer), date=res.date, message=text, out=True,
-                from_id=types.PeerUser(self._user_id or 0),
-                reply_to=types.MessageReplyHeader(reply_to_msg_id=reply_to) if reply_to else None,
-                media=res.media)
-            return RawBatch([msg], {}, {}, None)
-        users = {u.id: u for u in getattr(res, "users", [])}
-        chats = {c.id: c for c in getattr(res, "chats", [])}
-        msgs = [u.message for u in getattr(res, "updates", [])
-                if isinstance(u, types.UpdateNewMessage | types.UpdateNewChannelMessage)]
-        return RawBatch(msgs, users, chats, None)
+        return raw_tl.sent_batch(types, res, peer, text, reply_to, self._user_id)
 
     async def log_out(self) -> None:
         await self._call(self._client(functions.auth.LogOutRequest()))
 
-
-def _input_peer(chat_id: int) -> Any:
-    """A peer for a chat not in the cache (the server checks the zero access hash)."""
-    kind, raw = unmark(chat_id)
-    if kind == "user":
-        return types.InputPeerUser(raw, 0)
-    if kind == "chat":
-        return types.InputPeerChat(raw)
-    return types.InputPeerChannel(raw, 0)
-
-
-def _peer(peer: Any) -> Any:
-    if isinstance(peer, types.InputPeerUser):
-        return types.PeerUser(peer.user_id)
-    if isinstance(peer, types.InputPeerChat):
-        return types.PeerChat(peer.chat_id)
-    if isinstance(peer, types.InputPeerChannel):
-        return types.PeerChannel(peer.channel_id)
-    return types.PeerUser(0)
