@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Receiver:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -58,6 +60,8 @@ class Receiver:
         return self
 
     async def stop(self) -> None:
+        """Answer delayed requests at once, then shut down (cleanup waits for handlers)."""
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -73,7 +77,8 @@ class Receiver:
         else:
             reply = self.default
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), reply.delay)
         return web.Response(status=reply.status, headers=reply.headers)
 
     async def wait_for(self, count: int, within: float = 15.0) -> list[Received]:
