@@ -17,7 +17,7 @@ import aiohttp
 
 from unifyport.delivery.clock import Clock, SystemClock
 from unifyport.delivery.context import SinkContext
-from unifyport.delivery.types import Outcome, Target, TargetState
+from unifyport.delivery.types import Claim, Outcome, Target, TargetState
 from unifyport_webhook.config import WebhookConfig
 from unifyport_webhook.lane import EndpointLane
 from unifyport_webhook.retry import RetryPolicy
@@ -72,31 +72,41 @@ class WebhookSink:
             limit=sum(e.max_concurrency for e in self.endpoints.values()))
         unsubscribe = ctx.queue.on_new_events(self._events_committed)
         self._lanes = {name: EndpointLane(e) for name, e in self.endpoints.items()}
+        held: list[Claim] = []
         try:
             async with aiohttp.ClientSession(connector=connector) as session:
                 for lane in self._lanes.values():
                     lane.workers = [asyncio.create_task(self._work(ctx, session, lane))
                                     for _ in range(lane.endpoint.max_concurrency)]
-                while True:
-                    self._wake.clear()
-                    cycle = asyncio.ensure_future(self._cycle(ctx))
-                    try:
-                        busy = await asyncio.shield(cycle)
-                    except asyncio.CancelledError:
-                        # Let a transaction in progress finish: cancelling one mid-way can
-                        # leave SQLite's write lock held until the connection is reclaimed.
-                        await asyncio.gather(cycle, return_exceptions=True)
-                        raise
-                    except Exception:
-                        log.exception("webhook delivery cycle failed; retrying")
-                        busy = False
-                        await asyncio.sleep(ERROR_PAUSE)
-                    if not busy:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
+                try:
+                    await self._loop(ctx)
+                finally:
+                    # Before the session closes: workers left running would fail every
+                    # buffered claim on the closed session instead of handing it back.
+                    held = await self._stop_workers()
         finally:
             unsubscribe()
-            await self._shutdown(ctx)
+            await self._shutdown(ctx, held)
+
+    async def _loop(self, ctx: SinkContext) -> None:
+        """Cycle until cancelled; an idle cycle waits for a wake or the next poll."""
+        while True:
+            self._wake.clear()
+            cycle = asyncio.ensure_future(self._cycle(ctx))
+            try:
+                busy = await asyncio.shield(cycle)
+            except asyncio.CancelledError:
+                # Let a transaction in progress finish: cancelling one mid-way can
+                # leave SQLite's write lock held until the connection is reclaimed.
+                await asyncio.gather(cycle, return_exceptions=True)
+                raise
+            except Exception:
+                log.exception("webhook delivery cycle failed; retrying")
+                busy = False
+                await asyncio.sleep(ERROR_PAUSE)
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
 
     async def _cycle(self, ctx: SinkContext) -> bool:
         """Record, fan out, refill. True when more work is likely right away."""
@@ -175,13 +185,17 @@ class WebhookSink:
                     name, False, f"failing continuously since {state.failing_since.isoformat()}")
                 self._states_at = 0.0
 
-    async def _shutdown(self, ctx: SinkContext) -> None:
-        """Stop the workers, write the outcomes we have, hand unattempted leases back."""
+    async def _stop_workers(self) -> list[Claim]:
+        """Cancel the workers; the claims they held (buffered, in flight or stale)."""
         held = [c for lane in self._lanes.values() for c in [*lane.held.values(), *lane.stale]]
         workers = [w for lane in self._lanes.values() for w in lane.workers]
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        return held
+
+    async def _shutdown(self, ctx: SinkContext, held: list[Claim]) -> None:
+        """Write the outcomes we have, hand unattempted leases back."""
         try:
             outcomes, self._outcomes = self._outcomes, []
             await ctx.queue.complete(outcomes)
