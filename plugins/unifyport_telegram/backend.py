@@ -148,10 +148,17 @@ class TelegramClient(abc.ABC):
     async def log_out(self) -> None: ...
 
 
-def make_client(backend: str, cfg: TelegramConfig, api_id: int, api_hash: str,
+def backend_of(cfg: TelegramConfig, provider_data: Mapping[str, Any]) -> str:
+    """The account's client library: its ``backend`` field, else ``[plugins.telegram]``'s."""
+    return str(provider_data.get("backend") or cfg.backend)
+
+
+def make_client(cfg: TelegramConfig, provider_data: Mapping[str, Any],
                 session: SessionData | None) -> TelegramClient:
-    """A client of the named backend (its library is imported here, on first use)."""
-    if backend == "pyrogram":
+    """A client for the account with ``provider_data`` (its library is imported here, on
+    first use)."""
+    api_id, api_hash = int(provider_data["api_id"]), str(provider_data["api_hash"])
+    if backend_of(cfg, provider_data) == "pyrogram":
         from .backends.pyrogram_backend import PyrogramClient
 
         return PyrogramClient(cfg, api_id, api_hash, session)

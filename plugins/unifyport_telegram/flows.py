@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from unifyport.auth.states import AuthStatus, AuthStep
 from unifyport.providers import EventDraft, StepContext, StepError, StepResult
 
-from .backend import LoginToken, Me, TelegramClient, make_client
+from .backend import LoginToken, Me, TelegramClient, backend_of, make_client
 from .config import TelegramConfig
 from .errors import TelegramError
 from .qr_render import iso, qr_payload, token_url
@@ -41,13 +41,8 @@ class AuthFlows:
         self._qr_until: dict[str, float] = {}
 
     # -- plumbing -------------------------------------------------------------------
-    def backend_of(self, data: Mapping[str, Any]) -> str:
-        return str(data.get("backend") or self.cfg.backend)
-
     def client(self, ctx: StepContext, session: SessionData | None) -> TelegramClient:
-        pd = ctx.provider_data
-        return make_client(self.backend_of(pd), self.cfg, int(pd["api_id"]),
-                           str(pd["api_hash"]), session)
+        return make_client(self.cfg, ctx.provider_data, session)
 
     @contextlib.asynccontextmanager
     async def connected(self, ctx: StepContext,
@@ -61,7 +56,7 @@ class AuthFlows:
 
     def _flow(self, ctx: StepContext, client: TelegramClient, **extra: Any) -> dict[str, Any]:
         base = {k: v for k, v in ctx.flow.items() if k not in extra}
-        return {**base, "backend": self.backend_of(ctx.provider_data),
+        return {**base, "backend": backend_of(self.cfg, ctx.provider_data),
                 "session": client.export_session().to_json(), **extra}
 
     @staticmethod

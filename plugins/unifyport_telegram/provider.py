@@ -9,6 +9,7 @@ from typing import Any
 from unifyport.auth.states import AuthStep
 from unifyport.providers import AuthModeSpec, FieldSpec, RuntimeContext, StepContext, StepResult
 
+from .backend import make_client
 from .config import BACKENDS, TelegramConfig
 from .errors import TelegramError
 from .flows import AuthFlows
@@ -77,7 +78,7 @@ class TelegramProvider:
                      session: bytes | None) -> None:
         if session is None:
             return
-        client = self.runtimes.client(provider_data, SessionData.from_bytes(session))
+        client = make_client(self.cfg, provider_data, SessionData.from_bytes(session))
         try:
             await client.connect()
             await client.log_out()

@@ -141,11 +141,6 @@ class Runtimes:
         self.online: dict[str, Online] = {}
         self.write_lock = asyncio.Lock()
 
-    def client(self, provider_data: Mapping[str, Any], session: SessionData) -> TelegramClient:
-        backend = str(provider_data.get("backend") or self.cfg.backend)
-        return make_client(backend, self.cfg, int(provider_data["api_id"]),
-                           str(provider_data["api_hash"]), session)
-
     async def run(self, ctx: RuntimeContext) -> None:
         if ctx.account_id in self.online:
             raise RuntimeError("the account already has an online client")
@@ -153,7 +148,7 @@ class Runtimes:
             session = SessionData.from_bytes(ctx.session)
         except (ValueError, KeyError, TypeError):
             raise SessionRevoked("invalid_session", "the stored session is unreadable") from None
-        client = self.client(ctx.provider_data, session)
+        client = make_client(self.cfg, ctx.provider_data, session)
         online = Online(ctx, client, session, self.write_lock)
         self.online[ctx.account_id] = online
         try:
