@@ -49,8 +49,13 @@ async def make_client(sb: RunningSandbox, lib: str) -> AsyncIterator[Callable[..
             pass
 
 
-async def login(sb: RunningSandbox, client: Adapter, phone: str) -> int:
-    """Code login of an existing sandbox user; returns the user id."""
+async def code_sent(sb: RunningSandbox, client: Adapter, phone: str) -> tuple[str, str]:
+    """Connect and have a login code sent to ``phone``: (phone_code_hash, the code)."""
     await client.connect()
     code_hash = await client.send_code(phone)
-    return await client.sign_in(phone, code_hash, await sb.control.get_code(phone))
+    return code_hash, await sb.control.get_code(phone)
+
+
+async def login(sb: RunningSandbox, client: Adapter, phone: str) -> int:
+    """Code login of an existing sandbox user; returns the user id."""
+    return await client.sign_in(phone, *await code_sent(sb, client, phone))
