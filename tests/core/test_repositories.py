@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from tests.support.testprovider import TestPlugin
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.keyring import Keyring, make_key
 from unifyport.db.database import Database
-from unifyport.db.migrate import upgrade
 from unifyport.db.models import Account
 from unifyport.db.repositories import (
     AccountRepository,
@@ -23,14 +21,6 @@ from unifyport.db.repositories import (
 )
 from unifyport.db.types import utcnow
 from unifyport.ids import new_id
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade(database)
-    yield database
-    await database.dispose()
 
 
 def account(offset: int = 0) -> Account:

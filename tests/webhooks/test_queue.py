@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-
-import pytest
 
 from unifyport.accounts.service import emit
 from unifyport.db.database import Database
-from unifyport.db.migrate import upgrade
 from unifyport.db.types import utcnow
 from unifyport.delivery.fanout import GAP_GRACE, _advance
 from unifyport.delivery.queue import DeliveryQueue
 from unifyport.delivery.types import Outcome, Target
 
 LEASE = timedelta(seconds=30)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade(database)
-    yield database
-    await database.dispose()
 
 
 async def _emit(db: Database, count: int, type: str = "message.received") -> None:
