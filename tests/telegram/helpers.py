@@ -10,10 +10,15 @@ from tests.support.gateway import Api
 from .conftest import CREDS
 
 
-async def create(api: Api, mode: str, **provider_data: Any) -> str:
-    status, body = await api.post("/v1/accounts", {
+async def post_account(api: Api, mode: str, **provider_data: Any) -> tuple[int, Any]:
+    """``POST /v1/accounts`` for a Telegram account with the test credentials."""
+    return await api.post("/v1/accounts", {
         "provider": "telegram", "auth_mode": mode,
         "provider_data": {**CREDS, **provider_data}})
+
+
+async def create(api: Api, mode: str, **provider_data: Any) -> str:
+    status, body = await post_account(api, mode, **provider_data)
     assert status == 201, body
     return str(body["id"])
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from tests.support.gateway import Api
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
-from .helpers import authorized, create, events, online, received, runtime_status, step, wait_for
+from .helpers import (
+    authorized,
+    create,
+    events,
+    online,
+    post_account,
+    received,
+    runtime_status,
+    step,
+    wait_for,
+)
 
 
 async def test_bot_login_and_inbound(api: Api, sb: RunningSandbox) -> None:
@@ -47,9 +57,7 @@ async def test_backend_override_per_account(api: Api, sb: RunningSandbox,
 
 
 async def test_unknown_backend_refused(api: Api) -> None:
-    status, body = await api.post("/v1/accounts", {
-        "provider": "telegram", "auth_mode": "qrcode",
-        "provider_data": {"api_id": 1, "api_hash": "abcdef0123456789", "backend": "tdlib"}})
+    status, body = await post_account(api, "qrcode", backend="tdlib")
     assert status == 422 and "provider_data.backend" in body["error"]["fields"]
 
 

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from tests.support.gateway import Api
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
-from .helpers import create, events, step
+from .helpers import create, events, post_account, step
 
 Gateway = Callable[[], AbstractAsyncContextManager[Api]]
 
@@ -26,9 +26,7 @@ async def test_unknown_phone_is_phone_invalid(api: Api) -> None:
 
 
 async def test_phone_must_be_e164(api: Api) -> None:
-    status, body = await api.post("/v1/accounts", {
-        "provider": "telegram", "auth_mode": "code",
-        "provider_data": {"api_id": 1, "api_hash": "abcdef0123456789", "phone": "5550001"}})
+    status, body = await post_account(api, "code", phone="5550001")
     assert status == 422 and "provider_data.phone" in body["error"]["fields"]
 
 
