@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.gateway import Api
 from tests.support.testprovider import TestProvider
 
@@ -160,7 +162,7 @@ async def test_delete_logs_out_and_removes_everything(api: Api, provider: TestPr
 
 
 async def test_unexpected_exception_is_internal_error_without_traceback(
-    api: Api, provider: TestProvider
+    api: Api, provider: TestProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     account = await create(api)
 
@@ -173,6 +175,8 @@ async def test_unexpected_exception_is_internal_error_without_traceback(
     assert body["error"]["code"] == "internal_error"
     assert body["error"]["request_id"].startswith("req_")
     assert "secret internals" not in str(body)
+    logged = [r for r in caplog.records if body["error"]["request_id"] in r.getMessage()]
+    assert logged and logged[0].exc_info is not None, "logged with its traceback and request id"
 
 
 async def test_openapi_describes_routes(api: Api) -> None:
