@@ -85,3 +85,48 @@ def test_serve_refuses_bad_config_with_exit_2(tmp_path: Path) -> None:
                             check=False)
     assert result.returncode == 2
     assert "server.port" in result.stderr.strip().splitlines()[-1]
+
+
+async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    """In-process hypercorn: a step that takes a while still answers 200 after SIGTERM."""
+    import asyncio
+    import dataclasses
+
+    import aiohttp
+
+    from tests.support.gateway import CORE_ONLY, make_settings
+    from tests.support.testprovider import TestPlugin
+    from unifyport.cli.serve import _serve
+    from unifyport.http.app import create_app
+
+    port = free_port()
+    settings = make_settings(tmp_path / "data", CORE_ONLY)
+    settings = dataclasses.replace(settings, server=dataclasses.replace(settings.server,
+                                                                          port=port))
+    plugin = TestPlugin()
+    app = create_app(settings, extra_plugins=(("testprov", plugin),))
+    server = asyncio.create_task(_serve(app, settings))
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(500):
+            try:
+                async with http.get(f"{base}/ready") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.02)
+        key = (settings.storage.data_dir / "admin-api-key").read_text().strip()
+        auth = {"Authorization": f"Bearer {key}"}
+        async with http.post(f"{base}/v1/accounts", headers=auth, json={
+                "provider": "testprov", "auth_mode": "code",
+                "provider_data": {"api_id": 1, "api_hash": "h", "phone": "+15551234567"}}) as r:
+            acc = (await r.json())["id"]
+        plugin.provider.step_delay = 0.5
+        slow = asyncio.create_task(http.post(f"{base}/v1/accounts/{acc}/auth/session/start",
+                                             headers=auth))
+        await asyncio.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        response = await slow
+        assert response.status == 200
+        assert (await response.json())["status"] == "awaiting_code"
+    assert await asyncio.wait_for(server, 15) == 0
