@@ -94,6 +94,20 @@ async def event_deliveries(api: Api, event_id: str) -> list[dict[str, Any]]:
     return deliveries
 
 
+async def delivery_status(api: Api, event_id: str) -> str | None:
+    """The status of the event's first delivery; ``None`` while it has none."""
+    deliveries = await event_deliveries(api, event_id)
+    return deliveries[0]["status"] if deliveries else None
+
+
+async def wait_for_status(api: Api, event_id: str, status: str, what: str = "") -> None:
+    """Wait (bounded) until the event's first delivery has ``status``."""
+    async def reached() -> bool:
+        return await delivery_status(api, event_id) == status
+
+    await wait_until(reached, what=what or f"delivery {status}")
+
+
 async def endpoint_state(api: Api, name: str) -> dict[str, Any]:
     status, body = await api.get("/v1/webhooks/endpoints")
     assert status == 200, body

@@ -13,6 +13,7 @@ from tests.webhooks.support import (
     event_deliveries,
     new_secret,
     verify,
+    wait_for_status,
     wait_until,
     webhook_app,
 )
@@ -32,12 +33,7 @@ async def test_signed_delivery_verifies_with_standardwebhooks(
         assert payload["data"] == {"account_id": "acc_test", "n": 0}
         assert payload["timestamp"].endswith("Z")
         assert rec.headers["content-type"] == "application/json"
-
-        async def succeeded() -> bool:
-            d = await event_deliveries(api, event_id)
-            return bool(d) and d[0]["status"] == "succeeded"
-
-        await wait_until(succeeded, what="delivery marked succeeded")
+        await wait_for_status(api, event_id, "succeeded", "delivery marked succeeded")
         [delivery] = await event_deliveries(api, event_id)
         assert delivery["endpoint"] == "main"
         assert [a["status_code"] for a in delivery["attempts"]] == [200]
@@ -76,11 +72,7 @@ async def test_500_then_200_retries_on_the_schedule(
         assert first.id == second.id == event_id
         verify(secret, first)
         verify(secret, second)
-
-        async def done() -> bool:
-            return (await event_deliveries(api, event_id))[0]["status"] == "succeeded"
-
-        await wait_until(done, what="success after the retry")
+        await wait_for_status(api, event_id, "succeeded", "success after the retry")
         [d] = await event_deliveries(api, event_id)
         assert [a["status_code"] for a in d["attempts"]] == [500, 200]
         assert [a["attempt"] for a in d["attempts"]] == [1, 2]

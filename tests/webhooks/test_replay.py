@@ -9,13 +9,14 @@ from tests.support.gateway import make_settings, running
 from tests.webhooks.receiver import Receiver, Reply
 from tests.webhooks.support import (
     config_toml,
+    delivery_status,
     emit_events,
     endpoint_state,
     endpoint_toml,
     event_deliveries,
     new_secret,
     verify,
-    wait_until,
+    wait_for_status,
     webhook_app,
 )
 
@@ -28,18 +29,13 @@ async def test_redeliver_keeps_webhook_id_and_signs_a_fresh_timestamp(
     async with webhook_app(tmp_path / "data", toml, database_url) as (api, _sink):
         [eid] = await emit_events(api.gateway)
         [first] = await receiver.wait_for(1)
-
-        async def done() -> bool:
-            d = await event_deliveries(api, eid)
-            return bool(d) and d[0]["status"] == "succeeded"
-
-        await wait_until(done, what="first delivery recorded")
+        await wait_for_status(api, eid, "succeeded", "first delivery recorded")
         await asyncio.sleep(1.05)  # webhook-timestamp has a one-second resolution
         status, body = await api.post(f"/v1/events/{eid}/redeliver")
         assert status == 202
         assert body["queued"] == [{"sink": "webhook", "endpoint": "main", "enabled": True}]
         _, second = await receiver.wait_for(2)
-        await wait_until(done, what="redelivery recorded")
+        await wait_for_status(api, eid, "succeeded", "redelivery recorded")
         [d] = await event_deliveries(api, eid)
     assert first.id == second.id == eid
     assert first.body == second.body
@@ -88,19 +84,14 @@ async def test_recover_since_requeues_only_failed_after_the_time(
     async with webhook_app(tmp_path / "data", toml) as (api, _sink):
         [early] = await emit_events(api.gateway)
         await receiver.wait_for(1)
-
-        async def failed(eid: str) -> bool:
-            d = await event_deliveries(api, eid)
-            return bool(d) and d[0]["status"] == "failed"
-
-        await wait_until(lambda: failed(early), what="early event failed")
+        await wait_for_status(api, early, "failed", "early event failed")
         status, body = await api.get(f"/v1/events/{early}")
         cutoff = body["timestamp"]
         await asyncio.sleep(0.002)
         later = await emit_events(api.gateway, 2)
         await receiver.wait_for(3)
         for eid in later:
-            await wait_until(lambda e=eid: failed(e), what="later events failed")
+            await wait_for_status(api, eid, "failed", "later events failed")
         receiver.default = Reply(200)
         _, body = await api.get(f"/v1/events/{later[0]}")
         status, body = await api.post("/v1/webhooks/endpoints/main/recover",
@@ -111,8 +102,8 @@ async def test_recover_since_requeues_only_failed_after_the_time(
         for r in received[3:]:
             verify(secret, r)
         for eid in later:
-            await wait_until(lambda e=eid: _succeeded(api, e), what="recovered delivered")
-        assert await failed(early)
+            await wait_for_status(api, eid, "succeeded", "recovered delivered")
+        assert await delivery_status(api, early) == "failed"
         assert cutoff < body["since"]
         state = await endpoint_state(api, "main")
         assert state["failed"] == 1 and state["succeeded"] == 2
@@ -134,8 +125,3 @@ async def test_recover_and_enable_validate(tmp_path: Path, receiver: Receiver) -
         status, body = await api.call("GET", "/v1/webhooks/endpoints", headers={
             "Authorization": "Bearer wrong"})
         assert status == 401
-
-
-async def _succeeded(api: object, eid: str) -> bool:
-    d = await event_deliveries(api, eid)  # type: ignore[arg-type]
-    return bool(d) and d[0]["status"] == "succeeded"

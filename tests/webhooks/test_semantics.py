@@ -16,6 +16,7 @@ from tests.webhooks.support import (
     event_deliveries,
     new_secret,
     verify,
+    wait_for_status,
     wait_until,
     webhook_app,
 )
@@ -85,12 +86,8 @@ async def test_410_disables_the_endpoint_and_enable_plus_recover_delivers(
         assert "410" in state["disabled_reason"]
         assert (await event_deliveries(api, gone))[0]["status"] == "failed"
         [while_disabled] = await emit_events(api.gateway)
-
-        async def failed_too() -> bool:
-            d = await event_deliveries(api, while_disabled)
-            return bool(d) and d[0]["status"] == "failed"
-
-        await wait_until(failed_too, what="delivery to a disabled endpoint marked failed")
+        await wait_for_status(api, while_disabled, "failed",
+                              "delivery to a disabled endpoint marked failed")
         assert len(receiver.received) == 1
         status, body = await api.post("/v1/webhooks/endpoints/main/enable")
         assert status == 200 and body["enabled"] is True and body["disabled_reason"] is None
@@ -127,11 +124,7 @@ async def test_slow_receiver_times_out_then_succeeds(tmp_path: Path, receiver: R
         assert d["attempts"][0]["error"].startswith("timeout")
         assert isinstance(sink.clock, ManualClock)
         sink.clock.advance(60)
-
-        async def ok() -> bool:
-            return (await event_deliveries(api, eid))[0]["status"] == "succeeded"
-
-        await wait_until(ok, what="second attempt succeeded")
+        await wait_for_status(api, eid, "succeeded", "second attempt succeeded")
 
 
 async def test_schedule_exhausted_marks_failed(tmp_path: Path, receiver: Receiver) -> None:
