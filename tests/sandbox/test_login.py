@@ -11,6 +11,9 @@ from unifyport_telegram.sandbox.testing import ControlError
 from .adapters import error_name, flood_seconds
 from .conftest import code_sent, login
 
+#: Token lifetime, in seconds, for the tests that wait for a token to expire.
+SHORT_QR_TTL = 1.0
+
 
 async def test_code_login(sb, make_client):
     user = await sb.control.create_user("+15550100", "Ada", username="ada")
@@ -123,10 +126,11 @@ async def test_qr_login_with_two_factor(sb, make_client):
 
 async def test_qr_token_expires(sb, make_client):
     user = await sb.control.create_user("+15550108", "Ivy")
+    sb.sandbox.options.qr_ttl = SHORT_QR_TTL
     client = make_client()
     await client.connect()
     token = await client.qr_start()
-    await asyncio.sleep(3.2)  # the fixture's token lifetime is 3 s
+    await asyncio.sleep(SHORT_QR_TTL + 0.2)
     with pytest.raises(ControlError) as info:
         await sb.control.accept_qr(token, user["id"])
     assert info.value.status == 410
@@ -200,6 +204,7 @@ async def test_qr_token_accepted_but_imported_too_late(sb, make_client, lib):
     from unifyport_telegram.sandbox.testing import API_HASH, API_ID
 
     user = await sb.control.create_user("+15550112", "Max", dc_id=1)
+    sb.sandbox.options.qr_ttl = SHORT_QR_TTL
     client = make_client()
     await client.connect()
     if lib == "telethon":
@@ -225,7 +230,7 @@ async def test_qr_token_accepted_but_imported_too_late(sb, make_client, lib):
     await sb.control.accept_qr(token, user["id"])
     migrate = await export()
     assert migrate.dc_id == 1 and migrate.token == token
-    await asyncio.sleep(3.2)  # the fixture's token lifetime is 3 s
+    await asyncio.sleep(SHORT_QR_TTL + 0.2)
     with pytest.raises(Exception) as info:
         await import_(token)
     assert error_name(info.value) == "AUTH_TOKEN_EXPIRED"
