@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from tests.support.gateway import make_settings, running
@@ -30,7 +31,8 @@ async def test_redeliver_keeps_webhook_id_and_signs_a_fresh_timestamp(
         [eid] = await emit_events(api.gateway)
         [first] = await receiver.wait_for(1)
         await wait_for_status(api, eid, "succeeded", "first delivery recorded")
-        await asyncio.sleep(1.05)  # webhook-timestamp has a one-second resolution
+        # webhook-timestamp has a one-second resolution: redeliver from the next second on
+        await asyncio.sleep(int(first.headers["webhook-timestamp"]) + 1 - time.time())
         status, body = await api.post(f"/v1/events/{eid}/redeliver")
         assert status == 202
         assert body["queued"] == [{"sink": "webhook", "endpoint": "main", "enabled": True}]
