@@ -32,7 +32,7 @@ async def verify_stored_secrets(db: Database, box: SecretBox) -> None:
     uses the keys read back from that file (another worker may have written it first)."""
     keyring = box.keyring
     async with _read_only(db) as conn:
-        counts = await _counts(conn) if conn is not None else {}
+        counts = await secret_counts(conn) if conn is not None else {}
         if keyring.pending_file is not None:
             if counts:
                 raise ConfigError(KEY_SETTING, f"key file {keyring.pending_file} does not exist, "
@@ -88,7 +88,8 @@ def _sqlite_read_only_url(url: str) -> str | None:
     return f"sqlite+aiosqlite:///file:{quote(os.path.abspath(path))}?mode=ro&uri=true"
 
 
-async def _counts(conn: AsyncConnection) -> dict[str, int]:
+async def secret_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Stored secrets per key id (empty when the table does not exist yet)."""
     if not await conn.run_sync(lambda c: inspect(c).has_table("secrets")):
         return {}
     rows = (await conn.execute(

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, inspect, or_, select
+from sqlalchemy import and_, or_, select
 
 from unifyport.crypto.box import SecretBox, SecretError, key_id_of
+from unifyport.crypto.check import secret_counts
 from unifyport.db.database import Database
 from unifyport.db.models import StoredSecret
 from unifyport.db.types import utcnow
@@ -39,14 +40,7 @@ class RotationReport:
 async def count_by_key_id(db: Database) -> dict[str, int]:
     """Stored secrets per key id (empty when the table does not exist yet)."""
     async with db.engine.connect() as conn:
-        has_table = await conn.run_sync(lambda c: inspect(c).has_table("secrets"))
-    if not has_table:
-        return {}
-    async with db.read() as s:
-        rows = (await s.execute(
-            select(StoredSecret.key_id, func.count()).group_by(StoredSecret.key_id)
-        )).all()
-    return {str(k): int(n) for k, n in rows}
+        return await secret_counts(conn)
 
 
 async def rotate_secrets(db: Database, box: SecretBox, batch_size: int = 200,
