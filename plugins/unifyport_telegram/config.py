@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
 from unifyport.errors import ConfigError
 
 BACKENDS = ("telethon", "pyrogram")
@@ -77,6 +74,10 @@ def _dc_id(key: str, value: Any) -> int:
 
 def _pkcs1(pem: bytes) -> bytes:
     """The key as PKCS#1 PEM (what Telethon reads), from PKCS#1 or SubjectPublicKeyInfo."""
+    # Imported here: the CLI imports this module on every run, most without a server key.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, RSAPublicKey):
         raise ValueError("not an RSA key")
