@@ -13,6 +13,13 @@ from typing import Any
 from .backend import display_name
 
 _CHANNEL_BASE = 1_000_000_000_000
+#: TL media class -> the contract's media type (documents are told apart by attributes).
+_MEDIA_TYPES = {"MessageMediaPhoto": "photo", "MessageMediaGeo": "location",
+                "MessageMediaGeoLive": "location", "MessageMediaVenue": "venue",
+                "MessageMediaContact": "contact", "MessageMediaPoll": "poll",
+                "MessageMediaWebPage": "webpage", "MessageMediaDice": "dice",
+                "MessageMediaGame": "game", "MessageMediaInvoice": "invoice",
+                "MessageMediaStory": "story"}
 
 
 def _kind(obj: Any) -> str:
@@ -63,14 +70,8 @@ def _media(media: Any) -> dict[str, Any] | None:
     kind = _kind(media)
     if kind == "MessageMediaEmpty":
         return None
-    simple = {"MessageMediaPhoto": "photo", "MessageMediaGeo": "location",
-              "MessageMediaGeoLive": "location", "MessageMediaVenue": "venue",
-              "MessageMediaContact": "contact", "MessageMediaPoll": "poll",
-              "MessageMediaWebPage": "webpage", "MessageMediaDice": "dice",
-              "MessageMediaGame": "game", "MessageMediaInvoice": "invoice",
-              "MessageMediaStory": "story"}
     if kind != "MessageMediaDocument":
-        return {"type": simple.get(kind, "other")}
+        return {"type": _MEDIA_TYPES.get(kind, "other")}
     doc = getattr(media, "document", None)
     out: dict[str, Any] = {"type": "document"}
     if doc is None or _kind(doc) == "DocumentEmpty":
