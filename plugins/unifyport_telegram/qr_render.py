@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import io
 from typing import Any
 
@@ -19,7 +20,10 @@ def iso(ts: float) -> str:
         "+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=64)
 def svg(url: str) -> str:
+    """The QR code of ``url`` (cached: every ``qr/check`` poll shows the same token again,
+    and rendering costs milliseconds on the event loop)."""
     buf = io.BytesIO()
     segno.make(url, error="m").save(buf, kind="svg", scale=4, border=2, xmldecl=False)
     return buf.getvalue().decode()
