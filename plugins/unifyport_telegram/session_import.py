@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import sqlite3
 import struct
 import tempfile
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from unifyport.providers import Outbound, StepError
 
@@ -87,30 +89,29 @@ def parse_string(text: str) -> SessionData:
     return SessionData(dc_id=dc_id, auth_key=key, user_id=uid or None, is_bot=bot)
 
 
+def _session_row(db: sqlite3.Connection) -> tuple[Any, int | None, bool]:
+    """(``(dc_id, auth_key)`` row or None, user id, is bot) from either library's table."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
+    if "takeout_id" in cols:  # Telethon: the own user is the entity with id 0
+        row = db.execute("SELECT dc_id, auth_key FROM sessions").fetchone()
+        ent = None
+        if db.execute("SELECT name FROM sqlite_master WHERE name='entities'").fetchone():
+            ent = db.execute("SELECT hash FROM entities WHERE id = 0").fetchone()
+        return row, (int(ent[0]) if ent else None), False
+    if {"user_id", "is_bot", "auth_key", "dc_id"} <= cols:  # Pyrogram
+        r = db.execute("SELECT dc_id, auth_key, user_id, is_bot FROM sessions").fetchone()
+        return r, (r[2] if r else None), (bool(r[3]) if r else False)
+    raise _invalid("an SQLite file without a Telethon or Pyrogram sessions table")
+
+
 def parse_sqlite(content: bytes) -> SessionData:
     """A Telethon (``takeout_id``) or Pyrogram (``user_id``) ``.session`` SQLite file."""
     with tempfile.TemporaryDirectory(prefix="unifyport-session-") as tmp:
         path = Path(tmp) / "import.session"
         path.write_bytes(content)
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                cols = {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
-                if "takeout_id" in cols:
-                    row = db.execute("SELECT dc_id, auth_key FROM sessions").fetchone()
-                    ent = None
-                    if db.execute("SELECT name FROM sqlite_master WHERE name='entities'"
-                                  ).fetchone():
-                        ent = db.execute("SELECT hash FROM entities WHERE id = 0").fetchone()
-                    uid, bot = (int(ent[0]) if ent else None), False
-                elif {"user_id", "is_bot", "auth_key", "dc_id"} <= cols:
-                    r = db.execute("SELECT dc_id, auth_key, user_id, is_bot FROM sessions"
-                                   ).fetchone()
-                    row, uid, bot = r, (r[2] if r else None), bool(r[3]) if r else False
-                else:
-                    raise _invalid("an SQLite file without a Telethon or Pyrogram sessions table")
-            finally:
-                db.close()
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                row, uid, bot = _session_row(db)
         except sqlite3.Error as exc:
             raise _invalid(f"unreadable SQLite session file: {exc}") from None
     if row is None or not row[1] or len(row[1]) != 256:
