@@ -37,8 +37,8 @@ _FATAL = {
 class AuthFlows:
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
-        self._qr: dict[str, TelegramClient] = {}
-        self._qr_until: dict[str, float] = {}
+        self._qr: dict[str, tuple[TelegramClient, float]] = {}
+        """Account id -> (QR client waiting for the scan, when to drop it unpolled)."""
 
     # -- plumbing -------------------------------------------------------------------
     def client(self, ctx: StepContext, session: SessionData | None) -> TelegramClient:
@@ -94,21 +94,19 @@ class AuthFlows:
             raise err.to_step_error(fail=err.code in _FATAL.get(step, ())) from None
 
     def _keep_qr(self, account_id: str, client: TelegramClient, expires: float) -> None:
-        self._qr[account_id] = client
-        self._qr_until[account_id] = expires + QR_LINGER
+        self._qr[account_id] = (client, expires + QR_LINGER)
 
     async def _sweep_qr(self) -> None:
         """Disconnect QR clients nobody polled since their token expired."""
         now = time.time()
-        for account_id, until in list(self._qr_until.items()):
+        for account_id, (_, until) in list(self._qr.items()):
             if until < now:
                 await self.drop_qr(account_id)
 
     async def drop_qr(self, account_id: str) -> None:
-        self._qr_until.pop(account_id, None)
-        client = self._qr.pop(account_id, None)
-        if client is not None:
-            await client.disconnect()
+        kept = self._qr.pop(account_id, None)
+        if kept is not None:
+            await kept[0].disconnect()
 
     async def aclose(self) -> None:
         for account_id in list(self._qr):
@@ -220,12 +218,12 @@ class AuthFlows:
 
     async def qr_check(self, ctx: StepContext) -> StepResult:
         expired = time.time() >= float(ctx.flow.get("qr_expires", 0))
-        live = self._qr.pop(ctx.account_id, None)
+        live, until = self._qr.pop(ctx.account_id, (None, 0.0))
         if live is not None and not live.login_token_seen():
             if expired:
                 await live.disconnect()
                 return self._expired(ctx)
-            self._qr[ctx.account_id] = live
+            self._qr[ctx.account_id] = (live, until)
             return self._waiting(ctx)
         client = live or self.client(ctx, self._flow_session(ctx))
         try:
