@@ -79,14 +79,19 @@ def send_code(c: Call) -> types.auth.SentCode:
     return _sent_code(code, sms=False)
 
 
+def _current_code(c: Call) -> LoginCode:
+    """The code last sent to the request's phone under its ``phone_code_hash``."""
+    code = c.sandbox.codes.get(digits(c.request.phone_number))
+    if code is None or code.hash != c.request.phone_code_hash:
+        raise RpcFail(400, "PHONE_CODE_EXPIRED")
+    return code
+
+
 @handles(functions.auth.ResendCodeRequest)
 def resend_code(c: Call) -> types.auth.SentCode:
     """Issue a new code for the same ``phone_code_hash``."""
-    phone = digits(c.request.phone_number)
-    old = c.sandbox.codes.get(phone)
-    if old is None or old.hash != c.request.phone_code_hash:
-        raise RpcFail(400, "PHONE_CODE_EXPIRED")
-    return _sent_code(c.sandbox.issue_code(phone, old.hash), sms=True)
+    old = _current_code(c)
+    return _sent_code(c.sandbox.issue_code(old.phone, old.hash), sms=True)
 
 
 @handles(functions.auth.CancelCodeRequest)
@@ -99,18 +104,15 @@ def cancel_code(c: Call) -> bool:
 @handles(functions.auth.SignInRequest)
 def sign_in(c: Call) -> types.auth.Authorization:
     """Check a login code."""
-    phone = digits(c.request.phone_number)
-    code = c.sandbox.codes.get(phone)
-    if code is None or code.hash != c.request.phone_code_hash:
-        raise RpcFail(400, "PHONE_CODE_EXPIRED")
+    code = _current_code(c)
     if time.time() > code.expires:
         raise RpcFail(400, "PHONE_CODE_EXPIRED")
     if not c.request.phone_code:
         raise RpcFail(400, "PHONE_CODE_EMPTY")
     if not secrets.compare_digest(c.request.phone_code, code.code):
         raise RpcFail(400, "PHONE_CODE_INVALID")
-    del c.sandbox.codes[phone]
-    user = c.sandbox.store.user_by_phone(phone)
+    del c.sandbox.codes[code.phone]
+    user = c.sandbox.store.user_by_phone(code.phone)
     if user is None:
         raise RpcFail(400, "PHONE_NUMBER_UNOCCUPIED")
     return complete_login(c, user)
