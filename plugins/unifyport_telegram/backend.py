@@ -81,6 +81,14 @@ class TelegramClient(abc.ABC):
         self.api_id = api_id
         self.api_hash = api_hash
         self.initial = session
+        self._user_id = session.user_id if session else None
+        self._is_bot = session.is_bot if session else False
+        self._token_seen = False
+
+    def _logged_in(self, me: Me) -> Me:
+        """Remember who logged in (it goes into :meth:`export_session`); returns ``me``."""
+        self._user_id, self._is_bot = me.id, me.is_bot
+        return me
 
     @abc.abstractmethod
     async def connect(self) -> None:
@@ -111,9 +119,9 @@ class TelegramClient(abc.ABC):
     def watch_login_token(self) -> None:
         """Start listening for ``updateLoginToken`` (the QR code was scanned)."""
 
-    @abc.abstractmethod
     def login_token_seen(self) -> bool:
         """Whether ``updateLoginToken`` arrived since :meth:`watch_login_token`."""
+        return self._token_seen
 
     @abc.abstractmethod
     async def import_login_token(self, dc_id: int, token: bytes) -> LoginToken:

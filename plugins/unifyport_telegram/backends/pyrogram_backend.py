@@ -82,10 +82,7 @@ class PyrogramClient(TelegramClient):
             fetch_stickers=False, **opts)
         self._dc_id = self.initial.dc_id if self.initial else self.cfg.main_dc
         self._auth_key = self.initial.auth_key if self.initial else None
-        self._user_id = self.initial.user_id if self.initial else None
-        self._is_bot = self.initial.is_bot if self.initial else False
         self._callback: UpdateCallback | None = None
-        self._token_seen = False
         self._dropped = asyncio.Event()
         self._client.disconnect_handler = self._on_session_stop
 
@@ -155,10 +152,6 @@ class PyrogramClient(TelegramClient):
         return SessionData(dc_id=self._dc_id, auth_key=self._auth_key, user_id=self._user_id,
                            is_bot=self._is_bot)
 
-    def _logged_in(self, me: Me) -> Me:
-        self._user_id, self._is_bot = me.id, me.is_bot
-        return me
-
     # -- login -------------------------------------------------------------------------------
     async def send_code(self, phone: str) -> SentCode:
         sent = await self._call(self._client.send_code(phone))
@@ -191,9 +184,6 @@ class PyrogramClient(TelegramClient):
 
     def watch_login_token(self) -> None:
         self._token_seen = False
-
-    def login_token_seen(self) -> bool:
-        return self._token_seen
 
     async def import_login_token(self, dc_id: int, token: bytes) -> LoginToken:
         client = self._client

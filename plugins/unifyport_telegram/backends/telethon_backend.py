@@ -93,8 +93,6 @@ class TelethonClient(TelegramClient):
         session.set_dc(dc_id, host, port)
         if start is not None:
             session.auth_key = AuthKey(start.auth_key)
-        self._user_id = start.user_id if start else None
-        self._is_bot = start.is_bot if start else False
         self._client = _Client(
             session, self.api_id, self.api_hash, flood_sleep_threshold=0,
             connection_retries=1, retry_delay=0, request_retries=1, auto_reconnect=False,
@@ -103,7 +101,6 @@ class TelethonClient(TelegramClient):
         )
         self._client.unifyport_cfg = self.cfg
         self._callback: UpdateCallback | None = None
-        self._token_seen = False
 
     async def _call(self, aw: Awaitable[T]) -> T:
         try:
@@ -136,10 +133,6 @@ class TelethonClient(TelegramClient):
             raise TelegramError("invalid_session", "the client has no auth key", http_status=422)
         return SessionData(dc_id=int(s.dc_id), auth_key=bytes(s.auth_key.key),
                            user_id=self._user_id, is_bot=self._is_bot)
-
-    def _logged_in(self, me: Me) -> Me:
-        self._user_id, self._is_bot = me.id, me.is_bot
-        return me
 
     async def send_code(self, phone: str) -> SentCode:
         sent = await self._call(self._client(functions.auth.SendCodeRequest(
@@ -182,9 +175,6 @@ class TelethonClient(TelegramClient):
 
     async def _on_login_token(self, update: Any) -> None:
         self._token_seen = True
-
-    def login_token_seen(self) -> bool:
-        return self._token_seen
 
     async def import_login_token(self, dc_id: int, token: bytes) -> LoginToken:
         if self._client.session.dc_id != dc_id:
