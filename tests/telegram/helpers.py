@@ -62,13 +62,25 @@ async def runtime_status(api: Api, acc: str) -> str:
     return str(body["status"])
 
 
-async def online(api: Api, acc: str) -> None:
-    status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
-    assert status == 200, body
-
+async def wait_running(api: Api, acc: str) -> None:
+    """Wait until the account's runtime reports ``running``."""
     async def running() -> bool:
         return await runtime_status(api, acc) == "running"
     await wait_for(running, "runtime running")
+
+
+async def online(api: Api, acc: str) -> None:
+    status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
+    assert status == 200, body
+    await wait_running(api, acc)
+
+
+async def wait_logged_out(api: Api, acc: str, attempts: int = 200) -> None:
+    """Wait until the account's status is ``logged_out``."""
+    async def logged_out() -> bool:
+        _, body = await api.get(f"/v1/accounts/{acc}")
+        return bool(body["status"] == "logged_out")
+    await wait_for(logged_out, "account logged out", attempts=attempts)
 
 
 async def received(api: Api, acc: str, count: int = 1) -> list[dict[str, Any]]:

@@ -12,9 +12,8 @@ from .helpers import (
     online,
     post_account,
     received,
-    runtime_status,
     step,
-    wait_for,
+    wait_running,
 )
 
 
@@ -82,9 +81,6 @@ async def test_reconnects_after_connection_loss(api: Api, sb: RunningSandbox) ->
     await sb.control.push_message(me["id"], friend["id"], "after the drop")
     [event] = await received(api, acc)
     assert event["data"]["message"]["text"] == "after the drop"
-
-    async def running() -> bool:
-        return await runtime_status(api, acc) == "running"
-    await wait_for(running, "running again")
+    await wait_running(api, acc)
     changes = [e["data"]["to"] for e in await events(api, acc, "account.runtime.state_changed")]
     assert "reconnecting" in changes

@@ -11,7 +11,7 @@ import pytest
 from tests.support.gateway import Api
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
-from .helpers import authorized, events, online, received, runtime_status, wait_for
+from .helpers import authorized, events, online, received, runtime_status, wait_logged_out
 
 Gateway = Callable[[], AbstractAsyncContextManager[Api]]
 
@@ -95,11 +95,7 @@ async def test_revoked_while_online_logs_out(api: Api, sb: RunningSandbox) -> No
     acc, me = await authorized(api, sb, "+15550004051")
     await online(api, acc)
     assert await sb.control.revoke_sessions(me["id"]) >= 1
-
-    async def logged_out() -> bool:
-        _, body = await api.get(f"/v1/accounts/{acc}")
-        return bool(body["status"] == "logged_out")
-    await wait_for(logged_out, "account logged out")
+    await wait_logged_out(api, acc)
     [event] = await events(api, acc, "account.logged_out")
     assert event["data"]["reason"] == "session_revoked"
     assert await runtime_status(api, acc) == "stopped"
@@ -109,11 +105,7 @@ async def test_forgotten_key_while_online_logs_out(api: Api, sb: RunningSandbox)
     acc, me = await authorized(api, sb, "+15550004061")
     await online(api, acc)
     assert await sb.control.forget_keys(me["id"]) >= 1
-
-    async def logged_out() -> bool:
-        _, body = await api.get(f"/v1/accounts/{acc}")
-        return bool(body["status"] == "logged_out")
-    await wait_for(logged_out, "account logged out", attempts=400)
+    await wait_logged_out(api, acc, attempts=400)
     [event] = await events(api, acc, "account.logged_out")
     assert event["data"]["reason"] == "auth_key_unknown"
 
@@ -146,11 +138,7 @@ async def test_dead_session_errors_log_out(api: Api, sb: RunningSandbox, error: 
     acc, _ = await authorized(api, sb, "+15550004091")
     await online(api, acc)
     await sb.control.inject_fault("updates.getState", error, times=100)
-
-    async def logged_out() -> bool:
-        _, body = await api.get(f"/v1/accounts/{acc}")
-        return bool(body["status"] == "logged_out")
-    await wait_for(logged_out, "account logged out", attempts=400)
+    await wait_logged_out(api, acc, attempts=400)
     [event] = await events(api, acc, "account.logged_out")
     assert event["data"]["reason"] == reason
     status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
