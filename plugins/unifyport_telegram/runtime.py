@@ -34,8 +34,8 @@ class Online:
         self.write_lock = write_lock
         self.client = client
         self.session = session
+        """The session as last stored (its ``state`` is the stored update state)."""
         self.state = session.state
-        self.saved_state = session.state
         self.self_id = session.user_id
         self.me: Me | None = None
         self.titles: collections.OrderedDict[str, str] = collections.OrderedDict()
@@ -123,12 +123,11 @@ class Online:
             await self.flush()
 
     async def save_state(self) -> None:
-        if self.state is not None and self.state != self.saved_state:
+        if self.state is not None and self.state != self.session.state:
             async with self.write_lock:
-                state = self.state
-                self.session = self.session.with_state(state)
-                await self.ctx.save_session(self.session.to_bytes())
-                self.saved_state = state
+                session = self.session.with_state(self.state)
+                await self.ctx.save_session(session.to_bytes())
+                self.session = session
 
     def mark_revoked(self, err: TelegramError) -> None:
         self.revoked = err
