@@ -81,3 +81,20 @@ def test_sandbox_command_prints_its_addresses(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
+
+
+
+def test_cli_start_loads_no_client_library() -> None:
+    # Every CLI run imports the plugin and builds the sandbox command's parser.
+    code = """
+import sys
+from unifyport.cli.main import main
+try:
+    main(["sandbox", "telegram", "--help"])
+except SystemExit:
+    pass
+print("loaded:", sorted({"telethon", "pyrogram", "segno", "unifyport_telegram"} & set(sys.modules)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.splitlines()[-1] == "loaded: ['unifyport_telegram']", out
