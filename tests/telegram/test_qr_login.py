@@ -9,6 +9,7 @@ from typing import Any
 from tests.support.gateway import Api
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
+from .conftest import QR_TTL
 from .helpers import create, events, step, wait_for
 
 Gateway = Callable[[], AbstractAsyncContextManager[Api]]
@@ -43,7 +44,9 @@ async def test_qr_scan_authorizes(api: Api, sb: RunningSandbox) -> None:
 async def test_qr_expiry_and_refresh(api: Api, sb: RunningSandbox) -> None:
     user = await sb.control.create_user("+15550003002", "Rex")
     acc = await create(api, "qrcode")
+    sb.sandbox.options.qr_ttl = 1.0  # a first token that expires soon...
     _, first = await step(api, acc, "qr/start")
+    sb.sandbox.options.qr_ttl = QR_TTL  # ...and the fixture's lifetime for the next one
     await _check_until(api, acc, "qr_expired")
     status, body = await step(api, acc, "qr/check")
     assert (status, body["error"]["code"]) == (400, "qr_expired")
