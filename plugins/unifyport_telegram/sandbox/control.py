@@ -171,8 +171,7 @@ def _post_one(sb: Sandbox, body: Any) -> dict[str, Any]:
     reply_to_id = _field(body, "reply_to_id", int, False)
     reply = (to_id, reply_to_id) if reply_to_id else None
     post(sb, from_id, to_id, text, chat_id, reply_to=reply)
-    received = store.boxes[to_id][-1] if to_id != from_id else store.boxes[from_id][-1]
-    return views.public_message(received)
+    return views.public_message(store.boxes[to_id][-1])  # the recipient's copy
 
 
 async def post_messages(request: web.Request) -> web.Response:
