@@ -156,17 +156,12 @@ class TelegramClient(abc.ABC):
     async def log_out(self) -> None: ...
 
 
-def backend_of(cfg: TelegramConfig, provider_data: Mapping[str, Any]) -> str:
-    """The account's client library: its ``backend`` field, else ``[plugins.telegram]``'s."""
-    return str(provider_data.get("backend") or cfg.backend)
-
-
 def make_client(cfg: TelegramConfig, provider_data: Mapping[str, Any],
                 session: SessionData | None) -> TelegramClient:
-    """A client for the account with ``provider_data`` (its library is imported here, on
-    first use)."""
+    """A client for the account with ``provider_data``, of its own ``backend`` or else the
+    configured one (the library is imported here, on first use)."""
     api_id, api_hash = int(provider_data["api_id"]), str(provider_data["api_hash"])
-    if backend_of(cfg, provider_data) == "pyrogram":
+    if (provider_data.get("backend") or cfg.backend) == "pyrogram":
         from .backends.pyrogram_backend import PyrogramClient
 
         return PyrogramClient(cfg, api_id, api_hash, session)

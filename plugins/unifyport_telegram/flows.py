@@ -17,7 +17,7 @@ from typing import Any
 from unifyport.auth.states import AuthStatus, AuthStep
 from unifyport.providers import EventDraft, StepContext, StepError, StepResult
 
-from .backend import LoginToken, Me, TelegramClient, backend_of, make_client
+from .backend import LoginToken, Me, TelegramClient, make_client
 from .config import TelegramConfig
 from .errors import TelegramError
 from .qr_render import iso, qr_payload, token_url
@@ -54,10 +54,10 @@ class AuthFlows:
         finally:
             await client.disconnect()
 
-    def _flow(self, ctx: StepContext, client: TelegramClient, **extra: Any) -> dict[str, Any]:
-        base = {k: v for k, v in ctx.flow.items() if k not in extra}
-        return {**base, "backend": backend_of(self.cfg, ctx.provider_data),
-                "session": client.export_session().to_json(), **extra}
+    @staticmethod
+    def _flow(ctx: StepContext, client: TelegramClient, **extra: Any) -> dict[str, Any]:
+        """The flow data to store: what it held, the client's session, and ``extra``."""
+        return {**ctx.flow, "session": client.export_session().to_json(), **extra}
 
     @staticmethod
     def _flow_session(ctx: StepContext) -> SessionData:
