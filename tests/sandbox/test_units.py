@@ -111,3 +111,16 @@ async def test_state_survives_reload(tmp_path):
     assert again.keys[key.key_id].user_id == user.id and again.keys[key.key_id].salt == 42
     assert [m.text for m in again.boxes[user.id]] == ["x"] and again.pts[user.id] == 2
     await asyncio.sleep(0)
+
+
+def test_box_since_pts_with_limit(tmp_path):
+    from unifyport_telegram.sandbox.state import Store
+
+    store = Store(tmp_path)
+    user = store.create_user("+1 555 0101", "B")
+    for uid in range(1, 6):
+        store.deliver(user.id, text=str(uid), out=False, peer_type="user", peer_id=user.id,
+                      from_id=user.id, uid=uid)
+    assert [m.pts for m in store.since(user.id, 0)] == [2, 3, 4, 5, 6]
+    assert [m.pts for m in store.since(user.id, 3, limit=2)] == [4, 5]
+    assert store.since(user.id, 6) == [] and store.since(12345, 0) == []
