@@ -11,7 +11,15 @@ import pytest
 from tests.support.gateway import Api
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
-from .helpers import authorized, events, online, received, runtime_status, wait_logged_out
+from .helpers import (
+    authorized,
+    events,
+    online,
+    received,
+    runtime_status,
+    wait_logged_out,
+    wait_running,
+)
 
 Gateway = Callable[[], AbstractAsyncContextManager[Api]]
 
@@ -88,7 +96,8 @@ async def test_missed_messages_arrive_after_restart(gateway: Gateway,
         got = await received(api, acc, 3)
         texts = sorted(e["data"]["message"]["text"] for e in got)
         assert texts == ["while offline 1", "while offline 2", "while online"]
-        assert await runtime_status(api, acc) == "running"
+        # The catch-up is stored before the runtime reports running: wait for it (bounded).
+        await wait_running(api, acc)
 
 
 async def test_revoked_while_online_logs_out(api: Api, sb: RunningSandbox) -> None:
