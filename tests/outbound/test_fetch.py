@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +30,8 @@ PAYLOAD = b"SQLite format 3\x00" + bytes(5000)
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
+    closing = asyncio.Event()
+
     async def streamed(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse()
         await resp.prepare(request)
@@ -37,7 +40,8 @@ async def server() -> AsyncIterator[str]:
         return resp
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(2)
+        with contextlib.suppress(TimeoutError):  # cut short at teardown (cleanup waits for it)
+            await asyncio.wait_for(closing.wait(), 2)
         return web.Response(body=b"late")
 
     app = web.Application()
@@ -52,6 +56,7 @@ async def server() -> AsyncIterator[str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield f"127.0.0.1:{port}"
+    closing.set()
     await runner.cleanup()
 
 
