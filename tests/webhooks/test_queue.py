@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import text
+
 from unifyport.accounts.service import emit
 from unifyport.db.database import Database
 from unifyport.db.types import utcnow
@@ -33,6 +35,22 @@ async def test_fan_out_matches_patterns_and_starts_after_existing_events(db: Dat
     assert await q.fan_out(utcnow()) == 0
     states = {t.name: t.pending for t in await q.targets()}
     assert states == {"all": 4, "msg": 2, "acc": 1}
+
+
+async def test_processes_declaring_the_same_new_target_at_once_all_succeed(
+    db: Database, database_url: str
+) -> None:
+    others = [Database(database_url) for _ in range(4)]  # as other server processes would have
+    try:
+        for other in others:  # connected already, so the declarations really overlap
+            async with other.read() as s:
+                await s.execute(text("SELECT 1"))
+        await asyncio.gather(*(DeliveryQueue(d, "webhook").sync_targets([Target("main")])
+                               for d in (db, *others)))
+    finally:
+        for other in others:
+            await other.dispose()
+    assert [t.name for t in await DeliveryQueue(db, "webhook").targets()] == ["main"]
 
 
 async def test_concurrent_claims_never_overlap(db: Database, database_url: str) -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from unifyport.db.database import Database
 from unifyport.delivery import admin, fanout, leases, notify
 from unifyport.delivery.types import Claim, Outcome, Target, TargetState
+
+SYNC_TRIES = 3
 
 
 class DeliveryQueue:
@@ -23,8 +27,16 @@ class DeliveryQueue:
     async def sync_targets(self, targets: Sequence[Target]) -> None:
         """Declare the sink's targets. A new target receives events created from now on;
         an existing one keeps its state and gets the new patterns."""
-        async with self.db.write() as s:
-            await fanout.sync_targets(s, self.sink, targets)
+        for tries_left in reversed(range(SYNC_TRIES)):
+            try:
+                async with self.db.write() as s:
+                    await fanout.sync_targets(s, self.sink, targets)
+                break
+            except IntegrityError:
+                # Another process inserted the same new target first (PostgreSQL: both saw
+                # it missing); the next try finds its row.
+                if not tries_left:
+                    raise
         self._targets = tuple(t.name for t in targets)
         self._cursor = -1
 
