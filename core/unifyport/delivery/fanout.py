@@ -29,7 +29,7 @@ BATCH = 1000
 async def sync_targets(s: AsyncSession, sink: str, targets: Sequence[Target]) -> None:
     """Create missing target rows (new targets start after the newest event) and store the
     patterns of existing ones."""
-    newest = (await s.scalar(select(func.max(Event.seq)))) or 0
+    newest = await newest_seq(s)
     rows = {
         r.name: r
         for r in await s.scalars(
@@ -47,6 +47,7 @@ async def sync_targets(s: AsyncSession, sink: str, targets: Sequence[Target]) ->
 
 
 async def newest_seq(s: AsyncSession) -> int:
+    """The highest event ``seq`` (0 when there is none)."""
     return (await s.scalar(select(func.max(Event.seq)))) or 0
 
 
@@ -87,6 +88,7 @@ async def fan_out(
             )
         ).all()
     )
+    seqs = [(e.seq, e.created_at) for e in events]
     rows: list[dict[str, object]] = []
     stamp = utcnow()
     for t in targets:
@@ -102,7 +104,7 @@ async def fan_out(
                 "last_error": None if t.enabled else "target disabled",
                 "created_at": stamp, "updated_at": stamp,
             })
-        t.cursor_seq = _advance(t.cursor_seq, [(e.seq, e.created_at) for e in events], stamp)
+        t.cursor_seq = _advance(t.cursor_seq, seqs, stamp)
     if rows:
         await s.execute(insert(Delivery), rows)
     return len(rows), min(t.cursor_seq for t in targets)
