@@ -102,14 +102,12 @@ def _endpoint(raw: Any, key: str, policy: OutboundPolicy) -> Endpoint:
         policy.check_url(url)
     except OutboundRefused as exc:
         raise ConfigError(f"{key}.url", str(exc)) from None
-    secrets = raw["secret"] if isinstance(raw["secret"], list) else [raw["secret"]]
-    if not secrets:
-        raise ConfigError(f"{key}.secret", "needs at least one secret")
-    keys = tuple(
-        _key(s, f"{key}.secret" if len(secrets) == 1 and not isinstance(raw["secret"], list)
-             else f"{key}.secret[{i}]")
-        for i, s in enumerate(secrets)
-    )
+    if isinstance(raw["secret"], list):
+        if not raw["secret"]:
+            raise ConfigError(f"{key}.secret", "needs at least one secret")
+        keys = tuple(_key(s, f"{key}.secret[{i}]") for i, s in enumerate(raw["secret"]))
+    else:
+        keys = (_key(raw["secret"], f"{key}.secret"),)
     events = raw.get("events", ["*"])
     if isinstance(events, str):
         events = [events]

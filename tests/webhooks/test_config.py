@@ -38,6 +38,7 @@ def _endpoint(**fields: str) -> str:
     ({"secret": '"not-a-secret"'}, "plugins.webhook.endpoints[0].secret"),
     ({"secret": '"whsec_c2hvcnQ="'}, "plugins.webhook.endpoints[0].secret"),
     ({"secret": f'["{GOOD}", "whsec_!!"]'}, "plugins.webhook.endpoints[0].secret[1]"),
+    ({"secret": "[]"}, "plugins.webhook.endpoints[0].secret"),
     ({"name": '"Bad Name"'}, "plugins.webhook.endpoints[0].name"),
     ({"events": '["message..x"]'}, "plugins.webhook.endpoints[0].events[0]"),
     ({"timeout": '"soon"'}, "plugins.webhook.endpoints[0].timeout"),
