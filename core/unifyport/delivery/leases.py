@@ -135,13 +135,18 @@ async def complete(s: AsyncSession, sink: str, outcomes: Sequence[Outcome]) -> N
 
 
 async def release(s: AsyncSession, claims: Sequence[Claim]) -> None:
-    """Give leases back unattempted (shutdown): the deliveries are due again at once."""
-    for c in claims:
-        await s.execute(
-            update(Delivery)
-            .where(Delivery.id == c.delivery_id, Delivery.lease_token == c.token)
-            .values(leased_until=None, lease_token=None, attempts=Delivery.attempts - 1)
-        )
+    """Give leases back unattempted (shutdown): the deliveries are due again at once.
+    One executemany, in id order (like every writer of deliveries here)."""
+    if not claims:
+        return
+    table = cast(Table, Delivery.__table__)
+    await s.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.lease_token == bindparam("b_token"))
+        .values(leased_until=None, lease_token=None, attempts=table.c.attempts - 1),
+        [{"b_id": c.delivery_id, "b_token": c.token}
+         for c in sorted(claims, key=lambda c: c.delivery_id)],
+    )
 
 
 def _code(o: Outcome) -> str:
