@@ -7,7 +7,7 @@ Every hook here is documented in ``docs/plugins.md`` (a test fails when one is n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -45,12 +45,15 @@ def register_event_sinks(register: Callable[[EventSink], None], settings: Settin
 
 
 @hookspec
-def register_routes(register: Callable[[Route], None], settings: Settings) -> None:
+def register_routes(
+    register: Callable[[Route], None], settings: Settings, sinks: Mapping[str, EventSink]
+) -> None:
     """Register extra HTTP routes (for example a sink's management API).
 
-    Called once per app when the HTTP app is created. Call ``register(route)`` for each
-    :class:`unifyport.http.plugin_routes.Route`; the core mounts it behind API-key
-    authentication and the JSON error format. Returns nothing.
+    Called once per app when the HTTP app is created, after the registry hooks, so ``sinks``
+    holds the event sinks registered for this app by name (a plugin finds its own there).
+    Call ``register(route)`` for each :class:`unifyport.http.plugin_routes.Route`; the core
+    mounts it behind API-key authentication and the JSON error format. Returns nothing.
     """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from unifyport import hookimpl
 from unifyport.events.sinks import EventSink
@@ -12,27 +12,20 @@ from unifyport_webhook.config import load_config
 from unifyport_webhook.routes import routes
 from unifyport_webhook.sink import WebhookSink
 
-_SINKS: dict[int, tuple[Settings, WebhookSink]] = {}
-"""One sink per settings object, shared by the two hooks of one app."""
-
-
-def sink_for(settings: Settings) -> WebhookSink:
-    """The sink built from ``settings`` (validated once; raises ``ConfigError``)."""
-    entry = _SINKS.get(id(settings))
-    if entry is None or entry[0] is not settings:
-        entry = (settings, WebhookSink(load_config(settings)))
-        _SINKS[id(settings)] = entry
-    return entry[1]
-
 
 @hookimpl
 def register_event_sinks(register: Callable[[EventSink], None], settings: Settings) -> None:
-    sink = sink_for(settings)
+    sink = WebhookSink(load_config(settings))
     if sink.endpoints:
         register(sink)
 
 
 @hookimpl
-def register_routes(register: Callable[[Route], None], settings: Settings) -> None:
-    for route in routes(sink_for(settings)):
+def register_routes(
+    register: Callable[[Route], None], settings: Settings, sinks: Mapping[str, EventSink]
+) -> None:
+    sink = sinks.get(WebhookSink.name)
+    if not isinstance(sink, WebhookSink):  # no endpoints configured: the routes list none
+        sink = WebhookSink(load_config(settings))
+    for route in routes(sink):
         register(route)

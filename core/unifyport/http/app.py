@@ -63,7 +63,8 @@ def create_app(
     for bp in (health.bp, accounts.bp, auth_routes.bp, runtime_routes.bp, events_routes.bp):
         app.register_blueprint(bp)
     routes: list[Route] = []
-    registry.pm.hook.register_routes(register=routes.append, settings=settings)
+    registry.pm.hook.register_routes(register=routes.append, settings=settings,
+                                     sinks=registry.sinks)
     if routes:
         app.register_blueprint(plugin_blueprint(routes))
 
