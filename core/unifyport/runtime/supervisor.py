@@ -159,11 +159,13 @@ class RuntimeSupervisor:
         if self._maintainer is not None:
             self._maintainer.cancel()
             await asyncio.gather(self._maintainer, return_exceptions=True)
-        for account_id in list(self.tasks):
+        held = list(self.tasks)  # every lease this process holds has a running task
+        for account_id in held:
             await self._cancel(account_id)
-        async with self.gw.db.write() as s:
-            await s.execute(update(Account).where(Account.runtime_owner == self.owner)
-                            .values(runtime_owner=None, runtime_lease_until=None))
+        if held:  # no write (nor wait for SQLite's write lock) when there is nothing to hand over
+            async with self.gw.db.write() as s:
+                await s.execute(update(Account).where(Account.runtime_owner == self.owner)
+                                .values(runtime_owner=None, runtime_lease_until=None))
 
     async def _cancel(self, account_id: str) -> None:
         task = self.tasks.pop(account_id, None)
