@@ -7,7 +7,7 @@ over ``--busy`` accounts (default 50) for ``--seconds`` seconds.
 
 The sandbox runs as a separate process, so the RSS measured is the gateway's own.
 
-    PYTHONPATH=plugins:core:. .venv/bin/python bench/telegram.py [--backend telethon]
+    .venv/bin/python bench/telegram.py [--backend telethon]
         [--idle 200] [--busy 50] [--rate 500] [--seconds 10]
 """
 
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
 from tests.support.gateway import Api, make_settings, running
 from unifyport.db.models import Event
