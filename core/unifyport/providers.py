@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from unifyport.auth.states import AuthStatus, AuthStep
+from unifyport.errors import ApiError
 
 FieldType = Literal["string", "integer", "boolean"]
 
@@ -130,6 +131,18 @@ class StepError(Exception):
         self.fail = fail
         self.retry_after = retry_after
         self.flow = flow
+
+    def details(self) -> dict[str, Any]:
+        """``{code, message, retry_after?}``: what the account's ``last_error`` records."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after
+        return body
+
+    def api_error(self, **extra: Any) -> ApiError:
+        """The error answered to the API client (``retry_after`` included when set)."""
+        body = self.details()
+        return ApiError(self.http_status, body.pop("code"), body.pop("message"), **body, **extra)
 
 
 class RuntimeStatus(enum.StrEnum):

@@ -76,13 +76,12 @@ async def run_step(
                 result = StepResult(AuthStatus.PENDING)
             else:
                 await _record_failure(gw, account, err)
-                raise ApiError(err.http_status, err.code, err.message,
-                               **_error_extra(err, account)) from None
+                raise err.api_error(status=account.status) from None
         except TimeoutError:
             timeout = StepError("provider_unavailable", "the provider did not answer in time",
                                 http_status=503)
             await _record_failure(gw, account, timeout)
-            raise ApiError(503, timeout.code, timeout.message, status=account.status) from None
+            raise timeout.api_error(status=account.status) from None
         if result.status not in TRANSITIONS[step].targets:
             raise RuntimeError(f"provider {provider.name!r} returned {result.status} for {step}")
         await _record_success(gw, account, status, result)
@@ -93,8 +92,6 @@ def _validate_input(step: AuthStep, body: Mapping[str, Any], fields: Any) -> dic
     name = _INPUT_FIELDS.get(step)
     if name is not None:
         value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
         if not isinstance(value, str) or not value.strip():
             raise ApiError(422, "validation_failed", f"{name} is required",
                            fields={name: "field required"})
@@ -106,13 +103,6 @@ def _validate_input(step: AuthStep, body: Mapping[str, Any], fields: Any) -> dic
                            fields={"params": "must be an object"})
         return {"params": validate_fields(fields, "params", params)}
     return {}
-
-
-def _error_extra(err: StepError, account: Account) -> dict[str, Any]:
-    extra: dict[str, Any] = {"status": account.status}
-    if err.retry_after is not None:
-        extra["retry_after"] = err.retry_after
-    return extra
 
 
 async def _write(gw: Gateway, account: Account, change: Any) -> None:
@@ -162,9 +152,7 @@ async def _record_success(
 
 
 async def _record_failure(gw: Gateway, account: Account, err: StepError) -> None:
-    error: dict[str, Any] = {"code": err.code, "message": err.message}
-    if err.retry_after is not None:
-        error["retry_after"] = err.retry_after
+    error = err.details()
 
     async def change(s: AsyncSession, acc: Account) -> None:
         acc.last_error = error

@@ -71,8 +71,7 @@ async def send(account_id: str) -> tuple[dict[str, Any], int]:
             provider.send_message(account_id, str(body.chat_id), body.text, reply), SEND_TIMEOUT
         )
     except StepError as err:
-        extra = {"retry_after": err.retry_after} if err.retry_after is not None else {}
-        raise ApiError(err.http_status, err.code, err.message, **extra) from None
+        raise err.api_error() from None
     except TimeoutError:
         raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
     async with gw.db.write() as s:
