@@ -174,8 +174,6 @@ class RuntimeSupervisor:
             await asyncio.gather(task, return_exceptions=True)
 
     def _spawn(self, account: Account) -> None:
-        if account.id in self.tasks:
-            return
         provider = self.gw.registry.provider(account.provider)
         if provider is None:
             log.error("account %s: provider %s is not loaded", account.id, account.provider)
