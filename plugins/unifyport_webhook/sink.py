@@ -25,7 +25,11 @@ from unifyport_webhook.sender import attempt
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.05
-"""Idle poll for events and due retries written by other processes or other clocks."""
+"""Idle poll for events and due retries written by other processes or other clocks; also the
+longest a finished attempt waits to be recorded."""
+RECORD_BATCH = 64
+"""Finished attempts recorded at once (sooner when claims are needed anyway): one write
+transaction per batch instead of one per attempt."""
 STATE_REFRESH = 1.0
 """How often (seconds) endpoint state (enabled, failing since) is re-read."""
 ERROR_PAUSE = 1.0
@@ -49,12 +53,14 @@ class WebhookSink:
         self._states_at = 0.0
         self._outcomes: list[Outcome] = []
         self._new_events = True
+        self._polled_at = 0.0
 
     def wake(self, refresh: bool = True) -> None:
         """Look for work now instead of at the next poll (``refresh``: re-read endpoint
         state too, e.g. after it was enabled)."""
         if refresh:
             self._states_at = 0.0
+        self._polled_at = 0.0
         for lane in self._lanes.values():
             lane.maybe_due = True
         self._wake.set()
@@ -105,30 +111,44 @@ class WebhookSink:
                 busy = False
                 await asyncio.sleep(ERROR_PAUSE)
             if not busy:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation that
+                # arrives as the wake fires, and this loop would never end.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
+                    async with asyncio.timeout(POLL_INTERVAL):
+                        await self._wake.wait()
 
     async def _cycle(self, ctx: SinkContext) -> bool:
-        """Record, fan out, refill. True when more work is likely right away."""
+        """Record, fan out, refill. True when more work is likely right away.
+
+        The database is only touched when there is something to do: a lane to refill, a
+        batch of outcomes to record, new events from this process, or the periodic poll."""
         now = self.clock.now()
-        if time.monotonic() - self._states_at > STATE_REFRESH:
+        mono = time.monotonic()
+        if mono - self._states_at > STATE_REFRESH:
             self._states = {t.name: t for t in await ctx.queue.targets(counts=False)}
             self._states_at = time.monotonic()
             await self._disable_failing(ctx)
         for lane in self._lanes.values():
-            stale, lane.stale = lane.stale, []
-            await ctx.queue.release(stale)
+            if lane.stale:
+                stale, lane.stale = lane.stale, []
+                await ctx.queue.release(stale)
         new_events, self._new_events = self._new_events, False
+        poll = mono - self._polled_at >= POLL_INTERVAL
+        if poll:
+            self._polled_at = mono
         lanes = [lane for lane in self._lanes.values() if self._enabled(lane.name) and lane.hungry]
         unsure = [lane for lane in lanes if not lane.maybe_due]
-        if unsure and not new_events:
+        if unsure and poll and not new_events:
             due = await ctx.queue.due(now)
             for lane in unsure:
                 lane.maybe_due = lane.name in due
         wanted = [lane for lane in lanes if lane.maybe_due or new_events]
+        record = len(self._outcomes) >= RECORD_BATCH or (poll and self._outcomes)
+        if not wanted and not record:
+            if poll or new_events:  # one read unless there are new events
+                return await ctx.queue.fan_out(now) > 0
+            return False
         outcomes, self._outcomes = self._outcomes, []
-        if not wanted and not outcomes:
-            return await ctx.queue.fan_out(now) > 0  # idle: one read unless events are new
         claimed_at = time.monotonic()  # before the claim: leases end no earlier than this + lease
         wants = {lane.name: (lane.room, lane.lease) for lane in wanted}
         try:
@@ -171,7 +191,8 @@ class WebhookSink:
                 log.exception("webhook delivery to %s failed unexpectedly", lane.name)
             finally:
                 lane.done(claim)
-            self._wake.set()
+            if lane.hungry or len(self._outcomes) >= RECORD_BATCH:
+                self._wake.set()
 
     async def _disable_failing(self, ctx: SinkContext) -> None:
         now = self.clock.now()

@@ -2,120 +2,143 @@
 
 Each target keeps a cursor (``cursor_seq``). A pass locks the sink's target rows (``FOR
 UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), reads the
-events after the lowest cursor and inserts the missing deliveries. On PostgreSQL a sequence
-value can commit after a higher one, so a cursor stops before a gap in ``seq`` until the gap
-fills or the event after it is :data:`GAP_GRACE` old (a rolled-back transaction leaves a gap
-for ever); events past the gap are inserted already and skipped on the next pass.
+sequence numbers after the lowest cursor and, per target, inserts the missing deliveries with
+one ``INSERT … SELECT`` (patterns matched in SQL, no row passes through Python). On
+PostgreSQL a sequence value can commit after a higher one, so a cursor stops before a gap in
+``seq`` until the gap fills or the event after it is :data:`GAP_GRACE` old (a rolled-back
+transaction leaves a gap for ever); events past the gap are inserted already and skipped on
+the next pass.
+
+These functions are synchronous: the queue runs them through ``Database.run``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Table, exists, func, insert, literal, null, select, update
 
 from unifyport.db.models import Event
-from unifyport.db.types import utcnow
+from unifyport.db.types import UTCDateTime, utcnow
 from unifyport.delivery.models import FAILED, PENDING, Delivery, DeliveryTarget
-from unifyport.delivery.patterns import matches
+from unifyport.delivery.patterns import sql_filter
 from unifyport.delivery.types import Target
 
 GAP_GRACE = timedelta(seconds=30)
 BATCH = 1000
 
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_TARGETS: Table = DeliveryTarget.__table__  # type: ignore[assignment]
+_INSERTED = ("sink", "target", "event_seq", "event_id", "status", "attempts",
+             "next_attempt_at", "last_error", "created_at", "updated_at")
 
-async def sync_targets(s: AsyncSession, sink: str, targets: Sequence[Target]) -> None:
-    """Create missing target rows (new targets start after the newest event) and store the
-    patterns of existing ones."""
-    newest = await newest_seq(s)
-    rows = {
-        r.name: r
-        for r in await s.scalars(
-            select(DeliveryTarget).where(DeliveryTarget.sink == sink)
-            .order_by(DeliveryTarget.name).with_for_update()
+
+def sync_targets(conn: Connection, sink: str, targets: Sequence[Target],
+                 start: int | None = None) -> None:
+    """Create missing target rows (new targets start after event ``start``, by default the
+    newest) and store the patterns of existing ones."""
+    newest = newest_seq(conn) if start is None else start
+    t = _TARGETS.c
+    stored = {
+        r.name: list(r.patterns)
+        for r in conn.execute(
+            select(t.name, t.patterns).where(t.sink == sink).order_by(t.name).with_for_update()
         )
     }
-    for t in targets:
-        row = rows.get(t.name)
-        if row is None:
-            s.add(DeliveryTarget(sink=sink, name=t.name, patterns=list(t.patterns),
-                                 enabled=True, cursor_seq=newest, created_at=utcnow()))
-        elif list(row.patterns) != list(t.patterns):
-            row.patterns = list(t.patterns)
+    for target in targets:
+        patterns = list(target.patterns)
+        if target.name not in stored:
+            conn.execute(insert(_TARGETS).values(
+                sink=sink, name=target.name, patterns=patterns, enabled=True,
+                cursor_seq=newest, created_at=utcnow()))
+        elif stored[target.name] != patterns:
+            conn.execute(update(_TARGETS)
+                         .where(t.sink == sink, t.name == target.name)
+                         .values(patterns=patterns))
 
 
-async def newest_seq(s: AsyncSession) -> int:
+def newest_seq(conn: Connection) -> int:
     """The highest event ``seq`` (0 when there is none)."""
-    return (await s.scalar(select(func.max(Event.seq)))) or 0
+    return conn.scalar(select(func.max(_EVENTS.c.seq))) or 0
 
 
-async def fan_out(
-    s: AsyncSession, sink: str, names: Sequence[str], now: datetime
-) -> tuple[int, int]:
+def fan_out(conn: Connection, sink: str, names: Sequence[str], now: datetime) -> tuple[int, int]:
     """One pass in the caller's write transaction: (deliveries inserted, lowest cursor after)."""
-    targets = list(
-        await s.scalars(
-            select(DeliveryTarget)
-            .where(DeliveryTarget.sink == sink, DeliveryTarget.name.in_(names))
-            .order_by(DeliveryTarget.name)
-            .with_for_update()
-        )
-    )
+    t = _TARGETS.c
+    targets = conn.execute(
+        select(t.name, t.patterns, t.enabled, t.cursor_seq)
+        .where(t.sink == sink, t.name.in_(names))
+        .order_by(t.name)
+        .with_for_update()
+    ).all()
     if not targets:
         return 0, 0
-    low = min(t.cursor_seq for t in targets)
-    events = (
-        await s.execute(
-            select(Event.seq, Event.id, Event.type, Event.created_at)
-            .where(Event.seq > low)
-            .order_by(Event.seq)
-            .limit(BATCH)
-        )
-    ).all()
-    if not events:
+    low = min(r.cursor_seq for r in targets)
+    seqs = list(conn.scalars(
+        select(_EVENTS.c.seq).where(_EVENTS.c.seq > low).order_by(_EVENTS.c.seq).limit(BATCH)))
+    if not seqs:
         return 0, low
-    existing = set(
-        (
-            await s.execute(
-                select(Delivery.target, Delivery.event_seq).where(
-                    Delivery.sink == sink,
-                    Delivery.target.in_([t.name for t in targets]),
-                    Delivery.event_seq > low,
-                    Delivery.event_seq <= events[-1].seq,
-                )
-            )
-        ).all()
-    )
-    seqs = [(e.seq, e.created_at) for e in events]
-    rows: list[dict[str, object]] = []
     stamp = utcnow()
-    for t in targets:
-        for ev in events:
-            if ev.seq <= t.cursor_seq or (t.name, ev.seq) in existing:
-                continue
-            if not matches(t.patterns, ev.type):
-                continue
-            rows.append({
-                "sink": sink, "target": t.name, "event_seq": ev.seq, "event_id": ev.id,
-                "status": PENDING if t.enabled else FAILED, "attempts": 0,
-                "next_attempt_at": now if t.enabled else None,
-                "last_error": None if t.enabled else "target disabled",
-                "created_at": stamp, "updated_at": stamp,
-            })
-        t.cursor_seq = _advance(t.cursor_seq, seqs, stamp)
-    if rows:
-        await s.execute(insert(Delivery), rows)
-    return len(rows), min(t.cursor_seq for t in targets)
+    old_enough = _GapCheck(conn, stamp - GAP_GRACE)
+    made = 0
+    cursors = []
+    for row in targets:
+        cursor = row.cursor_seq
+        if cursor < seqs[-1]:
+            made += _insert(conn, sink, row.name, list(row.patterns), row.enabled,
+                            cursor, seqs[-1], now, stamp)
+            cursor = _advance(cursor, seqs, old_enough)
+            if cursor != row.cursor_seq:
+                conn.execute(update(_TARGETS).where(t.sink == sink, t.name == row.name)
+                             .values(cursor_seq=cursor))
+        cursors.append(cursor)
+    return made, min(cursors)
 
 
-def _advance(cursor: int, events: Sequence[tuple[int, datetime]], now: datetime) -> int:
+def _insert(conn: Connection, sink: str, name: str, patterns: list[str], enabled: bool,
+            after: int, upto: int, now: datetime, stamp: datetime) -> int:
+    """Deliveries to ``name`` of the matching events in ``(after, upto]`` it lacks."""
+    e, d = _EVENTS.c, _DELIVERIES.c
+    when = literal(stamp, UTCDateTime())
+    rows = select(
+        literal(sink), literal(name), e.seq, e.id,
+        literal(PENDING if enabled else FAILED), literal(0),
+        literal(now, UTCDateTime()) if enabled else null(),
+        null() if enabled else literal("target disabled"),
+        when, when,
+    ).where(
+        e.seq > after, e.seq <= upto, sql_filter(patterns, e.type),
+        ~exists().where(d.sink == sink, d.target == name, d.event_seq == e.seq),
+    )
+    result = conn.execute(insert(_DELIVERIES).from_select(_INSERTED, rows))
+    return max(result.rowcount, 0)
+
+
+class _GapCheck:
+    """Whether the event with a given seq was created before ``limit`` (memoised: a pass
+    asks about the few events that follow gaps)."""
+
+    def __init__(self, conn: Connection, limit: datetime) -> None:
+        self.conn = conn
+        self.limit = limit
+        self._seen: dict[int, bool] = {}
+
+    def __call__(self, seq: int) -> bool:
+        if seq not in self._seen:
+            created = self.conn.scalar(
+                select(Event.created_at).where(Event.seq == seq))
+            self._seen[seq] = created is not None and created <= self.limit
+        return self._seen[seq]
+
+
+def _advance(cursor: int, seqs: Sequence[int], old_enough: Callable[[int], bool]) -> int:
     """The highest seq up to which no event can still appear (see the module doc)."""
-    for seq, created_at in events:
+    for seq in seqs:
         if seq <= cursor:
             continue
-        if seq != cursor + 1 and created_at > now - GAP_GRACE:
+        if seq != cursor + 1 and not old_enough(seq):
             break
         cursor = seq
     return cursor

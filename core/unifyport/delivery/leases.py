@@ -10,10 +10,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from itertools import groupby
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Row, Table, bindparam, func, insert, literal, or_, select, update
 
 from unifyport.accounts.views import iso
 from unifyport.db.models import Event
@@ -29,49 +29,55 @@ from unifyport.delivery.models import (
 from unifyport.delivery.types import Claim, Outcome
 
 _STATUS = {"succeeded": SUCCEEDED, "retry": PENDING, "failed": FAILED}
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
+_TARGETS: Table = DeliveryTarget.__table__  # type: ignore[assignment]
 
 
-async def claim(
-    s: AsyncSession, sink: str, target: str, limit: int, now: datetime, lease: timedelta
+def claim(
+    conn: Connection, sink: str, target: str, limit: int, now: datetime, lease: timedelta
 ) -> list[Claim]:
     """Lease up to ``limit`` deliveries of ``target`` due at ``now`` (the sink's clock);
     leases run on wall-clock time."""
+    d = _DELIVERIES.c
     wall = utcnow()
     due = (
-        select(Delivery.id)
+        select(d.id)
         .where(
-            Delivery.sink == sink,
-            Delivery.target == target,
-            Delivery.status == PENDING,
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.leased_until.is_(None), Delivery.leased_until < wall),
+            d.sink == sink,
+            d.target == target,
+            d.status == PENDING,
+            d.next_attempt_at <= now,
+            or_(d.leased_until.is_(None), d.leased_until < wall),
         )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .order_by(d.next_attempt_at, d.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     token = secrets.token_hex(8)
-    rows = (
-        await s.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(due.scalar_subquery()))
-            .values(leased_until=wall + lease, lease_token=token,
-                    attempts=Delivery.attempts + 1, updated_at=wall)
-            .returning(Delivery.id, Delivery.event_seq, Delivery.attempts)
-            .execution_options(synchronize_session=False)
-        )
+    rows = conn.execute(
+        update(_DELIVERIES)
+        .where(d.id.in_(due.scalar_subquery()))
+        .values(leased_until=wall + lease, lease_token=token, attempts=d.attempts + 1,
+                updated_at=wall)
+        .returning(d.id, d.event_seq, d.attempts)
     ).all()
-    if not rows:
-        return []
+    return _claims(conn, target, token, rows) if rows else []
+
+
+def _claims(conn: Connection, target: str, token: str, rows: Sequence[Row[Any]]) -> list[Claim]:
+    """The claims for leased ``rows`` (id, event_seq, attempts), in delivery id order."""
+    e = _EVENTS.c
     events = {
         ev.seq: ev
-        for ev in await s.execute(
-            select(Event.seq, Event.id, Event.type, Event.account_id, Event.data,
-                   Event.created_at).where(Event.seq.in_([r.event_seq for r in rows]))
+        for ev in conn.execute(
+            select(e.seq, e.id, e.type, e.account_id, e.data, e.created_at)
+            .where(e.seq.in_([r.event_seq for r in rows]))
         )
     }
     claims = []
-    for r in rows:
+    for r in sorted(rows, key=lambda r: r.id):
         ev = events[r.event_seq]
         claims.append(Claim(
             delivery_id=r.id, target=target, event_id=ev.id, event_type=ev.type,
@@ -79,18 +85,56 @@ async def claim(
             envelope={"type": ev.type, "timestamp": iso(ev.created_at), "data": ev.data},
             attempt=r.attempts, token=token,
         ))
-    claims.sort(key=lambda c: c.delivery_id)
     return claims
 
 
-async def complete(s: AsyncSession, sink: str, outcomes: Sequence[Outcome]) -> None:
+def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
     """Record each attempt; move each delivery whose lease is still held to its new status;
     keep each target's ``failing_since`` (cleared by a success, set by the first failure).
 
-    Rows are locked targets first, in name order, then deliveries, like every other writer
-    here, so concurrent transactions on PostgreSQL cannot deadlock."""
+    Rows are locked targets first, in name order, then deliveries in id order, like every
+    other writer here, so concurrent transactions on PostgreSQL cannot deadlock."""
     if not outcomes:
         return
+    _mark_targets(conn, sink, outcomes)
+    conn.execute(insert(_ATTEMPTS), [
+        {"delivery_id": o.claim.delivery_id, "event_id": o.claim.event_id,
+         "attempt": o.claim.attempt, "succeeded": o.result == "succeeded",
+         "status_code": o.status_code, "error": _clip(o.error), "duration_ms": o.duration_ms,
+         "at": o.at}
+        for o in outcomes
+    ])
+    d = _DELIVERIES.c
+    wall = utcnow()
+    ordered = sorted(outcomes, key=lambda o: o.claim.delivery_id)
+    succeeded = [o for o in ordered if o.result == "succeeded"]
+    if succeeded:
+        # Successes in one statement per lease (ids in order): no per-row parameters.
+        by_token = sorted(succeeded, key=lambda o: (o.claim.token, o.claim.delivery_id))
+        for token, group in groupby(by_token, key=lambda o: o.claim.token):
+            conn.execute(
+                update(_DELIVERIES)
+                .where(d.lease_token == token,
+                       d.id.in_([o.claim.delivery_id for o in group]))
+                .values(status=SUCCEEDED, next_attempt_at=None, last_error=None,
+                        leased_until=None, lease_token=None, updated_at=wall))
+    others = [o for o in ordered if o.result != "succeeded"]
+    if others:
+        conn.execute(
+            update(_DELIVERIES)
+            .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
+            .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"),
+                    last_error=bindparam("b_error"), leased_until=None, lease_token=None,
+                    updated_at=wall),
+            [{"b_id": o.claim.delivery_id, "b_token": o.claim.token,
+              "b_status": _STATUS[o.result],
+              "b_next": o.retry_at if o.result == "retry" else None,
+              "b_error": _clip(o.error or _code(o))}
+             for o in others])
+
+
+def _mark_targets(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
+    """``failing_since``: cleared by a success in the batch, else set by the first failure."""
     ok: set[str] = set()
     failing: dict[str, datetime] = {}
     for o in outcomes:
@@ -98,52 +142,29 @@ async def complete(s: AsyncSession, sink: str, outcomes: Sequence[Outcome]) -> N
             ok.add(o.claim.target)
         else:
             failing[o.claim.target] = min(o.at, failing.get(o.claim.target, o.at))
+    t = _TARGETS.c
     for name in sorted(ok | set(failing)):
         if name in ok:
-            await s.execute(update(DeliveryTarget)
-                            .where(DeliveryTarget.sink == sink, DeliveryTarget.name == name,
-                                   DeliveryTarget.failing_since.is_not(None))
-                            .values(failing_since=None))
+            conn.execute(update(_TARGETS)
+                         .where(t.sink == sink, t.name == name, t.failing_since.is_not(None))
+                         .values(failing_since=None))
         else:
-            await s.execute(update(DeliveryTarget)
-                            .where(DeliveryTarget.sink == sink, DeliveryTarget.name == name)
-                            .values(failing_since=func.coalesce(
-                                DeliveryTarget.failing_since,
-                                literal(failing[name], UTCDateTime()))))
-    await s.execute(insert(DeliveryAttempt), [
-        {"delivery_id": o.claim.delivery_id, "event_id": o.claim.event_id,
-         "attempt": o.claim.attempt, "succeeded": o.result == "succeeded",
-         "status_code": o.status_code, "error": _clip(o.error), "duration_ms": o.duration_ms,
-         "at": o.at}
-        for o in outcomes
-    ])
-    wall = utcnow()
-    table = cast(Table, Delivery.__table__)
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.lease_token == bindparam("b_token"))
-        .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"),
-                last_error=bindparam("b_error"), leased_until=None, lease_token=None,
-                updated_at=wall)
-    )
-    await s.execute(stmt, [
-        {"b_id": o.claim.delivery_id, "b_token": o.claim.token, "b_status": _STATUS[o.result],
-         "b_next": o.retry_at if o.result == "retry" else None,
-         "b_error": None if o.result == "succeeded" else _clip(o.error or _code(o))}
-        for o in sorted(outcomes, key=lambda o: o.claim.delivery_id)
-    ])
+            conn.execute(update(_TARGETS)
+                         .where(t.sink == sink, t.name == name)
+                         .values(failing_since=func.coalesce(
+                             t.failing_since, literal(failing[name], UTCDateTime()))))
 
 
-async def release(s: AsyncSession, claims: Sequence[Claim]) -> None:
+def release(conn: Connection, claims: Sequence[Claim]) -> None:
     """Give leases back unattempted (shutdown): the deliveries are due again at once.
     One executemany, in id order (like every writer of deliveries here)."""
     if not claims:
         return
-    table = cast(Table, Delivery.__table__)
-    await s.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.lease_token == bindparam("b_token"))
-        .values(leased_until=None, lease_token=None, attempts=table.c.attempts - 1),
+    d = _DELIVERIES.c
+    conn.execute(
+        update(_DELIVERIES)
+        .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
+        .values(leased_until=None, lease_token=None, attempts=d.attempts - 1),
         [{"b_id": c.delivery_id, "b_token": c.token}
          for c in sorted(claims, key=lambda c: c.delivery_id)],
     )

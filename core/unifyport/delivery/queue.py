@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from unifyport.db.database import Database
@@ -16,21 +17,28 @@ SYNC_TRIES = 3
 
 class DeliveryQueue:
     """Durable per-(sink, target) deliveries of the event stream, stored in the database so
-    several server processes can share the work. Every method runs its own transaction."""
+    several server processes can share the work. Every method runs its own transaction; the
+    busy ones (fan-out, claims, outcomes) through ``Database.run``."""
 
     def __init__(self, db: Database, sink: str) -> None:
         self.db = db
         self.sink = sink
         self._targets: tuple[str, ...] = ()
         self._cursor = -1
+        self._start: int | None = None
+
+    async def mark_start(self) -> None:
+        """Note the newest event as the server starts: a target declared later (the sink task
+        runs after start-up) still receives every event committed after this point."""
+        self._start = await self.db.run(fanout.newest_seq, write=False)
 
     async def sync_targets(self, targets: Sequence[Target]) -> None:
-        """Declare the sink's targets. A new target receives events created from now on;
-        an existing one keeps its state and gets the new patterns."""
+        """Declare the sink's targets. A new target receives events created from now on (or
+        since :meth:`mark_start`); an existing one keeps its state and gets the new patterns."""
         for tries_left in reversed(range(SYNC_TRIES)):
             try:
-                async with self.db.write() as s:
-                    await fanout.sync_targets(s, self.sink, targets)
+                await self.db.run(
+                    lambda c: fanout.sync_targets(c, self.sink, targets, self._start))
                 break
             except IntegrityError:
                 # Another process inserted the same new target first (PostgreSQL: both saw
@@ -45,13 +53,10 @@ class DeliveryQueue:
         how many. Cheap when there is nothing new (one read)."""
         if not self._targets:
             return 0
-        if self._cursor >= 0:
-            async with self.db.read() as s:
-                if await fanout.newest_seq(s) <= self._cursor:
-                    return 0
-        async with self.db.write() as s:
-            made, cursor = await fanout.fan_out(s, self.sink, self._targets, now)
-        self._cursor = cursor
+        if self._cursor >= 0 and await self.db.run(fanout.newest_seq, write=False) <= self._cursor:
+            return 0
+        made, self._cursor = await self.db.run(
+            lambda c: fanout.fan_out(c, self.sink, self._targets, now))
         return made
 
     async def exchange(
@@ -63,18 +68,22 @@ class DeliveryQueue:
         """One transaction for a sink's whole cycle: record ``outcomes``, fan out new events,
         then claim up to ``wants[target] = (limit, lease)`` per target. Returns (deliveries
         created, claims by target). Fewer transactions matter on SQLite's single writer."""
-        made, cursor = 0, self._cursor
-        async with self.db.write() as s:
+        targets, cursor = self._targets, self._cursor
+
+        def cycle(c: Connection) -> tuple[int, int, dict[str, list[Claim]]]:
+            made, new_cursor = 0, cursor
             # Fan-out first: it locks the sink's targets in name order, as complete() does.
-            if self._targets and (cursor < 0 or await fanout.newest_seq(s) > cursor):
-                made, cursor = await fanout.fan_out(s, self.sink, self._targets, now)
-            await leases.complete(s, self.sink, outcomes)
+            if targets and (cursor < 0 or fanout.newest_seq(c) > cursor):
+                made, new_cursor = fanout.fan_out(c, self.sink, targets, now)
+            leases.complete(c, self.sink, outcomes)
             got = {
-                target: await leases.claim(s, self.sink, target, limit, now, lease)
+                target: leases.claim(c, self.sink, target, limit, now, lease)
                 for target, (limit, lease) in wants.items()
                 if limit > 0
             }
-        self._cursor = cursor
+            return made, new_cursor, got
+
+        made, self._cursor, got = await self.db.run(cycle)
         return made, got
 
     def on_new_events(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -89,20 +98,17 @@ class DeliveryQueue:
         any transaction within ``lease`` (else another worker may take it), then report."""
         if limit <= 0:
             return []
-        async with self.db.write() as s:
-            return await leases.claim(s, self.sink, target, limit, now, lease)
+        return await self.db.run(lambda c: leases.claim(c, self.sink, target, limit, now, lease))
 
     async def complete(self, outcomes: Sequence[Outcome]) -> None:
         """Record attempts and their results (one transaction for the batch)."""
         if outcomes:
-            async with self.db.write() as s:
-                await leases.complete(s, self.sink, outcomes)
+            await self.db.run(lambda c: leases.complete(c, self.sink, outcomes))
 
     async def release(self, claims: Sequence[Claim]) -> None:
         """Hand back leases that were not attempted (shutdown)."""
         if claims:
-            async with self.db.write() as s:
-                await leases.release(s, claims)
+            await self.db.run(lambda c: leases.release(c, claims))
 
     async def targets(self, counts: bool = True) -> list[TargetState]:
         """Stored state of every target of this sink (delivery counts only if ``counts``)."""

@@ -16,10 +16,13 @@ log = logging.getLogger(__name__)
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-def start_sinks(gw: Gateway) -> None:
-    """Start each sink's ``run`` as a task (restarted with backoff if it raises)."""
+async def start_sinks(gw: Gateway) -> None:
+    """Start each sink's ``run`` as a task (restarted with backoff if it raises). Events
+    committed from this call on reach the targets the sinks declare when they start."""
     for name, sink in gw.registry.sinks.items():
-        ctx = SinkContext(sink=name, settings=gw.settings, queue=DeliveryQueue(gw.db, name),
+        queue = DeliveryQueue(gw.db, name)
+        await queue.mark_start()
+        ctx = SinkContext(sink=name, settings=gw.settings, queue=queue,
                           outbound=OutboundPolicy.from_settings(gw.settings))
         gw.sink_tasks.append(asyncio.create_task(_supervise(sink, ctx), name=f"sink:{name}"))
 

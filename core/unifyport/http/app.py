@@ -92,9 +92,9 @@ async def start(gw: Gateway) -> None:
     if token is not None:
         print(f"Admin API key (shown once, also saved to "
               f"{gw.settings.storage.data_dir / 'admin-api-key'}): {token}", flush=True)
+    await start_sinks(gw)  # before runtimes: their first events reach new webhook targets
     gw.runtime = RuntimeSupervisor(gw)
     await gw.runtime.open()
-    start_sinks(gw)
     log.info("unifyport started: %d account(s) online here", len(gw.runtime.tasks))
 
 

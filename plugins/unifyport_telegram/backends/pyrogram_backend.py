@@ -252,8 +252,9 @@ class PyrogramClient(TelegramClient):
             dead = self._dead_key()
             if dead is not None:
                 raise dead
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dropped.wait(), 0.5)
+            with contextlib.suppress(TimeoutError):  # (wait_for could drop a cancellation)
+                async with asyncio.timeout(0.5):
+                    await self._dropped.wait()
 
     # -- sending ----------------------------------------------------------------------------------
     async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:
