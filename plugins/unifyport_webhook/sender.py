@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -23,11 +22,6 @@ SLOW_DOWN = {429, 503}
 MAX_READ = 64 * 1024
 
 
-def body_bytes(claim: Claim) -> bytes:
-    """The request body: the envelope as compact JSON (exactly the bytes signed)."""
-    return json.dumps(claim.envelope, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 @dataclass(frozen=True)
 class Attempt:
     outcome: Outcome
@@ -40,7 +34,7 @@ async def attempt(
     retry: RetryPolicy,
 ) -> Attempt:
     """POST ``claim`` to ``endpoint`` once and say what happened."""
-    body = body_bytes(claim)
+    body = claim.body  # exactly the bytes signed
     timestamp = int(time.time())  # receivers compare it with their wall clock
     headers = {
         "content-type": "application/json",

@@ -7,13 +7,27 @@ runs out (the process died mid-delivery) makes the delivery claimable again: at 
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from unifyport.accounts.views import iso
 from unifyport.db.models import Event
@@ -72,7 +86,8 @@ def _claims(conn: Connection, target: str, token: str, rows: Sequence[Row[Any]])
     events = {
         ev.seq: ev
         for ev in conn.execute(
-            select(e.seq, e.id, e.type, e.account_id, e.data, e.created_at)
+            select(e.seq, e.id, e.type, e.account_id, cast(e.data, Text).label("data"),
+                   e.created_at)
             .where(e.seq.in_([r.event_seq for r in rows]))
         )
     }
@@ -81,11 +96,16 @@ def _claims(conn: Connection, target: str, token: str, rows: Sequence[Row[Any]])
         ev = events[r.event_seq]
         claims.append(Claim(
             delivery_id=r.id, target=target, event_id=ev.id, event_type=ev.type,
-            account_id=ev.account_id,
-            envelope={"type": ev.type, "timestamp": iso(ev.created_at), "data": ev.data},
+            account_id=ev.account_id, body=_body(ev.type, ev.created_at, ev.data),
             attempt=r.attempts, token=token,
         ))
     return claims
+
+
+def _body(type_: str, created_at: datetime, data: str | None) -> bytes:
+    """The envelope's JSON with ``data`` spliced in as stored (already JSON text)."""
+    return (f'{{"type":{json.dumps(type_)},"timestamp":"{iso(created_at)}",'
+            f'"data":{data or "null"}}}').encode()
 
 
 def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +26,19 @@ class Claim:
     event_id: str
     event_type: str
     account_id: str | None
-    envelope: Mapping[str, Any]
-    """``{"type", "timestamp", "data"}`` (the Standard Webhooks body)."""
+    body: bytes
+    """``{"type", "timestamp", "data"}`` as JSON (the Standard Webhooks body), built from the
+    stored event without decoding it."""
     attempt: int
     """1 for the first attempt; counts attempts since the delivery was (re)queued."""
     token: str
     """The lease; an outcome is applied only while the lease is still this one."""
+
+    @property
+    def envelope(self) -> Mapping[str, Any]:
+        """``body`` decoded."""
+        decoded: Mapping[str, Any] = json.loads(self.body)
+        return decoded
 
 
 Result = Literal["succeeded", "retry", "failed"]
