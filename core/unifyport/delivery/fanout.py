@@ -14,10 +14,23 @@ These functions are synchronous: the queue runs them through ``Database.run``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Table, exists, func, insert, literal, null, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from unifyport.db.models import Event
 from unifyport.db.types import UTCDateTime, utcnow
@@ -33,6 +46,20 @@ _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 _TARGETS: Table = DeliveryTarget.__table__  # type: ignore[assignment]
 _INSERTED = ("sink", "target", "event_seq", "event_id", "status", "attempts",
              "next_attempt_at", "last_error", "created_at", "updated_at")
+_e, _d, _t = _EVENTS.c, _DELIVERIES.c, _TARGETS.c
+_NEWEST = select(func.max(_e.seq))
+_LOCK_TARGETS = (
+    select(_t.name, _t.patterns, _t.enabled, _t.cursor_seq)
+    .where(_t.sink == bindparam("sink"), _t.name.in_(bindparam("names", expanding=True)))
+    .order_by(_t.name)
+    .with_for_update()
+)
+_SCAN = select(_e.seq).where(_e.seq > bindparam("after")).order_by(_e.seq).limit(BATCH)
+_SET_CURSOR = (
+    update(_TARGETS).where(_t.sink == bindparam("b_sink"), _t.name == bindparam("b_name"))
+    .values(cursor_seq=bindparam("b_cursor"))
+)
+_CREATED_AT = select(_e.created_at).where(_e.seq == bindparam("seq"))
 
 
 def sync_targets(conn: Connection, sink: str, targets: Sequence[Target],
@@ -61,23 +88,16 @@ def sync_targets(conn: Connection, sink: str, targets: Sequence[Target],
 
 def newest_seq(conn: Connection) -> int:
     """The highest event ``seq`` (0 when there is none)."""
-    return conn.scalar(select(func.max(_EVENTS.c.seq))) or 0
+    return conn.scalar(_NEWEST) or 0
 
 
 def fan_out(conn: Connection, sink: str, names: Sequence[str], now: datetime) -> tuple[int, int]:
     """One pass in the caller's write transaction: (deliveries inserted, lowest cursor after)."""
-    t = _TARGETS.c
-    targets = conn.execute(
-        select(t.name, t.patterns, t.enabled, t.cursor_seq)
-        .where(t.sink == sink, t.name.in_(names))
-        .order_by(t.name)
-        .with_for_update()
-    ).all()
+    targets = conn.execute(_LOCK_TARGETS, {"sink": sink, "names": list(names)}).all()
     if not targets:
         return 0, 0
     low = min(r.cursor_seq for r in targets)
-    seqs = list(conn.scalars(
-        select(_EVENTS.c.seq).where(_EVENTS.c.seq > low).order_by(_EVENTS.c.seq).limit(BATCH)))
+    seqs = list(conn.scalars(_SCAN, {"after": low}))
     if not seqs:
         return 0, low
     stamp = utcnow()
@@ -91,8 +111,8 @@ def fan_out(conn: Connection, sink: str, names: Sequence[str], now: datetime) ->
                             cursor, seqs[-1], now, stamp)
             cursor = _advance(cursor, seqs, old_enough)
             if cursor != row.cursor_seq:
-                conn.execute(update(_TARGETS).where(t.sink == sink, t.name == row.name)
-                             .values(cursor_seq=cursor))
+                conn.execute(_SET_CURSOR,
+                             {"b_sink": sink, "b_name": row.name, "b_cursor": cursor})
         cursors.append(cursor)
     return made, min(cursors)
 
@@ -100,20 +120,30 @@ def fan_out(conn: Connection, sink: str, names: Sequence[str], now: datetime) ->
 def _insert(conn: Connection, sink: str, name: str, patterns: list[str], enabled: bool,
             after: int, upto: int, now: datetime, stamp: datetime) -> int:
     """Deliveries to ``name`` of the matching events in ``(after, upto]`` it lacks."""
-    e, d = _EVENTS.c, _DELIVERIES.c
-    when = literal(stamp, UTCDateTime())
+    result = conn.execute(_insert_statement(tuple(patterns)), {
+        "b_sink": sink, "b_target": name, "b_after": after, "b_upto": upto, "b_stamp": stamp,
+        "b_status": PENDING if enabled else FAILED, "b_next": now if enabled else None,
+        "b_error": None if enabled else "target disabled",
+    })
+    return max(result.rowcount, 0)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(patterns: tuple[str, ...]) -> Insert:
+    """``INSERT INTO deliveries … SELECT`` the matching events a target lacks (built once
+    per pattern list: building statements cost more than running them)."""
+    sink, target = bindparam("b_sink", type_=String()), bindparam("b_target", type_=String())
+    when = bindparam("b_stamp", type_=UTCDateTime())
     rows = select(
-        literal(sink), literal(name), e.seq, e.id,
-        literal(PENDING if enabled else FAILED), literal(0),
-        literal(now, UTCDateTime()) if enabled else null(),
-        null() if enabled else literal("target disabled"),
+        sink, target, _e.seq, _e.id, bindparam("b_status", type_=String()), literal(0),
+        bindparam("b_next", type_=UTCDateTime()), bindparam("b_error", type_=String()),
         when, when,
     ).where(
-        e.seq > after, e.seq <= upto, sql_filter(patterns, e.type),
-        ~exists().where(d.sink == sink, d.target == name, d.event_seq == e.seq),
+        _e.seq > bindparam("b_after"), _e.seq <= bindparam("b_upto"),
+        sql_filter(patterns, _e.type),
+        ~exists().where(_d.sink == sink, _d.target == target, _d.event_seq == _e.seq),
     )
-    result = conn.execute(insert(_DELIVERIES).from_select(_INSERTED, rows))
-    return max(result.rowcount, 0)
+    return insert(_DELIVERIES).from_select(_INSERTED, rows)
 
 
 class _GapCheck:
@@ -127,8 +157,7 @@ class _GapCheck:
 
     def __call__(self, seq: int) -> bool:
         if seq not in self._seen:
-            created = self.conn.scalar(
-                select(Event.created_at).where(Event.seq == seq))
+            created = self.conn.scalar(_CREATED_AT, {"seq": seq})
             self._seen[seq] = created is not None and created <= self.limit
         return self._seen[seq]
 

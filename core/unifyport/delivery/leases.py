@@ -3,6 +3,9 @@
 Claiming is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``
 (SQLite ignores the row-lock clause; its ``BEGIN IMMEDIATE`` serialises writers). A lease that
 runs out (the process died mid-delivery) makes the delivery claimable again: at least once.
+
+The statements are built once, with bound parameters: building them per call cost more than
+running them. The functions are synchronous: the queue runs them through ``Database.run``.
 """
 
 from __future__ import annotations
@@ -16,14 +19,13 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Row,
+    Integer,
     Table,
     Text,
     bindparam,
     cast,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -47,6 +49,65 @@ _EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 _ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
 _TARGETS: Table = DeliveryTarget.__table__  # type: ignore[assignment]
+_d, _e, _t = _DELIVERIES.c, _EVENTS.c, _TARGETS.c
+
+_CLAIM = (
+    update(_DELIVERIES)
+    .where(_d.id.in_(
+        select(_d.id)
+        .where(
+            _d.sink == bindparam("b_sink"),
+            _d.target == bindparam("b_target"),
+            _d.status == PENDING,
+            _d.next_attempt_at <= bindparam("b_now", type_=UTCDateTime()),
+            or_(_d.leased_until.is_(None),
+                _d.leased_until < bindparam("b_wall", type_=UTCDateTime())),
+        )
+        .order_by(_d.next_attempt_at, _d.id)
+        .limit(bindparam("b_limit", type_=Integer()))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()))
+    .values(leased_until=bindparam("b_until", type_=UTCDateTime()),
+            lease_token=bindparam("b_token"), attempts=_d.attempts + 1,
+            updated_at=bindparam("b_wall", type_=UTCDateTime()))
+    .returning(_d.id, _d.event_seq, _d.attempts)
+)
+_EVENTS_BY_SEQ = select(
+    _e.seq, _e.id, _e.type, _e.account_id, cast(_e.data, Text).label("data"), _e.created_at,
+).where(_e.seq.in_(bindparam("seqs", expanding=True)))
+_RECORD_ATTEMPTS = insert(_ATTEMPTS)
+_SUCCEEDED = (
+    update(_DELIVERIES)
+    .where(_d.lease_token == bindparam("b_token"),
+           _d.id.in_(bindparam("b_ids", expanding=True)))
+    .values(status=SUCCEEDED, next_attempt_at=None, last_error=None, leased_until=None,
+            lease_token=None, updated_at=bindparam("b_wall", type_=UTCDateTime()))
+)
+_SETTLED = (
+    update(_DELIVERIES)
+    .where(_d.id == bindparam("b_id"), _d.lease_token == bindparam("b_token"))
+    .values(status=bindparam("b_status"),
+            next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+            last_error=bindparam("b_error"), leased_until=None, lease_token=None,
+            updated_at=bindparam("b_wall", type_=UTCDateTime()))
+)
+_RELEASE = (
+    update(_DELIVERIES)
+    .where(_d.id == bindparam("b_id"), _d.lease_token == bindparam("b_token"))
+    .values(leased_until=None, lease_token=None, attempts=_d.attempts - 1)
+)
+_TARGET_OK = (
+    update(_TARGETS)
+    .where(_t.sink == bindparam("b_sink"), _t.name == bindparam("b_name"),
+           _t.failing_since.is_not(None))
+    .values(failing_since=None)
+)
+_TARGET_FAILING = (
+    update(_TARGETS)
+    .where(_t.sink == bindparam("b_sink"), _t.name == bindparam("b_name"))
+    .values(failing_since=func.coalesce(_t.failing_since,
+                                        bindparam("b_since", type_=UTCDateTime())))
+)
 
 
 def claim(
@@ -54,43 +115,21 @@ def claim(
 ) -> list[Claim]:
     """Lease up to ``limit`` deliveries of ``target`` due at ``now`` (the sink's clock);
     leases run on wall-clock time."""
-    d = _DELIVERIES.c
     wall = utcnow()
-    due = (
-        select(d.id)
-        .where(
-            d.sink == sink,
-            d.target == target,
-            d.status == PENDING,
-            d.next_attempt_at <= now,
-            or_(d.leased_until.is_(None), d.leased_until < wall),
-        )
-        .order_by(d.next_attempt_at, d.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     token = secrets.token_hex(8)
-    rows = conn.execute(
-        update(_DELIVERIES)
-        .where(d.id.in_(due.scalar_subquery()))
-        .values(leased_until=wall + lease, lease_token=token, attempts=d.attempts + 1,
-                updated_at=wall)
-        .returning(d.id, d.event_seq, d.attempts)
-    ).all()
-    return _claims(conn, target, token, rows) if rows else []
+    rows = conn.execute(_CLAIM, {"b_sink": sink, "b_target": target, "b_now": now,
+                                 "b_wall": wall, "b_limit": limit, "b_until": wall + lease,
+                                 "b_token": token}).all()
+    return claims_for(conn, target, token, rows) if rows else []
 
 
-def _claims(conn: Connection, target: str, token: str, rows: Sequence[Row[Any]]) -> list[Claim]:
-    """The claims for leased ``rows`` (id, event_seq, attempts), in delivery id order."""
-    e = _EVENTS.c
-    events = {
-        ev.seq: ev
-        for ev in conn.execute(
-            select(e.seq, e.id, e.type, e.account_id, cast(e.data, Text).label("data"),
-                   e.created_at)
-            .where(e.seq.in_([r.event_seq for r in rows]))
-        )
-    }
+def claims_for(
+    conn: Connection, target: str, token: str, rows: Sequence[Any]
+) -> list[Claim]:
+    """The claims for leased delivery ``rows`` (``id``, ``event_seq``, ``attempts``), in
+    delivery id order."""
+    events = {ev.seq: ev for ev in conn.execute(
+        _EVENTS_BY_SEQ, {"seqs": [r.event_seq for r in rows]})}
     claims = []
     for r in sorted(rows, key=lambda r: r.id):
         ev = events[r.event_seq]
@@ -117,40 +156,29 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
     if not outcomes:
         return
     _mark_targets(conn, sink, outcomes)
-    conn.execute(insert(_ATTEMPTS), [
+    conn.execute(_RECORD_ATTEMPTS, [
         {"delivery_id": o.claim.delivery_id, "event_id": o.claim.event_id,
          "attempt": o.claim.attempt, "succeeded": o.result == "succeeded",
          "status_code": o.status_code, "error": _clip(o.error), "duration_ms": o.duration_ms,
          "at": o.at}
         for o in outcomes
     ])
-    d = _DELIVERIES.c
     wall = utcnow()
     ordered = sorted(outcomes, key=lambda o: o.claim.delivery_id)
     succeeded = [o for o in ordered if o.result == "succeeded"]
-    if succeeded:
-        # Successes in one statement per lease (ids in order): no per-row parameters.
-        by_token = sorted(succeeded, key=lambda o: (o.claim.token, o.claim.delivery_id))
-        for token, group in groupby(by_token, key=lambda o: o.claim.token):
-            conn.execute(
-                update(_DELIVERIES)
-                .where(d.lease_token == token,
-                       d.id.in_([o.claim.delivery_id for o in group]))
-                .values(status=SUCCEEDED, next_attempt_at=None, last_error=None,
-                        leased_until=None, lease_token=None, updated_at=wall))
+    # Successes: one statement per lease (ids in order), no per-row parameters.
+    by_token = sorted(succeeded, key=lambda o: (o.claim.token, o.claim.delivery_id))
+    for token, group in groupby(by_token, key=lambda o: o.claim.token):
+        conn.execute(_SUCCEEDED, {"b_token": token, "b_wall": wall,
+                                  "b_ids": [o.claim.delivery_id for o in group]})
     others = [o for o in ordered if o.result != "succeeded"]
     if others:
-        conn.execute(
-            update(_DELIVERIES)
-            .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
-            .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"),
-                    last_error=bindparam("b_error"), leased_until=None, lease_token=None,
-                    updated_at=wall),
-            [{"b_id": o.claim.delivery_id, "b_token": o.claim.token,
-              "b_status": _STATUS[o.result],
-              "b_next": o.retry_at if o.result == "retry" else None,
-              "b_error": _clip(o.error or _code(o))}
-             for o in others])
+        conn.execute(_SETTLED, [
+            {"b_id": o.claim.delivery_id, "b_token": o.claim.token,
+             "b_status": _STATUS[o.result], "b_wall": wall,
+             "b_next": o.retry_at if o.result == "retry" else None,
+             "b_error": _clip(o.error or _code(o))}
+            for o in others])
 
 
 def _mark_targets(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
@@ -162,32 +190,20 @@ def _mark_targets(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> N
             ok.add(o.claim.target)
         else:
             failing[o.claim.target] = min(o.at, failing.get(o.claim.target, o.at))
-    t = _TARGETS.c
     for name in sorted(ok | set(failing)):
         if name in ok:
-            conn.execute(update(_TARGETS)
-                         .where(t.sink == sink, t.name == name, t.failing_since.is_not(None))
-                         .values(failing_since=None))
+            conn.execute(_TARGET_OK, {"b_sink": sink, "b_name": name})
         else:
-            conn.execute(update(_TARGETS)
-                         .where(t.sink == sink, t.name == name)
-                         .values(failing_since=func.coalesce(
-                             t.failing_since, literal(failing[name], UTCDateTime()))))
+            conn.execute(_TARGET_FAILING,
+                         {"b_sink": sink, "b_name": name, "b_since": failing[name]})
 
 
 def release(conn: Connection, claims: Sequence[Claim]) -> None:
     """Give leases back unattempted (shutdown): the deliveries are due again at once.
     One executemany, in id order (like every writer of deliveries here)."""
-    if not claims:
-        return
-    d = _DELIVERIES.c
-    conn.execute(
-        update(_DELIVERIES)
-        .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
-        .values(leased_until=None, lease_token=None, attempts=d.attempts - 1),
-        [{"b_id": c.delivery_id, "b_token": c.token}
-         for c in sorted(claims, key=lambda c: c.delivery_id)],
-    )
+    if claims:
+        conn.execute(_RELEASE, [{"b_id": c.delivery_id, "b_token": c.token}
+                                for c in sorted(claims, key=lambda c: c.delivery_id)])
 
 
 def _code(o: Outcome) -> str:
