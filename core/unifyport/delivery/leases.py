@@ -63,7 +63,7 @@ _CLAIM = (
             or_(_d.leased_until.is_(None),
                 _d.leased_until < bindparam("b_wall", type_=UTCDateTime())),
         )
-        .order_by(_d.next_attempt_at, _d.id)
+        .order_by(_d.next_attempt_at)  # the index's order: no sort of the whole backlog
         .limit(bindparam("b_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
         .scalar_subquery()))
