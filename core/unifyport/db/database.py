@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,8 +25,11 @@ class Database:
     (``BEGIN IMMEDIATE``) so read-then-write transactions never fail half-way.
 
     ``run()`` executes a synchronous function in one transaction, for hot paths that issue
-    several statements: on a SQLite file it runs whole in one database thread (one hand-off
-    per transaction instead of several per statement through the async driver)."""
+    several statements (the delivery queue). On a SQLite file it runs on a plain synchronous
+    connection: right here when the write lock is free (no hand-off at all; the event loop
+    waits the few milliseconds the transaction takes), else whole in one database thread
+    that waits for the lock (one hand-off instead of several per statement through the async
+    driver, and no waiting on the event loop)."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -44,15 +48,10 @@ class Database:
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
         self._writer = writer
-        self._sync: Engine | None = None
-        self._sync_writer: Engine | None = None
+        self._sync: _SyncEngines | None = None
         self._thread: ThreadPoolExecutor | None = None
         if self.is_sqlite and self.engine.url.database not in (None, "", ":memory:"):
-            self._sync = create_engine(
-                self.engine.url.set(drivername="sqlite"),
-                connect_args={"timeout": 30, "check_same_thread": False})
-            _sqlite_pragmas(self._sync)
-            self._sync_writer = self._sync.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            self._sync = _SyncEngines(self.engine.url.set(drivername="sqlite"))
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="unifyport-db")
 
     @property
@@ -75,10 +74,17 @@ class Database:
         """``fn(connection)`` in one transaction: committed if ``write`` (taking SQLite's
         write lock up front), else rolled back. The transaction finishes even if the caller
         is cancelled while it runs in the database thread."""
-        if self._sync is not None and self._sync_writer is not None and self._thread:
-            engine = self._sync_writer if write else self._sync
+        if self._sync is not None and self._thread is not None:
+            try:
+                return _run_sync(self._sync.now(write), fn, write)
+            except OperationalError as exc:
+                if not _busy(exc):
+                    raise
+            # Locked by another transaction (maybe one this event loop must finish): wait in
+            # the database thread. Nothing was committed by the attempt above.
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, _run_sync, engine, fn, write)
+            return await loop.run_in_executor(
+                self._thread, _run_sync, self._sync.waiting(write), fn, write)
         if write:
             async with self._writer.begin() as conn:
                 return await conn.run_sync(fn)
@@ -93,6 +99,38 @@ class Database:
             thread.shutdown()
 
 
+class _SyncEngines:
+    """Synchronous engines on the SQLite file: ``now`` ones fail at once when the write
+    lock is taken; ``waiting`` ones wait for it (30 s), for the database thread."""
+
+    def __init__(self, url: URL) -> None:
+        self._engines: dict[tuple[bool, bool], Engine] = {}
+        for waits in (False, True):
+            engine = create_engine(url, connect_args={"timeout": 30 if waits else 0,
+                                                      "check_same_thread": False})
+            _sqlite_pragmas(engine, busy_timeout_ms=30000 if waits else 0)
+            self._engines[waits, False] = engine
+            self._engines[waits, True] = engine.execution_options(
+                sqlite_begin="BEGIN IMMEDIATE")
+
+    def now(self, write: bool) -> Engine:
+        return self._engines[False, write]
+
+    def waiting(self, write: bool) -> Engine:
+        return self._engines[True, write]
+
+    def dispose(self) -> None:
+        for (_waits, write), engine in self._engines.items():
+            if not write:
+                engine.dispose()
+
+
+def _busy(exc: OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED (the write lock is held elsewhere)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code in (5, 6) or "database is locked" in str(exc.orig)
+
+
 def _run_sync(engine: Engine, fn: Callable[[Connection], T], write: bool) -> T:
     if write:
         with engine.begin() as conn:
@@ -101,7 +139,7 @@ def _run_sync(engine: Engine, fn: Callable[[Connection], T], write: bool) -> T:
         return fn(conn)
 
 
-def _sqlite_pragmas(engine: AsyncEngine | Engine) -> None:
+def _sqlite_pragmas(engine: AsyncEngine | Engine, busy_timeout_ms: int = 30000) -> None:
     sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync, "connect")
@@ -111,7 +149,7 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cur.close()
 
     @event.listens_for(sync, "begin")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.views import iso
@@ -51,17 +51,6 @@ async def target_states(s: AsyncSession, sink: str, counts: bool = True) -> list
         )
         for t in rows
     ]
-
-
-async def due_targets(s: AsyncSession, sink: str, now: datetime) -> set[str]:
-    """Targets with a delivery due at ``now`` and not leased."""
-    rows = await s.scalars(
-        select(Delivery.target).distinct().where(
-            Delivery.sink == sink, Delivery.status == PENDING, Delivery.next_attempt_at <= now,
-            or_(Delivery.leased_until.is_(None), Delivery.leased_until < utcnow()),
-        )
-    )
-    return set(rows)
 
 
 async def set_enabled(

@@ -72,6 +72,11 @@ _CLAIM = (
             updated_at=bindparam("b_wall", type_=UTCDateTime()))
     .returning(_d.id, _d.event_seq, _d.attempts)
 )
+_DUE_TARGETS = select(_d.target).distinct().where(
+    _d.sink == bindparam("b_sink"), _d.status == PENDING,
+    _d.next_attempt_at <= bindparam("b_now", type_=UTCDateTime()),
+    or_(_d.leased_until.is_(None), _d.leased_until < bindparam("b_wall", type_=UTCDateTime())),
+)
 _EVENTS_BY_SEQ = select(
     _e.seq, _e.id, _e.type, _e.account_id, cast(_e.data, Text).label("data"), _e.created_at,
 ).where(_e.seq.in_(bindparam("seqs", expanding=True)))
@@ -121,6 +126,11 @@ def claim(
                                  "b_wall": wall, "b_limit": limit, "b_until": wall + lease,
                                  "b_token": token}).all()
     return claims_for(conn, target, token, rows) if rows else []
+
+
+def due_targets(conn: Connection, sink: str, now: datetime) -> set[str]:
+    """Targets with a delivery due at ``now`` and not leased."""
+    return set(conn.scalars(_DUE_TARGETS, {"b_sink": sink, "b_now": now, "b_wall": utcnow()}))
 
 
 def claims_for(

@@ -117,8 +117,7 @@ class DeliveryQueue:
 
     async def due(self, now: datetime) -> set[str]:
         """Names of targets with deliveries due at ``now`` (one read)."""
-        async with self.db.read() as s:
-            return await admin.due_targets(s, self.sink, now)
+        return await self.db.run(lambda c: leases.due_targets(c, self.sink, now), write=False)
 
     async def set_enabled(self, target: str, enabled: bool, reason: str | None = None) -> bool:
         """Enable or disable ``target`` (disabling fails its pending deliveries)."""
