@@ -11,7 +11,9 @@ from unifyport_webhook.config import Endpoint
 
 LEASE_MARGIN = 10.0
 PREFETCH = 32
-"""Claims buffered beyond the ones in flight (at least ``max_concurrency``)."""
+"""Claims buffered beyond the ones in flight: at least this, and four per worker, so the
+buffer outlasts a refill even when each database round trip waits for a busy event loop
+(PostgreSQL at concurrency 50: 2.7k events/s with one per worker, 5k with four)."""
 
 
 class EndpointLane:
@@ -30,7 +32,7 @@ class EndpointLane:
         self.maybe_due = True
         """False after a claim came back short: ask ``due()`` before claiming again."""
         self.workers: list[asyncio.Task[None]] = []
-        self.depth = endpoint.max_concurrency + max(endpoint.max_concurrency, PREFETCH)
+        self.depth = endpoint.max_concurrency + max(4 * endpoint.max_concurrency, PREFETCH)
 
     @property
     def name(self) -> str:

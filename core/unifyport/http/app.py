@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncGenerator
 
@@ -96,6 +97,17 @@ async def start(gw: Gateway) -> None:
     gw.runtime = RuntimeSupervisor(gw)
     await gw.runtime.open()
     log.info("unifyport started: %d account(s) online here", len(gw.runtime.tasks))
+
+
+async def freeze_startup_objects() -> AsyncGenerator[None, None]:
+    """Move what start-up left alive (modules, metadata, the engine) out of the cyclic
+    collector's sight: full collections stop rescanning them, ~10% of the CPU of a busy
+    webhook sink (``bench/webhooks.py``). For one long-lived server per process: ``serve``
+    registers it with ``app.while_serving`` after ``create_app`` (so it runs after the
+    app's start-up); tests, which build many apps in one process, do not."""
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 async def stop(gw: Gateway) -> None:
