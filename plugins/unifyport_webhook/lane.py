@@ -11,9 +11,12 @@ from unifyport_webhook.config import Endpoint
 
 LEASE_MARGIN = 10.0
 PREFETCH = 32
-"""Claims buffered beyond the ones in flight: at least this, and four per worker, so the
-buffer outlasts a refill even when each database round trip waits for a busy event loop
-(PostgreSQL at concurrency 50: 2.7k events/s with one per worker, 5k with four)."""
+"""Claims buffered beyond the ones in flight: at least this, and up to eight per worker, so
+the buffer outlasts a refill even when the database is slow to answer (PostgreSQL at
+concurrency 50: 2.7k events/s with one per worker, 5-6k with eight) ..."""
+PER_WORKER = 8
+"""... but only as many as the workers can start before the leases run out, at the pace
+attempts have been taking (a slow receiver gets a short buffer)."""
 
 
 class EndpointLane:
@@ -32,7 +35,17 @@ class EndpointLane:
         self.maybe_due = True
         """False after a claim came back short: ask ``due()`` before claiming again."""
         self.workers: list[asyncio.Task[None]] = []
-        self.depth = endpoint.max_concurrency + max(4 * endpoint.max_concurrency, PREFETCH)
+        self.pace = 0.05
+        """Recent seconds per attempt (moving average)."""
+        self._started: dict[int, float] = {}
+
+    @property
+    def depth(self) -> int:
+        """Claims to hold: the workers' plus a buffer they can start within the lease."""
+        conc = self.endpoint.max_concurrency
+        window = self.lease.total_seconds() - self.endpoint.timeout - LEASE_MARGIN
+        startable = int(conc * window / max(self.pace, 1e-3))
+        return conc + max(1, min(max(PER_WORKER * conc, PREFETCH), startable))
 
     @property
     def name(self) -> str:
@@ -61,9 +74,15 @@ class EndpointLane:
     def startable(self, claim: Claim) -> bool:
         """Whether an attempt started now ends before the lease does (otherwise another
         process may take the delivery while we send it)."""
-        left = self.expires.get(claim.delivery_id, 0.0) - time.monotonic()
-        return left > self.endpoint.timeout + 1.0
+        now = time.monotonic()
+        if self.expires.get(claim.delivery_id, 0.0) - now <= self.endpoint.timeout + 1.0:
+            return False
+        self._started[claim.delivery_id] = now
+        return True
 
     def done(self, claim: Claim) -> None:
         self.held.pop(claim.delivery_id, None)
         self.expires.pop(claim.delivery_id, None)
+        started = self._started.pop(claim.delivery_id, None)
+        if started is not None:
+            self.pace += 0.1 * (time.monotonic() - started - self.pace)
