@@ -14,7 +14,7 @@ The receiver runs in its own process so both sides share the same peer. PostgreS
 ``UNIFYPORT_TEST_DATABASE_URL`` or a throw-away local cluster (the test fixture's code, started
 with fsync off); without either, only SQLite is measured.
 
-    .venv/bin/python bench/webhooks.py [--events 6000] [--rounds 3] [--no-postgres]
+    .venv/bin/python bench/webhooks.py [--events 20000] [--rounds 3] [--no-postgres]
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ async def run(args: argparse.Namespace) -> None:
                   f"{'ratio':>6}  (ratios of {args.rounds} rounds)")
             for label, url in dbs:
                 for conc in (1, 50):
-                    n = args.events if conc == 50 else max(args.events // 3, 500)
+                    n = args.events if conc == 50 else max(args.events // 10, 500)
                     rates, bares = [], []
                     for r in range(args.rounds):
                         bares.append(await bare_loop(rx, n, conc))
@@ -282,7 +282,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=6000)
+    parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)

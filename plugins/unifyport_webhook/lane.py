@@ -35,17 +35,23 @@ class EndpointLane:
         self.maybe_due = True
         """False after a claim came back short: ask ``due()`` before claiming again."""
         self.workers: list[asyncio.Task[None]] = []
-        self.pace = 0.05
-        """Recent seconds per attempt (moving average)."""
         self._started: dict[int, float] = {}
+        self.depth = 0
+        """Claims to hold: the workers' plus a buffer they can start within the lease."""
+        self.pace = 0.05
 
     @property
-    def depth(self) -> int:
-        """Claims to hold: the workers' plus a buffer they can start within the lease."""
+    def pace(self) -> float:
+        """Recent seconds per attempt (moving average); sets :attr:`depth`."""
+        return self._pace
+
+    @pace.setter
+    def pace(self, seconds: float) -> None:
+        self._pace = seconds
         conc = self.endpoint.max_concurrency
         window = self.lease.total_seconds() - self.endpoint.timeout - LEASE_MARGIN
-        startable = int(conc * window / max(self.pace, 1e-3))
-        return conc + max(1, min(max(PER_WORKER * conc, PREFETCH), startable))
+        startable = int(conc * window / max(seconds, 1e-3))
+        self.depth = conc + max(1, min(max(PER_WORKER * conc, PREFETCH), startable))
 
     @property
     def name(self) -> str:
