@@ -4,11 +4,10 @@ Each target keeps a cursor (``cursor_seq``). A pass locks the sink's target rows
 UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), reads the
 sequence numbers after the lowest cursor and, per target, inserts the missing deliveries with
 one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (patterns matched in SQL, no row passes
-through Python). On
-PostgreSQL a sequence value can commit after a higher one, so a cursor stops before a gap in
-``seq`` until the gap fills or the event after it is :data:`GAP_GRACE` old (a rolled-back
-transaction leaves a gap for ever); events past the gap are inserted already and skipped on
-the next pass.
+through Python). On PostgreSQL a sequence value can commit after a higher one, so a cursor
+stops before a gap in ``seq`` until the gap fills or the event after it is :data:`GAP_GRACE`
+old (a rolled-back transaction leaves a gap for ever); events past the gap are inserted
+already and skipped on the next pass.
 
 These functions are synchronous: the queue runs them through ``Database.run``.
 """
@@ -68,11 +67,11 @@ def sync_targets(conn: Connection, sink: str, targets: Sequence[Target],
     """Create missing target rows (new targets start after event ``start``, by default the
     newest) and store the patterns of existing ones."""
     newest = newest_seq(conn) if start is None else start
-    t = _TARGETS.c
     stored = {
         r.name: list(r.patterns)
         for r in conn.execute(
-            select(t.name, t.patterns).where(t.sink == sink).order_by(t.name).with_for_update()
+            select(_t.name, _t.patterns).where(_t.sink == sink).order_by(_t.name)
+            .with_for_update()
         )
     }
     for target in targets:
@@ -83,7 +82,7 @@ def sync_targets(conn: Connection, sink: str, targets: Sequence[Target],
                 cursor_seq=newest, created_at=utcnow()))
         elif stored[target.name] != patterns:
             conn.execute(update(_TARGETS)
-                         .where(t.sink == sink, t.name == target.name)
+                         .where(_t.sink == sink, _t.name == target.name)
                          .values(patterns=patterns))
 
 
