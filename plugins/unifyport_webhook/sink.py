@@ -129,9 +129,8 @@ class WebhookSink:
             self._states_at = time.monotonic()
             await self._disable_failing(ctx)
         for lane in self._lanes.values():
-            if lane.stale:
-                stale, lane.stale = lane.stale, []
-                await ctx.queue.release(stale)
+            stale, lane.stale = lane.stale, []
+            await ctx.queue.release(stale)  # nothing to write: no transaction
         new_events, self._new_events = self._new_events, False
         poll = mono - self._polled_at >= POLL_INTERVAL
         if poll:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Connection,
     Insert,
     String,
-    Table,
     bindparam,
     func,
     insert,
@@ -32,21 +31,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from unifyport.db.models import Event
 from unifyport.db.types import UTCDateTime, utcnow
-from unifyport.delivery.models import FAILED, PENDING, Delivery, DeliveryTarget
+from unifyport.delivery.models import DELIVERIES, EVENTS, FAILED, PENDING, TARGETS
 from unifyport.delivery.patterns import sql_filter
 from unifyport.delivery.types import Target
 
 GAP_GRACE = timedelta(seconds=30)
 BATCH = 1000
 
-_EVENTS: Table = Event.__table__  # type: ignore[assignment]
-_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
-_TARGETS: Table = DeliveryTarget.__table__  # type: ignore[assignment]
 _INSERTED = ("sink", "target", "event_seq", "event_id", "status", "attempts",
              "next_attempt_at", "last_error", "created_at", "updated_at")
-_e, _d, _t = _EVENTS.c, _DELIVERIES.c, _TARGETS.c
+_e, _d, _t = EVENTS.c, DELIVERIES.c, TARGETS.c
 _NEWEST = select(func.max(_e.seq))
 _LOCK_TARGETS = (
     select(_t.name, _t.patterns, _t.enabled, _t.cursor_seq)
@@ -56,7 +51,7 @@ _LOCK_TARGETS = (
 )
 _SCAN = select(_e.seq).where(_e.seq > bindparam("after")).order_by(_e.seq).limit(BATCH)
 _SET_CURSOR = (
-    update(_TARGETS).where(_t.sink == bindparam("b_sink"), _t.name == bindparam("b_name"))
+    update(TARGETS).where(_t.sink == bindparam("b_sink"), _t.name == bindparam("b_name"))
     .values(cursor_seq=bindparam("b_cursor"))
 )
 _CREATED_AT = select(_e.created_at).where(_e.seq == bindparam("seq"))
@@ -77,11 +72,11 @@ def sync_targets(conn: Connection, sink: str, targets: Sequence[Target],
     for target in targets:
         patterns = list(target.patterns)
         if target.name not in stored:
-            conn.execute(insert(_TARGETS).values(
+            conn.execute(insert(TARGETS).values(
                 sink=sink, name=target.name, patterns=patterns, enabled=True,
                 cursor_seq=newest, created_at=utcnow()))
         elif stored[target.name] != patterns:
-            conn.execute(update(_TARGETS)
+            conn.execute(update(TARGETS)
                          .where(_t.sink == sink, _t.name == target.name)
                          .values(patterns=patterns))
 
@@ -145,7 +140,7 @@ def _insert_statement(dialect: str, patterns: tuple[str, ...]) -> Insert:
         sql_filter(patterns, _e.type),
     )
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return upsert(_DELIVERIES).from_select(_INSERTED, rows).on_conflict_do_nothing(
+    return upsert(DELIVERIES).from_select(_INSERTED, rows).on_conflict_do_nothing(
         index_elements=["sink", "target", "event_seq"])
 
 

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
-    Table,
     Text,
     bindparam,
     cast,
@@ -32,27 +31,23 @@ from sqlalchemy import (
 )
 
 from unifyport.accounts.views import iso
-from unifyport.db.models import Event
 from unifyport.db.types import UTCDateTime, utcnow
 from unifyport.delivery.models import (
+    ATTEMPTS,
+    DELIVERIES,
+    EVENTS,
     FAILED,
     PENDING,
     SUCCEEDED,
-    Delivery,
-    DeliveryAttempt,
-    DeliveryTarget,
+    TARGETS,
 )
 from unifyport.delivery.types import Claim, Outcome
 
 _STATUS = {"succeeded": SUCCEEDED, "retry": PENDING, "failed": FAILED}
-_EVENTS: Table = Event.__table__  # type: ignore[assignment]
-_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
-_ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
-_TARGETS: Table = DeliveryTarget.__table__  # type: ignore[assignment]
-_d, _e, _t = _DELIVERIES.c, _EVENTS.c, _TARGETS.c
+_d, _e, _t = DELIVERIES.c, EVENTS.c, TARGETS.c
 
 _CLAIM = (
-    update(_DELIVERIES)
+    update(DELIVERIES)
     .where(_d.id.in_(
         select(_d.id)
         .where(
@@ -80,16 +75,16 @@ _DUE_TARGETS = select(_d.target).distinct().where(
 _EVENTS_BY_SEQ = select(
     _e.seq, _e.id, _e.type, _e.account_id, cast(_e.data, Text).label("data"), _e.created_at,
 ).where(_e.seq.in_(bindparam("seqs", expanding=True)))
-_RECORD_ATTEMPTS = insert(_ATTEMPTS)
+_RECORD_ATTEMPTS = insert(ATTEMPTS)
 _SUCCEEDED = (
-    update(_DELIVERIES)
+    update(DELIVERIES)
     .where(_d.lease_token == bindparam("b_token"),
            _d.id.in_(bindparam("b_ids", expanding=True)))
     .values(status=SUCCEEDED, next_attempt_at=None, last_error=None, leased_until=None,
             lease_token=None, updated_at=bindparam("b_wall", type_=UTCDateTime()))
 )
 _SETTLED = (
-    update(_DELIVERIES)
+    update(DELIVERIES)
     .where(_d.id == bindparam("b_id"), _d.lease_token == bindparam("b_token"))
     .values(status=bindparam("b_status"),
             next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
@@ -97,18 +92,18 @@ _SETTLED = (
             updated_at=bindparam("b_wall", type_=UTCDateTime()))
 )
 _RELEASE = (
-    update(_DELIVERIES)
+    update(DELIVERIES)
     .where(_d.id == bindparam("b_id"), _d.lease_token == bindparam("b_token"))
     .values(leased_until=None, lease_token=None, attempts=_d.attempts - 1)
 )
 _TARGET_OK = (
-    update(_TARGETS)
+    update(TARGETS)
     .where(_t.sink == bindparam("b_sink"), _t.name == bindparam("b_name"),
            _t.failing_since.is_not(None))
     .values(failing_since=None)
 )
 _TARGET_FAILING = (
-    update(_TARGETS)
+    update(TARGETS)
     .where(_t.sink == bindparam("b_sink"), _t.name == bindparam("b_name"))
     .values(failing_since=func.coalesce(_t.failing_since,
                                         bindparam("b_since", type_=UTCDateTime())))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from unifyport.db.models import Base
+from unifyport.db.models import Base, Event
 from unifyport.db.types import BigIntPK, UTCDateTime, utcnow
 
 PENDING = "pending"
@@ -78,3 +79,9 @@ class DeliveryAttempt(Base):
 
     __table_args__ = (Index("ix_delivery_attempts_delivery", "delivery_id", "id"),)
 
+
+# Core table handles for the queue's prebuilt statements (fanout.py, leases.py).
+EVENTS = cast(Table, Event.__table__)
+DELIVERIES = cast(Table, Delivery.__table__)
+ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
+TARGETS = cast(Table, DeliveryTarget.__table__)
