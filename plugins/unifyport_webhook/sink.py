@@ -1,17 +1,18 @@
 """The webhook sink: fan events out to endpoints, claim due deliveries, POST them, record.
 
 The main loop does one database transaction per cycle (record finished attempts, fan out new
-events, refill each endpoint's buffer); workers only send. A worker never starts an attempt
-that could outlive its lease: such a claim is handed back unattempted.
+events, refill each endpoint's buffer), with at most :data:`MAX_CYCLES` in flight; workers
+only send. A worker never starts an attempt that could outlive its lease: such a claim is
+handed back unattempted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 
@@ -25,14 +26,18 @@ from unifyport_webhook.sender import attempt
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.05
-"""Idle poll for events and due retries written by other processes or other clocks; also the
-longest a finished attempt waits to be recorded."""
-RECORD_BATCH = 64
-"""Finished attempts recorded at once (sooner when claims are needed anyway): one write
-transaction per batch instead of one per attempt."""
+"""Idle poll for events and due retries written by other processes or other clocks."""
+RECORD_DELAY = 0.2
+"""Longest a finished attempt waits to be recorded (plus a poll). Outcomes ride along with
+the next refill; a transaction of their own only when none came in time, so a busy lane's
+refills never queue behind one."""
+RECORD_MAX = 1024
+"""Finished attempts that are recorded at once, without waiting for a refill."""
 STATE_REFRESH = 1.0
 """How often (seconds) endpoint state (enabled, failing since) is re-read."""
 ERROR_PAUSE = 1.0
+MAX_CYCLES = 2
+"""Cycles (database transactions) in flight at once."""
 
 
 class WebhookSink:
@@ -52,6 +57,7 @@ class WebhookSink:
         self._states: dict[str, TargetState] = {}
         self._states_at = 0.0
         self._outcomes: list[Outcome] = []
+        self._outcomes_since = 0.0
         self._new_events = True
         self._polled_at = 0.0
 
@@ -95,27 +101,41 @@ class WebhookSink:
             await self._shutdown(ctx, held)
 
     async def _loop(self, ctx: SinkContext) -> None:
-        """Cycle until cancelled; an idle cycle waits for a wake or the next poll."""
-        while True:
-            self._wake.clear()
-            cycle = asyncio.ensure_future(self._cycle(ctx))
-            try:
-                busy = await asyncio.shield(cycle)
-            except asyncio.CancelledError:
-                # Let a transaction in progress finish: cancelling one mid-way can
-                # leave SQLite's write lock held until the connection is reclaimed.
-                await asyncio.gather(cycle, return_exceptions=True)
-                raise
-            except Exception:
-                log.exception("webhook delivery cycle failed; retrying")
-                busy = False
-                await asyncio.sleep(ERROR_PAUSE)
-            if not busy:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation that
-                # arrives as the wake fires, and this loop would never end.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_INTERVAL):
-                        await self._wake.wait()
+        """Cycle until cancelled. A wake (a hungry lane, new events) starts a cycle even while
+        one waits for the database, up to :data:`MAX_CYCLES`: on PostgreSQL a refill's round
+        trips then overlap the next instead of leaving the workers without claims. Idle, the
+        loop waits for a wake or the next poll."""
+        cycles: set[asyncio.Future[bool]] = set()
+        go = True
+        try:
+            while True:
+                if go and len(cycles) < MAX_CYCLES:
+                    self._wake.clear()
+                    cycles.add(asyncio.ensure_future(self._cycle(ctx)))
+                    go = False
+                waits: set[asyncio.Future[Any]] = set(cycles)
+                if not go:  # else a cycle finishing makes room for the one to start
+                    waits.add(asyncio.ensure_future(self._wake.wait()))
+                try:
+                    done, _ = await asyncio.wait(
+                        waits, timeout=None if cycles else POLL_INTERVAL,
+                        return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waits - cycles:
+                        waiter.cancel()
+                go = go or not done or bool(done - cycles)  # woken, or the poll is due
+                for cycle in done & cycles:
+                    cycles.discard(cycle)
+                    try:
+                        go = cycle.result() or go
+                    except Exception:
+                        log.exception("webhook delivery cycle failed; retrying")
+                        await asyncio.sleep(ERROR_PAUSE)
+                        go = True
+        finally:
+            # Let transactions in progress finish: cancelling one mid-way can leave
+            # SQLite's write lock held until the connection is reclaimed.
+            await asyncio.gather(*cycles, return_exceptions=True)
 
     async def _cycle(self, ctx: SinkContext) -> bool:
         """Record, fan out, refill. True when more work is likely right away.
@@ -125,6 +145,7 @@ class WebhookSink:
         now = self.clock.now()
         mono = time.monotonic()
         if mono - self._states_at > STATE_REFRESH:
+            self._states_at = mono  # another cycle may start while this one reads
             self._states = {t.name: t for t in await ctx.queue.targets(counts=False)}
             self._states_at = time.monotonic()
             await self._disable_failing(ctx)
@@ -142,19 +163,27 @@ class WebhookSink:
             for lane in unsure:
                 lane.maybe_due = lane.name in due
         wanted = [lane for lane in lanes if lane.maybe_due or new_events]
-        record = len(self._outcomes) >= RECORD_BATCH or (poll and self._outcomes)
+        record = len(self._outcomes) >= RECORD_MAX or (
+            self._outcomes and mono - self._outcomes_since >= RECORD_DELAY)
         if not wanted and not record:
             if poll or new_events:  # one read unless there are new events
                 return await ctx.queue.fan_out(now) > 0
             return False
         outcomes, self._outcomes = self._outcomes, []
+        since = self._outcomes_since
         claimed_at = time.monotonic()  # before the claim: leases end no earlier than this + lease
         wants = {lane.name: (lane.room, lane.lease) for lane in wanted}
+        for lane in wanted:
+            lane.requested += lane.room
         try:
             made, got = await ctx.queue.exchange(now, outcomes, wants)
         except Exception:
             self._outcomes[:0] = outcomes  # nothing was written; try again next cycle
+            self._outcomes_since = since
             raise
+        finally:
+            for lane in wanted:
+                lane.requested -= wants[lane.name][0]
         busy = made > 0
         for lane in wanted:
             claims = got.get(lane.name, [])
@@ -185,12 +214,14 @@ class WebhookSink:
                     await ctx.queue.set_enabled(lane.name, False, "the receiver answered 410 Gone")
                     self.wake()
                 else:
+                    if not self._outcomes:
+                        self._outcomes_since = time.monotonic()
                     self._outcomes.append(result.outcome)
             except Exception:
                 log.exception("webhook delivery to %s failed unexpectedly", lane.name)
             finally:
                 lane.done(claim)
-            if lane.hungry or len(self._outcomes) >= RECORD_BATCH:
+            if lane.hungry or len(self._outcomes) >= RECORD_MAX:
                 self._wake.set()
 
     async def _disable_failing(self, ctx: SinkContext) -> None:
