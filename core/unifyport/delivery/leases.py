@@ -5,7 +5,10 @@ Claiming is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMI
 runs out (the process died mid-delivery) makes the delivery claimable again: at least once.
 
 The statements are built once, with bound parameters: building them per call cost more than
-running them. The functions are synchronous: the queue runs them through ``Database.run``.
+running them. Three differ by dialect, for PostgreSQL's round trips and prepared statements:
+the claim reads its events in the same statement (an ``UPDATE`` in a CTE), and id and attempt
+lists go as arrays (one prepared statement, not one per batch size or per row). The functions
+are synchronous: the queue runs them through ``Database.run``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Connection,
     Integer,
+    String,
     Text,
+    any_,
     bindparam,
     cast,
     func,
@@ -29,6 +36,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
 
 from unifyport.accounts.views import iso
 from unifyport.db.types import UTCDateTime, utcnow
@@ -72,17 +81,40 @@ _DUE_TARGETS = select(_d.target).distinct().where(
     _d.next_attempt_at <= bindparam("b_now", type_=UTCDateTime()),
     or_(_d.leased_until.is_(None), _d.leased_until < bindparam("b_wall", type_=UTCDateTime())),
 )
-_EVENTS_BY_SEQ = select(
-    _e.seq, _e.id, _e.type, _e.account_id, cast(_e.data, Text).label("data"), _e.created_at,
-).where(_e.seq.in_(bindparam("seqs", expanding=True)))
-_RECORD_ATTEMPTS = insert(ATTEMPTS)
-_SUCCEEDED = (
-    update(DELIVERIES)
-    .where(_d.lease_token == bindparam("b_token"),
-           _d.id.in_(bindparam("b_ids", expanding=True)))
+_EVENT_COLUMNS = (_e.id.label("event_id"), _e.type, _e.account_id,
+                  cast(_e.data, Text).label("data"), _e.created_at)
+_EVENTS_BY_SEQ = select(_e.seq, *_EVENT_COLUMNS).where(
+    _e.seq.in_(bindparam("seqs", expanding=True)))
+_CLAIMED = _CLAIM.cte("claimed")
+_CLAIM_WITH_EVENTS = select(_CLAIMED.c.id, _CLAIMED.c.attempts, *_EVENT_COLUMNS).select_from(
+    _CLAIMED.join(EVENTS, _e.seq == _CLAIMED.c.event_seq))
+"""PostgreSQL: the claim and its events in one statement (one round trip, a stable text the
+driver keeps prepared); SQLite cannot put an UPDATE in a CTE and has no round trips."""
+_ATTEMPT_TYPES: dict[str, TypeEngine[Any]] = {
+    "delivery_id": BigInteger(), "event_id": String(), "attempt": Integer(),
+    "succeeded": Boolean(), "status_code": Integer(), "error": String(),
+    "duration_ms": Integer(), "at": UTCDateTime(),
+}
+_RECORD_ATTEMPTS = {
+    # PostgreSQL: one statement over column arrays instead of a statement per row.
+    "postgresql": insert(ATTEMPTS).from_select(list(_ATTEMPT_TYPES), select(
+        *func.unnest(*(bindparam(f"b_{name}", type_=postgresql.ARRAY(type_))
+                       for name, type_ in _ATTEMPT_TYPES.items()))
+        .table_valued(*_ATTEMPT_TYPES).render_derived().c)),
+    "sqlite": insert(ATTEMPTS),
+}
+_SUCCEEDED = {
+    # An id array on PostgreSQL keeps one prepared statement; an expanded IN list would
+    # be a new statement (prepare and plan) for every batch size.
+    dialect: update(DELIVERIES)
+    .where(_d.lease_token == bindparam("b_token"), ids)
     .values(status=SUCCEEDED, next_attempt_at=None, last_error=None, leased_until=None,
             lease_token=None, updated_at=bindparam("b_wall", type_=UTCDateTime()))
-)
+    for dialect, ids in (
+        ("postgresql", _d.id == any_(bindparam("b_ids", type_=postgresql.ARRAY(BigInteger())))),
+        ("sqlite", _d.id.in_(bindparam("b_ids", expanding=True))),
+    )
+}
 _SETTLED = (
     update(DELIVERIES)
     .where(_d.id == bindparam("b_id"), _d.lease_token == bindparam("b_token"))
@@ -114,13 +146,21 @@ def claim(
     conn: Connection, sink: str, target: str, limit: int, now: datetime, lease: timedelta
 ) -> list[Claim]:
     """Lease up to ``limit`` deliveries of ``target`` due at ``now`` (the sink's clock);
-    leases run on wall-clock time."""
+    leases run on wall-clock time. Claims come in delivery id order."""
     wall = utcnow()
     token = secrets.token_hex(8)
-    rows = conn.execute(_CLAIM, {"b_sink": sink, "b_target": target, "b_now": now,
-                                 "b_wall": wall, "b_limit": limit, "b_until": wall + lease,
-                                 "b_token": token}).all()
-    return claims_for(conn, target, token, rows) if rows else []
+    params = {"b_sink": sink, "b_target": target, "b_now": now, "b_wall": wall,
+              "b_limit": limit, "b_until": wall + lease, "b_token": token}
+    if conn.dialect.name == "postgresql":
+        rows: Sequence[Any] = conn.execute(_CLAIM_WITH_EVENTS, params).all()
+    else:
+        rows = _with_events(conn, conn.execute(_CLAIM, params).all())
+    return [
+        Claim(delivery_id=r.id, target=target, event_id=r.event_id, event_type=r.type,
+              account_id=r.account_id, body=_body(r.type, r.created_at, r.data),
+              attempt=r.attempts, token=token)
+        for r in sorted(rows, key=lambda r: r.id)
+    ]
 
 
 def due_targets(conn: Connection, sink: str, now: datetime) -> set[str]:
@@ -128,22 +168,23 @@ def due_targets(conn: Connection, sink: str, now: datetime) -> set[str]:
     return set(conn.scalars(_DUE_TARGETS, {"b_sink": sink, "b_now": now, "b_wall": utcnow()}))
 
 
-def claims_for(
-    conn: Connection, target: str, token: str, rows: Sequence[Any]
-) -> list[Claim]:
-    """The claims for leased delivery ``rows`` (``id``, ``event_seq``, ``attempts``), in
-    delivery id order."""
+def _with_events(conn: Connection, rows: Sequence[Any]) -> list[_Claimed]:
+    """Leased delivery ``rows`` (``id``, ``event_seq``, ``attempts``) with their events."""
+    if not rows:
+        return []
     events = {ev.seq: ev for ev in conn.execute(
         _EVENTS_BY_SEQ, {"seqs": [r.event_seq for r in rows]})}
-    claims = []
-    for r in sorted(rows, key=lambda r: r.id):
-        ev = events[r.event_seq]
-        claims.append(Claim(
-            delivery_id=r.id, target=target, event_id=ev.id, event_type=ev.type,
-            account_id=ev.account_id, body=_body(ev.type, ev.created_at, ev.data),
-            attempt=r.attempts, token=token,
-        ))
-    return claims
+    return [_Claimed(r.id, r.attempts, *events[r.event_seq][1:]) for r in rows]
+
+
+class _Claimed(NamedTuple):
+    id: int
+    attempts: int
+    event_id: str
+    type: str
+    account_id: str | None
+    data: str | None
+    created_at: datetime
 
 
 def _body(type_: str, created_at: datetime, data: str | None) -> bytes:
@@ -161,20 +202,22 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
     if not outcomes:
         return
     _mark_targets(conn, sink, outcomes)
-    conn.execute(_RECORD_ATTEMPTS, [
-        {"delivery_id": o.claim.delivery_id, "event_id": o.claim.event_id,
-         "attempt": o.claim.attempt, "succeeded": o.result == "succeeded",
-         "status_code": o.status_code, "error": _clip(o.error), "duration_ms": o.duration_ms,
-         "at": o.at}
-        for o in outcomes
-    ])
+    rows = [(o.claim.delivery_id, o.claim.event_id, o.claim.attempt, o.result == "succeeded",
+             o.status_code, _clip(o.error), o.duration_ms, o.at) for o in outcomes]
+    if conn.dialect.name == "postgresql":
+        conn.execute(_RECORD_ATTEMPTS["postgresql"], {
+            f"b_{name}": list(column)
+            for name, column in zip(_ATTEMPT_TYPES, zip(*rows, strict=True), strict=True)})
+    else:
+        conn.execute(_RECORD_ATTEMPTS["sqlite"], [dict(zip(_ATTEMPT_TYPES, r, strict=True))
+                                                  for r in rows])
     wall = utcnow()
     ordered = sorted(outcomes, key=lambda o: o.claim.delivery_id)
     succeeded = [o for o in ordered if o.result == "succeeded"]
     # Successes: one statement per lease (ids in order), no per-row parameters.
     by_token = sorted(succeeded, key=lambda o: (o.claim.token, o.claim.delivery_id))
     for token, group in groupby(by_token, key=lambda o: o.claim.token):
-        conn.execute(_SUCCEEDED, {"b_token": token, "b_wall": wall,
+        conn.execute(_SUCCEEDED[conn.dialect.name], {"b_token": token, "b_wall": wall,
                                   "b_ids": [o.claim.delivery_id for o in group]})
     others = [o for o in ordered if o.result != "succeeded"]
     if others:
