@@ -167,7 +167,9 @@ class WebhookSink:
             self._outcomes and mono - self._outcomes_since >= RECORD_DELAY)
         if not wanted and not record:
             if poll or new_events:  # one read unless there are new events
-                return await ctx.queue.fan_out(now) > 0
+                if await ctx.queue.fan_out(now):
+                    self._new_events = True  # a pass has a limit: maybe more to fan out
+                    return True
             return False
         outcomes, self._outcomes = self._outcomes, []
         since = self._outcomes_since
@@ -176,7 +178,8 @@ class WebhookSink:
         for lane in wanted:
             lane.requested += lane.room
         try:
-            made, got = await ctx.queue.exchange(now, outcomes, wants)
+            made, got = await ctx.queue.exchange(now, outcomes, wants,
+                                                 fan_out=new_events or poll)
         except Exception:
             self._outcomes[:0] = outcomes  # nothing was written; try again next cycle
             self._outcomes_since = since
@@ -191,6 +194,7 @@ class WebhookSink:
             lane.maybe_due = len(claims) == wants[lane.name][0]  # a full batch: maybe more
             busy = busy or (lane.maybe_due and lane.hungry)
         if made:
+            self._new_events = True
             for lane in self._lanes.values():
                 lane.maybe_due = True
         return busy

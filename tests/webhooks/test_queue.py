@@ -136,6 +136,31 @@ async def test_disable_fails_pending_and_enable_clears_failing(db: Database) -> 
     assert state.enabled and state.failing_since is None
 
 
+async def test_a_success_clears_failing_since_set_here_or_by_another_process(
+    db: Database,
+) -> None:
+    here, there = DeliveryQueue(db, "webhook"), DeliveryQueue(db, "webhook")
+    for q in (here, there):
+        await q.sync_targets([Target("main")])
+    await _emit(db, 4)
+    await here.fan_out(utcnow())
+    a, b, c, d = await here.claim("main", 4, utcnow(), LEASE)
+    now = utcnow()
+
+    async def failing_since() -> object:
+        [state] = await here.targets()
+        return state.failing_since
+
+    await here.complete([Outcome(a, "failed", now, 1, 500, "HTTP 500")])
+    assert await failing_since() is not None
+    await here.complete([Outcome(b, "succeeded", now, 1, 200)])  # our own failure: cleared
+    assert await failing_since() is None
+    await there.complete([Outcome(c, "failed", now, 1, 500, "HTTP 500")])  # another process
+    assert await failing_since() is not None  # the state read tells this queue about it
+    await here.complete([Outcome(d, "succeeded", now, 1, 200)])
+    assert await failing_since() is None
+
+
 def test_cursor_waits_at_a_young_gap_and_passes_an_old_one() -> None:
     asked: list[int] = []
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any, NamedTuple
@@ -193,15 +193,17 @@ def _body(type_: str, created_at: datetime, data: str | None) -> bytes:
             f'"data":{data or "null"}}}').encode()
 
 
-def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
+def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
+             failing: Collection[str] | None = None) -> None:
     """Record each attempt; move each delivery whose lease is still held to its new status;
-    keep each target's ``failing_since`` (cleared by a success, set by the first failure).
+    keep each target's ``failing_since`` (cleared by a success, set by the first failure;
+    ``failing`` names the targets that may have it set, None when unknown).
 
     Rows are locked targets first, in name order, then deliveries in id order, like every
     other writer here, so concurrent transactions on PostgreSQL cannot deadlock."""
     if not outcomes:
         return
-    _mark_targets(conn, sink, outcomes)
+    _mark_targets(conn, sink, outcomes, failing)
     rows = [(o.claim.delivery_id, o.claim.event_id, o.claim.attempt, o.result == "succeeded",
              o.status_code, _clip(o.error), o.duration_ms, o.at) for o in outcomes]
     if conn.dialect.name == "postgresql":
@@ -229,8 +231,10 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
             for o in others])
 
 
-def _mark_targets(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> None:
-    """``failing_since``: cleared by a success in the batch, else set by the first failure."""
+def _mark_targets(conn: Connection, sink: str, outcomes: Sequence[Outcome],
+                  maybe_failing: Collection[str] | None) -> None:
+    """``failing_since``: cleared by a success in the batch (where it may be set), else set
+    by the first failure."""
     ok: set[str] = set()
     failing: dict[str, datetime] = {}
     for o in outcomes:
@@ -240,7 +244,8 @@ def _mark_targets(conn: Connection, sink: str, outcomes: Sequence[Outcome]) -> N
             failing[o.claim.target] = min(o.at, failing.get(o.claim.target, o.at))
     for name in sorted(ok | set(failing)):
         if name in ok:
-            conn.execute(_TARGET_OK, {"b_sink": sink, "b_name": name})
+            if maybe_failing is None or name in maybe_failing:
+                conn.execute(_TARGET_OK, {"b_sink": sink, "b_name": name})
         else:
             conn.execute(_TARGET_FAILING,
                          {"b_sink": sink, "b_name": name, "b_since": failing[name]})

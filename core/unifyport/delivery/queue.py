@@ -26,6 +26,11 @@ class DeliveryQueue:
         self._targets: tuple[str, ...] = ()
         self._cursor = -1
         self._start: int | None = None
+        self._maybe_failing: set[str] | None = None
+        """Targets whose stored ``failing_since`` may be set (None: unknown). A success
+        clears it only for these: the clearing is one statement, a round trip on
+        PostgreSQL, and a no-op almost always. Another process's failure shows up with the
+        next :meth:`targets` read (the webhook sink reads every second)."""
 
     async def mark_start(self) -> None:
         """Note the newest event as the server starts: a target declared later (the sink task
@@ -47,6 +52,7 @@ class DeliveryQueue:
                     raise
         self._targets = tuple(t.name for t in targets)
         self._cursor = -1
+        self._maybe_failing = None
 
     async def fan_out(self, now: datetime) -> int:
         """Create deliveries for events not yet fanned out (each target's patterns); returns
@@ -64,18 +70,21 @@ class DeliveryQueue:
         now: datetime,
         outcomes: Sequence[Outcome],
         wants: Mapping[str, tuple[int, timedelta]],
+        fan_out: bool = True,
     ) -> tuple[int, dict[str, list[Claim]]]:
-        """One transaction for a sink's whole cycle: record ``outcomes``, fan out new events,
-        then claim up to ``wants[target] = (limit, lease)`` per target. Returns (deliveries
-        created, claims by target). Fewer transactions matter on SQLite's single writer."""
-        targets, cursor = self._targets, self._cursor
+        """One transaction for a sink's whole cycle: record ``outcomes``, fan out new events
+        (unless ``fan_out`` is false: the caller knows of none), then claim up to
+        ``wants[target] = (limit, lease)`` per target. Returns (deliveries created, claims by
+        target). Fewer transactions matter on SQLite's single writer."""
+        targets, cursor = self._targets if fan_out else (), self._cursor
+        failing = None if self._maybe_failing is None else set(self._maybe_failing)
 
         def cycle(c: Connection) -> tuple[int, int, dict[str, list[Claim]]]:
             made, new_cursor = 0, cursor
             # Fan-out first: it locks the sink's targets in name order, as complete() does.
             if targets and (cursor < 0 or fanout.newest_seq(c) > cursor):
                 made, new_cursor = fanout.fan_out(c, self.sink, targets, now)
-            leases.complete(c, self.sink, outcomes)
+            leases.complete(c, self.sink, outcomes, failing)
             got = {
                 target: leases.claim(c, self.sink, target, limit, now, lease)
                 for target, (limit, lease) in wants.items()
@@ -83,8 +92,19 @@ class DeliveryQueue:
             }
             return made, new_cursor, got
 
-        made, self._cursor, got = await self.db.run(cycle)
+        made, new_cursor, got = await self.db.run(cycle)
+        self._cursor = max(self._cursor, new_cursor)  # another cycle may have gone further
+        self._recorded(outcomes, failing)
         return made, got
+
+    def _recorded(self, outcomes: Sequence[Outcome], failing: set[str] | None) -> None:
+        """Track which targets may be failing after ``outcomes`` were recorded by a
+        transaction that knew ``failing`` (the ones it cleared stay cleared)."""
+        ok = {o.claim.target for o in outcomes if o.result == "succeeded"}
+        if self._maybe_failing is None:
+            self._maybe_failing = set(self._targets)
+        self._maybe_failing -= ok if failing is None else ok & failing
+        self._maybe_failing |= {o.claim.target for o in outcomes} - ok
 
     def on_new_events(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback()`` whenever this process commits events (a hint to fan out now;
@@ -103,7 +123,9 @@ class DeliveryQueue:
     async def complete(self, outcomes: Sequence[Outcome]) -> None:
         """Record attempts and their results (one transaction for the batch)."""
         if outcomes:
-            await self.db.run(lambda c: leases.complete(c, self.sink, outcomes))
+            failing = None if self._maybe_failing is None else set(self._maybe_failing)
+            await self.db.run(lambda c: leases.complete(c, self.sink, outcomes, failing))
+            self._recorded(outcomes, failing)
 
     async def release(self, claims: Sequence[Claim]) -> None:
         """Hand back leases that were not attempted (shutdown)."""
@@ -113,7 +135,10 @@ class DeliveryQueue:
     async def targets(self, counts: bool = True) -> list[TargetState]:
         """Stored state of every target of this sink (delivery counts only if ``counts``)."""
         async with self.db.read() as s:
-            return await admin.target_states(s, self.sink, counts)
+            states = await admin.target_states(s, self.sink, counts)
+        if self._maybe_failing is not None:
+            self._maybe_failing |= {t.name for t in states if t.failing_since is not None}
+        return states
 
     async def due(self, now: datetime) -> set[str]:
         """Names of targets with deliveries due at ``now`` (one read)."""
