@@ -42,6 +42,12 @@ class EndpointLane:
         """False after a claim came back short: ask ``due()`` before claiming again."""
         self.workers: list[asyncio.Task[None]] = []
         self._started: dict[int, float] = {}
+        self.lease = timedelta(seconds=2 * endpoint.timeout + LEASE_MARGIN)
+        """Long enough for a wait in the buffer plus one attempt, when the receiver is fast."""
+        conc = endpoint.max_concurrency
+        # Attempts the workers can start within the lease, per second of pace.
+        self._startable = conc * (self.lease.total_seconds() - endpoint.timeout - LEASE_MARGIN)
+        self._most = max(PER_WORKER * conc, PREFETCH)
         self.depth = 0
         """Claims to hold: the workers' plus a buffer they can start within the lease."""
         self.pace = 0.05
@@ -54,19 +60,12 @@ class EndpointLane:
     @pace.setter
     def pace(self, seconds: float) -> None:
         self._pace = seconds
-        conc = self.endpoint.max_concurrency
-        window = self.lease.total_seconds() - self.endpoint.timeout - LEASE_MARGIN
-        startable = int(conc * window / max(seconds, 1e-3))
-        self.depth = conc + max(1, min(max(PER_WORKER * conc, PREFETCH), startable))
+        startable = int(self._startable / max(seconds, 1e-3))
+        self.depth = self.endpoint.max_concurrency + max(1, min(self._most, startable))
 
     @property
     def name(self) -> str:
         return self.endpoint.name
-
-    @property
-    def lease(self) -> timedelta:
-        """Long enough for a wait in the buffer plus one attempt, when the receiver is fast."""
-        return timedelta(seconds=2 * self.endpoint.timeout + LEASE_MARGIN)
 
     @property
     def room(self) -> int:

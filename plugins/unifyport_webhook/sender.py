@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -29,6 +30,11 @@ class Attempt:
     """The receiver answered 410: disable the endpoint."""
 
 
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 async def attempt(
     session: aiohttp.ClientSession, endpoint: Endpoint, claim: Claim, clock: Clock,
     retry: RetryPolicy,
@@ -50,7 +56,7 @@ async def attempt(
     try:
         async with session.post(
             endpoint.url, data=body, headers=headers, allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
+            timeout=_timeout(endpoint.timeout),
         ) as resp:
             status = resp.status
             await resp.content.read(MAX_READ)
