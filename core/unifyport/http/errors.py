@@ -6,6 +6,7 @@ import logging
 import secrets
 
 from quart import Quart, Response, jsonify, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from unifyport.errors import ApiError
@@ -47,6 +48,16 @@ def install_error_handlers(app: Quart) -> None:
         if status == 405 and err.get_response().headers.get("Allow"):
             response.headers["Allow"] = err.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(DBAPIError)
+    async def _database_error(err: DBAPIError) -> Response:
+        if not err.connection_invalidated:
+            return await _unexpected(err)
+        # The server dropped a pooled connection (restart, idle timeout); the pool has
+        # replaced it, so the same request succeeds when sent again.
+        log.warning("database connection lost during %s %s", request.method, request.path)
+        return api_error_response(ApiError(
+            503, "not_ready", "the database connection was lost; retry", retry_after=1))
 
     @app.errorhandler(Exception)
     async def _unexpected(err: Exception) -> Response:
