@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -59,6 +59,8 @@ class WebhookSink:
         self._outcomes: list[Outcome] = []
         self._outcomes_since = 0.0
         self._new_events = True
+        self._fanning = False
+        """A cycle is fanning out (the other one then claims without waiting for it)."""
         self._polled_at = 0.0
 
     def wake(self, refresh: bool = True) -> None:
@@ -141,7 +143,8 @@ class WebhookSink:
         """Record, fan out, refill. True when more work is likely right away.
 
         The database is only touched when there is something to do: a lane to refill, a
-        batch of outcomes to record, new events from this process, or the periodic poll."""
+        batch of outcomes to record, new events from this process, or the periodic poll.
+        One cycle at a time fans out (it locks the targets): the other claims meanwhile."""
         now = self.clock.now()
         mono = time.monotonic()
         if mono - self._states_at > STATE_REFRESH:
@@ -152,10 +155,32 @@ class WebhookSink:
         for lane in self._lanes.values():
             stale, lane.stale = lane.stale, []
             await ctx.queue.release(stale)  # nothing to write: no transaction
-        new_events, self._new_events = self._new_events, False
         poll = mono - self._polled_at >= POLL_INTERVAL
         if poll:
             self._polled_at = mono
+        if self._fanning:
+            fan = new_events = False
+        else:
+            new_events, self._new_events = self._new_events, False
+            fan = self._fanning = new_events or poll
+        try:
+            made, more = await self._refill(ctx, now, mono, fan, new_events, poll)
+        except Exception:
+            self._new_events = self._new_events or new_events  # not fanned out yet
+            raise
+        finally:
+            if fan:
+                self._fanning = False
+        if made:
+            self._new_events = True  # a pass has a limit: maybe more to fan out
+            for lane in self._lanes.values():
+                lane.maybe_due = True
+        return made > 0 or more
+
+    async def _refill(self, ctx: SinkContext, now: datetime, mono: float, fan: bool,
+                      new_events: bool, poll: bool) -> tuple[int, bool]:
+        """Fan out if ``fan``, record outcomes if due, refill the hungry lanes that may have
+        due deliveries. Returns (deliveries made, whether a lane could take more now)."""
         lanes = [lane for lane in self._lanes.values() if self._enabled(lane.name) and lane.hungry]
         unsure = [lane for lane in lanes if not lane.maybe_due]
         if unsure and poll and not new_events:
@@ -166,11 +191,8 @@ class WebhookSink:
         record = len(self._outcomes) >= RECORD_MAX or (
             self._outcomes and mono - self._outcomes_since >= RECORD_DELAY)
         if not wanted and not record:
-            if poll or new_events:  # one read unless there are new events
-                if await ctx.queue.fan_out(now):
-                    self._new_events = True  # a pass has a limit: maybe more to fan out
-                    return True
-            return False
+            made = await ctx.queue.fan_out(now) if fan else 0  # one read if nothing is new
+            return made, False
         outcomes, self._outcomes = self._outcomes, []
         since = self._outcomes_since
         claimed_at = time.monotonic()  # before the claim: leases end no earlier than this + lease
@@ -178,8 +200,7 @@ class WebhookSink:
         for lane in wanted:
             lane.requested += lane.room
         try:
-            made, got = await ctx.queue.exchange(now, outcomes, wants,
-                                                 fan_out=new_events or poll)
+            made, got = await ctx.queue.exchange(now, outcomes, wants, fan_out=fan)
         except Exception:
             self._outcomes[:0] = outcomes  # nothing was written; try again next cycle
             self._outcomes_since = since
@@ -187,17 +208,13 @@ class WebhookSink:
         finally:
             for lane in wanted:
                 lane.requested -= wants[lane.name][0]
-        busy = made > 0
+        more = False
         for lane in wanted:
             claims = got.get(lane.name, [])
             lane.take(claims, claimed_at + lane.lease.total_seconds())
             lane.maybe_due = len(claims) == wants[lane.name][0]  # a full batch: maybe more
-            busy = busy or (lane.maybe_due and lane.hungry)
-        if made:
-            self._new_events = True
-            for lane in self._lanes.values():
-                lane.maybe_due = True
-        return busy
+            more = more or (lane.maybe_due and lane.hungry)
+        return made, more
 
     def _enabled(self, name: str) -> bool:
         state = self._states.get(name)
