@@ -61,8 +61,9 @@ class DeliveryQueue:
             return 0
         if self._cursor >= 0 and await self.db.run(fanout.newest_seq, write=False) <= self._cursor:
             return 0
-        made, self._cursor = await self.db.run(
+        made, cursor = await self.db.run(
             lambda c: fanout.fan_out(c, self.sink, self._targets, now))
+        self._cursor = max(self._cursor, cursor)
         return made
 
     async def exchange(
