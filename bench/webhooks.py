@@ -8,7 +8,7 @@ Prints, in one run, on SQLite and PostgreSQL:
 - p50/p99 latency from an event's commit (its start) to the receiver's 2xx while events are
   written at 200 events/s.
 
-The gateway freezes its start-up objects as ``unifyport serve`` does.
+The gateway tunes the garbage collector as ``unifyport serve`` does (and restores it after).
 
 The receiver runs in its own process so both sides share the same peer. PostgreSQL comes from
 ``UNIFYPORT_TEST_DATABASE_URL`` or a throw-away local cluster (the test fixture's code, started
@@ -42,7 +42,7 @@ from unifyport.accounts.service import emit
 from unifyport.config import load_settings
 from unifyport.db.repositories import EventRepository
 from unifyport.gateway import Gateway
-from unifyport.http.app import create_app, freeze_startup_objects
+from unifyport.http.app import create_app, tune_garbage_collector
 from unifyport.http.context import EXTENSION
 from unifyport_webhook.signing import signature_header
 
@@ -159,7 +159,7 @@ def _settings(tmp: Path, database_url: str, rx: ReceiverProc, concurrency: int) 
 async def gateway(settings: Any) -> Any:
     with contextlib.redirect_stdout(io.StringIO()):  # the first-start admin key notice
         app = create_app(settings)
-        app.while_serving(freeze_startup_objects)  # as `unifyport serve` does
+        app.while_serving(tune_garbage_collector)  # as `unifyport serve` does
         async with app.test_app():
             gw = app.extensions[EXTENSION]
             assert isinstance(gw, Gateway)

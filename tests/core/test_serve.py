@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import json
 import os
 import signal
@@ -12,6 +15,9 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.support.gateway import CORE_ONLY, make_settings
+from unifyport.http.app import GC_YOUNG_THRESHOLD, create_app, tune_garbage_collector
 
 
 def free_port() -> int:
@@ -130,3 +136,19 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         assert response.status == 200
         assert (await response.json())["status"] == "awaiting_code"
     assert await asyncio.wait_for(server, 15) == 0
+
+
+async def test_serving_tunes_the_garbage_collector_and_restores_it(tmp_path: Path) -> None:
+    """What `serve` registers: start-up objects frozen, young collections less often while
+    serving, Python's thresholds back afterwards."""
+    before = gc.get_threshold()
+    app = create_app(make_settings(tmp_path / "data", CORE_ONLY))
+    app.while_serving(tune_garbage_collector)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the first-start admin key notice
+            async with app.test_app():
+                assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD != before[0]
+                assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == before
+    finally:
+        gc.unfreeze()

@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, server=server)
     # The server stack is imported only here, so other commands start quickly.
     from unifyport.crypto.check import check_keys
-    from unifyport.http.app import create_app, freeze_startup_objects
+    from unifyport.http.app import create_app, tune_garbage_collector
 
     asyncio.run(check_keys(settings))  # refuse before serving: one line, nothing changed
     app = create_app(settings)
-    app.while_serving(freeze_startup_objects)  # after the app's own start-up
+    app.while_serving(tune_garbage_collector)  # after the app's own start-up
     return asyncio.run(_serve(app, settings))
 
 
