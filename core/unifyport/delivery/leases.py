@@ -22,10 +22,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Connection,
     Integer,
-    String,
     Text,
     any_,
     bindparam,
@@ -37,7 +35,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import TypeEngine
 
 from unifyport.accounts.views import iso
 from unifyport.db.types import UTCDateTime, utcnow
@@ -55,18 +52,18 @@ from unifyport.delivery.types import Claim, Outcome
 _STATUS = {"succeeded": SUCCEEDED, "retry": PENDING, "failed": FAILED}
 _d, _e, _t = DELIVERIES.c, EVENTS.c, TARGETS.c
 
+_DUE_AND_FREE = (
+    _d.status == PENDING,
+    _d.next_attempt_at <= bindparam("b_now", type_=UTCDateTime()),
+    or_(_d.leased_until.is_(None), _d.leased_until < bindparam("b_wall", type_=UTCDateTime())),
+)
+"""Due at the sink's ``b_now`` and not leased at wall-clock ``b_wall``."""
 _CLAIM = (
     update(DELIVERIES)
     .where(_d.id.in_(
         select(_d.id)
-        .where(
-            _d.sink == bindparam("b_sink"),
-            _d.target == bindparam("b_target"),
-            _d.status == PENDING,
-            _d.next_attempt_at <= bindparam("b_now", type_=UTCDateTime()),
-            or_(_d.leased_until.is_(None),
-                _d.leased_until < bindparam("b_wall", type_=UTCDateTime())),
-        )
+        .where(_d.sink == bindparam("b_sink"), _d.target == bindparam("b_target"),
+               *_DUE_AND_FREE)
         .order_by(_d.next_attempt_at)  # the index's order: no sort of the whole backlog
         .limit(bindparam("b_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
@@ -76,11 +73,7 @@ _CLAIM = (
             updated_at=bindparam("b_wall", type_=UTCDateTime()))
     .returning(_d.id, _d.event_seq, _d.attempts)
 )
-_DUE_TARGETS = select(_d.target).distinct().where(
-    _d.sink == bindparam("b_sink"), _d.status == PENDING,
-    _d.next_attempt_at <= bindparam("b_now", type_=UTCDateTime()),
-    or_(_d.leased_until.is_(None), _d.leased_until < bindparam("b_wall", type_=UTCDateTime())),
-)
+_DUE_TARGETS = select(_d.target).distinct().where(_d.sink == bindparam("b_sink"), *_DUE_AND_FREE)
 _EVENT_COLUMNS = (_e.id.label("event_id"), _e.type, _e.account_id,
                   cast(_e.data, Text).label("data"), _e.created_at)
 _EVENTS_BY_SEQ = select(_e.seq, *_EVENT_COLUMNS).where(
@@ -90,17 +83,14 @@ _CLAIM_WITH_EVENTS = select(_CLAIMED.c.id, _CLAIMED.c.attempts, *_EVENT_COLUMNS)
     _CLAIMED.join(EVENTS, _e.seq == _CLAIMED.c.event_seq))
 """PostgreSQL: the claim and its events in one statement (one round trip, a stable text the
 driver keeps prepared); SQLite cannot put an UPDATE in a CTE and has no round trips."""
-_ATTEMPT_TYPES: dict[str, TypeEngine[Any]] = {
-    "delivery_id": BigInteger(), "event_id": String(), "attempt": Integer(),
-    "succeeded": Boolean(), "status_code": Integer(), "error": String(),
-    "duration_ms": Integer(), "at": UTCDateTime(),
-}
+_ATTEMPT_FIELDS = ("delivery_id", "event_id", "attempt", "succeeded", "status_code", "error",
+                   "duration_ms", "at")
 _RECORD_ATTEMPTS = {
     # PostgreSQL: one statement over column arrays instead of a statement per row.
-    "postgresql": insert(ATTEMPTS).from_select(list(_ATTEMPT_TYPES), select(
-        *func.unnest(*(bindparam(f"b_{name}", type_=postgresql.ARRAY(type_))
-                       for name, type_ in _ATTEMPT_TYPES.items()))
-        .table_valued(*_ATTEMPT_TYPES).render_derived().c)),
+    "postgresql": insert(ATTEMPTS).from_select(list(_ATTEMPT_FIELDS), select(
+        *func.unnest(*(bindparam(f"b_{name}", type_=postgresql.ARRAY(ATTEMPTS.c[name].type))
+                       for name in _ATTEMPT_FIELDS))
+        .table_valued(*_ATTEMPT_FIELDS).render_derived().c)),
     "sqlite": insert(ATTEMPTS),
 }
 _SUCCEEDED = {
@@ -209,9 +199,9 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
     if conn.dialect.name == "postgresql":
         conn.execute(_RECORD_ATTEMPTS["postgresql"], {
             f"b_{name}": list(column)
-            for name, column in zip(_ATTEMPT_TYPES, zip(*rows, strict=True), strict=True)})
+            for name, column in zip(_ATTEMPT_FIELDS, zip(*rows, strict=True), strict=True)})
     else:
-        conn.execute(_RECORD_ATTEMPTS["sqlite"], [dict(zip(_ATTEMPT_TYPES, r, strict=True))
+        conn.execute(_RECORD_ATTEMPTS["sqlite"], [dict(zip(_ATTEMPT_FIELDS, r, strict=True))
                                                   for r in rows])
     wall = utcnow()
     ordered = sorted(outcomes, key=lambda o: o.claim.delivery_id)
