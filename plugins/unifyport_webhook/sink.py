@@ -198,7 +198,7 @@ class WebhookSink:
         claimed_at = time.monotonic()  # before the claim: leases end no earlier than this + lease
         wants = {lane.name: (lane.room, lane.lease) for lane in wanted}
         for lane in wanted:
-            lane.requested += lane.room
+            lane.requested += wants[lane.name][0]
         try:
             made, got = await ctx.queue.exchange(now, outcomes, wants, fan_out=fan)
         except Exception:

@@ -78,7 +78,7 @@ class DeliveryQueue:
         ``wants[target] = (limit, lease)`` per target. Returns (deliveries created, claims by
         target). Fewer transactions matter on SQLite's single writer."""
         targets, cursor = self._targets if fan_out else (), self._cursor
-        failing = None if self._maybe_failing is None else set(self._maybe_failing)
+        failing = self._failing_now()
 
         def cycle(c: Connection) -> tuple[int, int, dict[str, list[Claim]]]:
             made, new_cursor = 0, cursor
@@ -97,6 +97,10 @@ class DeliveryQueue:
         self._cursor = max(self._cursor, new_cursor)  # another cycle may have gone further
         self._recorded(outcomes, failing)
         return made, got
+
+    def _failing_now(self) -> set[str] | None:
+        """A copy of the targets that may be failing, for one transaction."""
+        return None if self._maybe_failing is None else set(self._maybe_failing)
 
     def _recorded(self, outcomes: Sequence[Outcome], failing: set[str] | None) -> None:
         """Track which targets may be failing after ``outcomes`` were recorded by a
@@ -124,7 +128,7 @@ class DeliveryQueue:
     async def complete(self, outcomes: Sequence[Outcome]) -> None:
         """Record attempts and their results (one transaction for the batch)."""
         if outcomes:
-            failing = None if self._maybe_failing is None else set(self._maybe_failing)
+            failing = self._failing_now()
             await self.db.run(lambda c: leases.complete(c, self.sink, outcomes, failing))
             self._recorded(outcomes, failing)
 
