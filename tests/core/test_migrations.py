@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from unifyport.db.database import Database
 from unifyport.db.migrate import current_revision, upgrade
 from unifyport.db.models import Base
+from unifyport.db.types import utcnow
 
 
 async def test_migrations_match_models(database_url: str) -> None:
@@ -28,5 +31,39 @@ async def test_migrations_match_models(database_url: str) -> None:
         assert differences == []
         applied, head = await current_revision(db)
         assert applied == head and head
+    finally:
+        await db.dispose()
+
+
+async def test_delivery_key_migration_keeps_rows(database_url: str) -> None:
+    """0004 reorders the deliveries' unique key (it now also finds an event's deliveries)
+    and, on PostgreSQL, leaves room on each page: existing rows survive and the key still
+    refuses a second delivery of an event to a target."""
+    db = Database(database_url)
+    try:
+        await upgrade(db, "0003")
+        async with db.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO events (seq, id, type, account_id, data, created_at) "
+                "VALUES (7, 'evt_a', 'message.received', NULL, '{}', :at)"), {"at": utcnow()})
+            await conn.execute(text(
+                "INSERT INTO deliveries (sink, target, event_seq, event_id, status, attempts, "
+                "created_at, updated_at) VALUES ('webhook', 'ep', 7, 'evt_a', 'pending', 0, "
+                ":at, :at)"), {"at": utcnow()})
+        await upgrade(db)
+        async with db.engine.begin() as conn:
+            rows = (await conn.execute(text(
+                "SELECT target, event_id FROM deliveries WHERE event_seq = 7"))).all()
+            assert [tuple(r) for r in rows] == [("ep", "evt_a")]
+            if db.dialect == "postgresql":
+                options = await conn.scalar(text(
+                    "SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"))
+                assert options == ["fillfactor=50"]
+        with pytest.raises(IntegrityError):
+            async with db.engine.begin() as conn:
+                await conn.execute(text(
+                    "INSERT INTO deliveries (sink, target, event_seq, event_id, status, "
+                    "attempts, created_at, updated_at) VALUES ('webhook', 'ep', 7, 'evt_a', "
+                    "'pending', 0, :at, :at)"), {"at": utcnow()})
     finally:
         await db.dispose()

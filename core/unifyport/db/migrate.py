@@ -23,12 +23,12 @@ def _config(connection: Connection) -> Config:
     return cfg
 
 
-async def upgrade(db: Database) -> None:
-    """Bring the schema to the newest revision."""
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (or to ``revision``)."""
     async with db.engine.begin() as conn:
         if db.dialect == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        await conn.run_sync(lambda c: command.upgrade(_config(c), "head"))
+        await conn.run_sync(lambda c: command.upgrade(_config(c), revision))
 
 
 async def current_revision(db: Database) -> tuple[str | None, str]:

@@ -127,10 +127,10 @@ async def redeliver(
     return queued
 
 
-async def deliveries_json(s: AsyncSession, event_id: str) -> list[dict[str, Any]]:
+async def deliveries_json(s: AsyncSession, ev: Event) -> list[dict[str, Any]]:
     """The deliveries of one event, each with its attempts (oldest first)."""
     deliveries = list(await s.scalars(
-        select(Delivery).where(Delivery.event_id == event_id)
+        select(Delivery).where(Delivery.event_seq == ev.seq)
         .order_by(Delivery.sink, Delivery.target)
     ))
     attempts: dict[int, list[DeliveryAttempt]] = {}

@@ -54,9 +54,11 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("sink", "target", "event_seq", name="uq_deliveries_target_event"),
+        # Leads with the event: it also finds an event's deliveries (no index of its own).
+        UniqueConstraint("event_seq", "sink", "target", name="uq_deliveries_event_target"),
         Index("ix_deliveries_due", "sink", "target", "status", "next_attempt_at"),
-        Index("ix_deliveries_event", "event_id"),
+        # Room on each page: a claim then updates its row in place (no index inserts).
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
 

@@ -48,7 +48,7 @@ async def get(event_id: str) -> dict[str, Any]:
         ev = await EventRepository(s).get(event_id)
         if ev is None:
             raise not_found("event")
-        deliveries = await deliveries_json(s, ev.id)
+        deliveries = await deliveries_json(s, ev)
     return {**event_json(ev), "deliveries": deliveries}
 
 
