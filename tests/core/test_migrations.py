@@ -36,9 +36,9 @@ async def test_migrations_match_models(database_url: str) -> None:
 
 
 async def test_delivery_key_migration_keeps_rows(database_url: str) -> None:
-    """0004 reorders the deliveries' unique key (it now also finds an event's deliveries)
-    and, on PostgreSQL, leaves room on each page: existing rows survive and the key still
-    refuses a second delivery of an event to a target."""
+    """0004 rebuilds the deliveries table on SQLite (a new unique key) and, on PostgreSQL,
+    leaves room on each page: existing deliveries and their attempts survive, and the key
+    still refuses a second delivery of an event to a target."""
     db = Database(database_url)
     try:
         await upgrade(db, "0003")
@@ -48,14 +48,24 @@ async def test_delivery_key_migration_keeps_rows(database_url: str) -> None:
                 "VALUES (7, 'evt_a', 'message.received', NULL, '{}', :at)"), {"at": utcnow()})
             await conn.execute(text(
                 "INSERT INTO deliveries (sink, target, event_seq, event_id, status, attempts, "
-                "created_at, updated_at) VALUES ('webhook', 'ep', 7, 'evt_a', 'pending', 0, "
+                "created_at, updated_at) VALUES ('webhook', 'ep', 7, 'evt_a', 'pending', 1, "
                 ":at, :at)"), {"at": utcnow()})
+            await conn.execute(text(
+                "INSERT INTO delivery_attempts (delivery_id, event_id, attempt, succeeded, "
+                "status_code, error, duration_ms, at) SELECT id, 'evt_a', 1, false, 500, "
+                "'HTTP 500', 3, :at FROM deliveries"), {"at": utcnow()})
         await upgrade(db)
         async with db.engine.begin() as conn:
             rows = (await conn.execute(text(
                 "SELECT target, event_id FROM deliveries WHERE event_seq = 7"))).all()
             assert [tuple(r) for r in rows] == [("ep", "evt_a")]
-            if db.dialect == "postgresql":
+            # SQLite rebuilds the table: the attempts that reference it must survive that.
+            attempts = (await conn.execute(text(
+                "SELECT attempt, status_code FROM delivery_attempts"))).all()
+            assert [tuple(r) for r in attempts] == [(1, 500)]
+            if db.dialect == "sqlite":  # off only while migrating
+                assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
+            else:
                 options = await conn.scalar(text(
                     "SELECT reloptions FROM pg_class WHERE relname = 'deliveries'"))
                 assert options == ["fillfactor=50"]

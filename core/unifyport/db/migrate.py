@@ -24,11 +24,37 @@ def _config(connection: Connection) -> Config:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to the newest revision (or to ``revision``)."""
-    async with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        await conn.run_sync(lambda c: command.upgrade(_config(c), revision))
+    """Bring the schema to the newest revision (or to ``revision``).
+
+    On SQLite foreign keys are off while migrating: a migration that rebuilds a table (batch
+    mode) drops the old one, which with them on would first delete every row referencing it
+    (``ON DELETE CASCADE``). The pragma cannot change inside a transaction, so it is set
+    around it, and the references are checked before the migration commits."""
+    async with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            await conn.run_sync(_sqlite_foreign_keys, False)
+        try:
+            async with conn.begin():
+                if db.dialect == "postgresql":
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                       {"k": _PG_LOCK_KEY})
+                await conn.run_sync(lambda c: command.upgrade(_config(c), revision))
+                if db.dialect == "sqlite":
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"migration left broken references: {broken[:5]}")
+        finally:
+            if db.dialect == "sqlite":
+                await conn.run_sync(_sqlite_foreign_keys, True)
+
+
+def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
+    """Set the pragma on the driver connection, outside any transaction."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
 
 
 async def current_revision(db: Database) -> tuple[str | None, str]:
