@@ -25,7 +25,8 @@ from unifyport.delivery.types import TargetState
 DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)
 """``next_attempt_at`` of a redelivery: earlier than any clock (shown as its queue time)."""
 _REQUEUE = {"status": PENDING, "attempts": 0, "leased_until": None, "lease_token": None,
-            "last_error": None}
+            "last_error": None, "succeeded_at": None, "succeeded_status_code": None,
+            "succeeded_duration_ms": None}
 
 
 async def target_states(s: AsyncSession, sink: str, counts: bool = True) -> list[TargetState]:
@@ -120,6 +121,8 @@ async def redeliver(
             s.add(Delivery(sink=t.sink, target=t.name, event_seq=ev.seq, event_id=ev.id,
                            **_REQUEUE, next_attempt_at=now, created_at=stamp, updated_at=stamp))
         else:
+            if row.succeeded_at is not None:  # keep the earlier success in the log
+                s.add(_success_attempt(row))
             for key, value in _REQUEUE.items():
                 setattr(row, key, value)
             row.next_attempt_at, row.updated_at = now, stamp
@@ -147,10 +150,19 @@ async def deliveries_json(s: AsyncSession, ev: Event) -> list[dict[str, Any]]:
             "next_attempt_at": iso(max(d.next_attempt_at, d.updated_at))
             if d.status == PENDING and d.next_attempt_at is not None else None,
             "last_error": d.last_error,
-            "attempts": [_attempt_json(a) for a in attempts.get(d.id, [])],
+            "attempts": [_attempt_json(a) for a in attempts.get(d.id, [])] + (
+                [_attempt_json(_success_attempt(d))] if d.succeeded_at is not None else []),
         }
         for d in deliveries
     ]
+
+
+def _success_attempt(d: Delivery) -> DeliveryAttempt:
+    """The successful attempt stored on ``d`` (the last one it had), as an attempt row."""
+    assert d.succeeded_at is not None and d.succeeded_duration_ms is not None
+    return DeliveryAttempt(delivery_id=d.id, event_id=d.event_id, attempt=d.attempts,
+                           succeeded=True, status_code=d.succeeded_status_code, error=None,
+                           duration_ms=d.succeeded_duration_ms, at=d.succeeded_at)
 
 
 def _attempt_json(a: DeliveryAttempt) -> dict[str, Any]:

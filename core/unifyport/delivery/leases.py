@@ -13,19 +13,18 @@ are synchronous: the queue runs them through ``Database.run``.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from itertools import groupby
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
+    Dialect,
     Integer,
     Text,
-    any_,
     bindparam,
     cast,
     func,
@@ -93,18 +92,30 @@ _RECORD_ATTEMPTS = {
         .table_valued(*_ATTEMPT_FIELDS).render_derived().c)),
     "sqlite": insert(ATTEMPTS),
 }
+_SUCCESS_FIELDS = {"id": "b_id", "lease_token": "b_token", "succeeded_at": "b_at",
+                   "succeeded_status_code": "b_code", "succeeded_duration_ms": "b_ms"}
+_SUCCESS_VALUES = {"status": SUCCEEDED, "next_attempt_at": None, "last_error": None,
+                   "leased_until": None, "lease_token": None}
+_SUCCESS_ROWS = func.unnest(*(
+    bindparam(param, type_=postgresql.ARRAY(DELIVERIES.c[name].type))
+    for name, param in _SUCCESS_FIELDS.items())).table_valued(*_SUCCESS_FIELDS).render_derived()
+_JSON_ROWS = func.json_each(bindparam("b_rows")).table_valued("value")
 _SUCCEEDED = {
-    # An id array on PostgreSQL keeps one prepared statement; an expanded IN list would
-    # be a new statement (prepare and plan) for every batch size.
-    dialect: update(DELIVERIES)
-    .where(_d.lease_token == bindparam("b_token"), ids)
-    .values(status=SUCCEEDED, next_attempt_at=None, last_error=None, leased_until=None,
-            lease_token=None, updated_at=bindparam("b_wall", type_=UTCDateTime()))
-    for dialect, ids in (
-        ("postgresql", _d.id == any_(bindparam("b_ids", type_=postgresql.ARRAY(BigInteger())))),
-        ("sqlite", _d.id.in_(bindparam("b_ids", expanding=True))),
-    )
+    # PostgreSQL: one statement over column arrays (a join on id and lease) for the batch.
+    "postgresql": update(DELIVERIES)
+    .where(_d.id == _SUCCESS_ROWS.c.id, _d.lease_token == _SUCCESS_ROWS.c.lease_token)
+    .values(**_SUCCESS_VALUES, updated_at=bindparam("b_wall", type_=UTCDateTime()),
+            **{name: _SUCCESS_ROWS.c[name] for name in list(_SUCCESS_FIELDS)[2:]}),
+    # SQLite: one statement over the rows as JSON (an executemany of per-row UPDATEs cost
+    # more than the attempt rows it replaces).
+    "sqlite": update(DELIVERIES)
+    .where(_d.id == func.json_extract(_JSON_ROWS.c.value, "$[0]"),
+           _d.lease_token == func.json_extract(_JSON_ROWS.c.value, "$[1]"))
+    .values(**_SUCCESS_VALUES, updated_at=bindparam("b_wall", type_=UTCDateTime()),
+            **{name: func.json_extract(_JSON_ROWS.c.value, f"$[{i}]")
+               for i, name in enumerate(_SUCCESS_FIELDS) if i >= 2}),
 }
+"""A success is stored on the delivery row (no attempt row): one write fewer per event."""
 _SETTLED = (
     update(DELIVERIES)
     .where(_d.id == bindparam("b_id"), _d.lease_token == bindparam("b_token"))
@@ -185,7 +196,8 @@ def _body(type_: str, created_at: datetime, data: str | None) -> bytes:
 
 def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
              failing: Collection[str] | None = None) -> None:
-    """Record each attempt; move each delivery whose lease is still held to its new status;
+    """Record each attempt (a success on its delivery row, any other outcome as an attempt
+    row); move each delivery whose lease is still held to its new status;
     keep each target's ``failing_since`` (cleared by a success, set by the first failure;
     ``failing`` names the targets that may have it set, None when unknown).
 
@@ -194,6 +206,40 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
     if not outcomes:
         return
     _mark_targets(conn, sink, outcomes, failing)
+    wall = utcnow()
+    ordered = sorted(outcomes, key=lambda o: o.claim.delivery_id)
+    succeeded = [o for o in ordered if o.result == "succeeded"]
+    if succeeded:
+        rows = [(o.claim.delivery_id, o.claim.token, o.at, o.status_code, o.duration_ms)
+                for o in succeeded]
+        if conn.dialect.name == "postgresql":
+            params: dict[str, Any] = {param: list(column) for param, column in zip(
+                _SUCCESS_FIELDS.values(), zip(*rows, strict=True), strict=True)}
+        else:
+            stored = _stored_time(conn.dialect)
+            params = {"b_rows": json.dumps([(i, token, stored(at), code, ms)
+                                            for i, token, at, code, ms in rows])}
+        conn.execute(_SUCCEEDED[conn.dialect.name], {"b_wall": wall, **params})
+    others = [o for o in ordered if o.result != "succeeded"]
+    if others:
+        _record_attempts(conn, others)
+        conn.execute(_SETTLED, [
+            {"b_id": o.claim.delivery_id, "b_token": o.claim.token,
+             "b_status": _STATUS[o.result], "b_wall": wall,
+             "b_next": o.retry_at if o.result == "retry" else None,
+             "b_error": _clip(o.error or _code(o))}
+            for o in others])
+
+
+@functools.cache
+def _stored_time(dialect: Dialect) -> Callable[[datetime], Any]:
+    """A datetime as ``dialect`` stores it (for values passed inside JSON)."""
+    process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else lambda value: value
+
+
+def _record_attempts(conn: Connection, outcomes: Sequence[Outcome]) -> None:
+    """Attempt rows for ``outcomes`` (failures: a success is stored on its delivery)."""
     rows = [(o.claim.delivery_id, o.claim.event_id, o.claim.attempt, o.result == "succeeded",
              o.status_code, _clip(o.error), o.duration_ms, o.at) for o in outcomes]
     if conn.dialect.name == "postgresql":
@@ -203,22 +249,6 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
     else:
         conn.execute(_RECORD_ATTEMPTS["sqlite"], [dict(zip(_ATTEMPT_FIELDS, r, strict=True))
                                                   for r in rows])
-    wall = utcnow()
-    ordered = sorted(outcomes, key=lambda o: o.claim.delivery_id)
-    succeeded = [o for o in ordered if o.result == "succeeded"]
-    # Successes: one statement per lease (ids in order), no per-row parameters.
-    by_token = sorted(succeeded, key=lambda o: (o.claim.token, o.claim.delivery_id))
-    for token, group in groupby(by_token, key=lambda o: o.claim.token):
-        conn.execute(_SUCCEEDED[conn.dialect.name], {"b_token": token, "b_wall": wall,
-                                  "b_ids": [o.claim.delivery_id for o in group]})
-    others = [o for o in ordered if o.result != "succeeded"]
-    if others:
-        conn.execute(_SETTLED, [
-            {"b_id": o.claim.delivery_id, "b_token": o.claim.token,
-             "b_status": _STATUS[o.result], "b_wall": wall,
-             "b_next": o.retry_at if o.result == "retry" else None,
-             "b_error": _clip(o.error or _code(o))}
-            for o in others])
 
 
 def _mark_targets(conn: Connection, sink: str, outcomes: Sequence[Outcome],

@@ -50,6 +50,12 @@ class Delivery(Base):
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_token: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(String(500))
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Start of the successful attempt (number ``attempts``). It is kept here rather than as
+    a :class:`DeliveryAttempt` row: one write fewer for almost every delivery. A replay moves
+    it to the attempt rows."""
+    succeeded_status_code: Mapped[int | None] = mapped_column()
+    succeeded_duration_ms: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -63,7 +69,8 @@ class Delivery(Base):
 
 
 class DeliveryAttempt(Base):
-    """One try of a delivery: when, how long, the response status or the error."""
+    """One try of a delivery: when, how long, the response status or the error (a
+    delivery's current success is on its row: :attr:`Delivery.succeeded_at`)."""
 
     __tablename__ = "delivery_attempts"
 
