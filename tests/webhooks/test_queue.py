@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from unifyport.accounts.service import emit
 from unifyport.db.database import Database
+from unifyport.db.repositories import EventRepository
 from unifyport.db.types import utcnow
+from unifyport.delivery.admin import deliveries_json
 from unifyport.delivery.fanout import _advance
 from unifyport.delivery.queue import DeliveryQueue
 from unifyport.delivery.types import Outcome, Target
@@ -92,6 +94,29 @@ async def test_expired_lease_is_claimed_again_and_the_stale_outcome_ignored(
     await q.complete([Outcome(again, "succeeded", now, 5, 200)])
     [state] = await q.targets()
     assert state.succeeded == 1 and state.pending == 0
+
+
+async def test_the_log_keeps_a_success_whose_lease_was_lost(db: Database) -> None:
+    """A success is stored on its delivery row, unless the lease moved on meanwhile: then
+    it still appears in the delivery log, as an attempt row."""
+    q = DeliveryQueue(db, "webhook")
+    await q.sync_targets([Target("main")])
+    await _emit(db, 1)
+    await q.fan_out(utcnow())
+    [first] = await q.claim("main", 5, utcnow(), timedelta(milliseconds=100))
+    await asyncio.sleep(0.15)
+    [again] = await q.claim("main", 5, utcnow(), LEASE)
+    await q.complete([Outcome(first, "succeeded", utcnow(), 7, 200)])  # its lease is gone
+    [state] = await q.targets()
+    assert state.pending == 1 and state.succeeded == 0
+    await q.complete([Outcome(again, "succeeded", utcnow(), 5, 204)])
+    async with db.read() as s:
+        event = await EventRepository(s).get(first.event_id)
+        assert event is not None
+        [delivery] = await deliveries_json(s, event)
+    assert delivery["status"] == "succeeded"
+    assert [(a["attempt"], a["status_code"], a["succeeded"], a["duration_ms"])
+            for a in delivery["attempts"]] == [(1, 200, True, 7), (2, 204, True, 5)]
 
 
 async def test_retry_release_recover(db: Database) -> None:

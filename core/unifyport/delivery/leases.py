@@ -105,7 +105,8 @@ _SUCCEEDED = {
     "postgresql": update(DELIVERIES)
     .where(_d.id == _SUCCESS_ROWS.c.id, _d.lease_token == _SUCCESS_ROWS.c.lease_token)
     .values(**_SUCCESS_VALUES, updated_at=bindparam("b_wall", type_=UTCDateTime()),
-            **{name: _SUCCESS_ROWS.c[name] for name in list(_SUCCESS_FIELDS)[2:]}),
+            **{name: _SUCCESS_ROWS.c[name] for name in list(_SUCCESS_FIELDS)[2:]})
+    .returning(_d.id),
     # SQLite: one statement over the rows as JSON (an executemany of per-row UPDATEs cost
     # more than the attempt rows it replaces).
     "sqlite": update(DELIVERIES)
@@ -113,9 +114,11 @@ _SUCCEEDED = {
            _d.lease_token == func.json_extract(_JSON_ROWS.c.value, "$[1]"))
     .values(**_SUCCESS_VALUES, updated_at=bindparam("b_wall", type_=UTCDateTime()),
             **{name: func.json_extract(_JSON_ROWS.c.value, f"$[{i}]")
-               for i, name in enumerate(_SUCCESS_FIELDS) if i >= 2}),
+               for i, name in enumerate(_SUCCESS_FIELDS) if i >= 2})
+    .returning(_d.id),
 }
-"""A success is stored on the delivery row (no attempt row): one write fewer per event."""
+"""A success is stored on the delivery row (no attempt row): one write fewer per event.
+Returns the ids updated: a success whose lease was lost gets an attempt row instead."""
 _SETTLED = (
     update(DELIVERIES)
     .where(_d.id == bindparam("b_id"), _d.lease_token == bindparam("b_token"))
@@ -209,6 +212,7 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
     wall = utcnow()
     ordered = sorted(outcomes, key=lambda o: o.claim.delivery_id)
     succeeded = [o for o in ordered if o.result == "succeeded"]
+    stored: set[int] = set()
     if succeeded:
         rows = [(o.claim.delivery_id, o.claim.token, o.at, o.status_code, o.duration_ms)
                 for o in succeeded]
@@ -216,13 +220,16 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
             params: dict[str, Any] = {param: list(column) for param, column in zip(
                 _SUCCESS_FIELDS.values(), zip(*rows, strict=True), strict=True)}
         else:
-            stored = _stored_time(conn.dialect)
-            params = {"b_rows": json.dumps([(i, token, stored(at), code, ms)
+            as_stored = _stored_time(conn.dialect)
+            params = {"b_rows": json.dumps([(i, token, as_stored(at), code, ms)
                                             for i, token, at, code, ms in rows])}
-        conn.execute(_SUCCEEDED[conn.dialect.name], {"b_wall": wall, **params})
+        stored = set(conn.scalars(_SUCCEEDED[conn.dialect.name], {"b_wall": wall, **params}))
     others = [o for o in ordered if o.result != "succeeded"]
+    # The log keeps every attempt: also a success whose lease another worker took meanwhile.
+    unstored = [o for o in ordered if o.claim.delivery_id not in stored]
+    if unstored:
+        _record_attempts(conn, unstored)
     if others:
-        _record_attempts(conn, others)
         conn.execute(_SETTLED, [
             {"b_id": o.claim.delivery_id, "b_token": o.claim.token,
              "b_status": _STATUS[o.result], "b_wall": wall,
@@ -239,7 +246,7 @@ def _stored_time(dialect: Dialect) -> Callable[[datetime], Any]:
 
 
 def _record_attempts(conn: Connection, outcomes: Sequence[Outcome]) -> None:
-    """Attempt rows for ``outcomes`` (failures: a success is stored on its delivery)."""
+    """Attempt rows for ``outcomes`` (a success has one only if its lease was lost)."""
     rows = [(o.claim.delivery_id, o.claim.event_id, o.claim.attempt, o.result == "succeeded",
              o.status_code, _clip(o.error), o.duration_ms, o.at) for o in outcomes]
     if conn.dialect.name == "postgresql":
