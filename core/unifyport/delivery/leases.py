@@ -5,10 +5,11 @@ Claiming is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMI
 runs out (the process died mid-delivery) makes the delivery claimable again: at least once.
 
 The statements are built once, with bound parameters: building them per call cost more than
-running them. Three differ by dialect, for PostgreSQL's round trips and prepared statements:
-the claim reads its events in the same statement (an ``UPDATE`` in a CTE), and id and attempt
-lists go as arrays (one prepared statement, not one per batch size or per row). The functions
-are synchronous: the queue runs them through ``Database.run``.
+running them. Three differ by dialect: on PostgreSQL the claim reads its events in the same
+statement (an ``UPDATE`` in a CTE; one round trip), and batches of rows go as column arrays
+(one prepared statement, not one per batch size or per row); on SQLite a batch of successes
+goes as one JSON array. The functions are synchronous: the queue runs them through
+``Database.run``.
 """
 
 from __future__ import annotations
