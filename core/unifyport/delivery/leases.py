@@ -25,7 +25,9 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Integer,
+    Table,
     Text,
+    Update,
     bindparam,
     cast,
     func,
@@ -83,40 +85,54 @@ _CLAIM_WITH_EVENTS = select(_CLAIMED.c.id, _CLAIMED.c.attempts, *_EVENT_COLUMNS)
     _CLAIMED.join(EVENTS, _e.seq == _CLAIMED.c.event_seq))
 """PostgreSQL: the claim and its events in one statement (one round trip, a stable text the
 driver keeps prepared); SQLite cannot put an UPDATE in a CTE and has no round trips."""
+
+
+def _unnested(table: Table, fields: Sequence[str]) -> list[Any]:
+    """PostgreSQL: one column per field from array parameters ``b_<field>`` (see
+    :func:`_arrays`): a batch of rows in one prepared statement."""
+    return list(func.unnest(*(
+        bindparam(f"b_{name}", type_=postgresql.ARRAY(table.c[name].type)) for name in fields
+    )).table_valued(*fields).render_derived().c)
+
+
+def _arrays(fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """The parameters of :func:`_unnested` for ``rows`` (one value per field)."""
+    return {f"b_{name}": list(column)
+            for name, column in zip(fields, zip(*rows, strict=True), strict=True)}
+
+
 _ATTEMPT_FIELDS = ("delivery_id", "event_id", "attempt", "succeeded", "status_code", "error",
                    "duration_ms", "at")
 _RECORD_ATTEMPTS = {
     # PostgreSQL: one statement over column arrays instead of a statement per row.
-    "postgresql": insert(ATTEMPTS).from_select(list(_ATTEMPT_FIELDS), select(
-        *func.unnest(*(bindparam(f"b_{name}", type_=postgresql.ARRAY(ATTEMPTS.c[name].type))
-                       for name in _ATTEMPT_FIELDS))
-        .table_valued(*_ATTEMPT_FIELDS).render_derived().c)),
+    "postgresql": insert(ATTEMPTS).from_select(
+        list(_ATTEMPT_FIELDS), select(*_unnested(ATTEMPTS, _ATTEMPT_FIELDS))),
     "sqlite": insert(ATTEMPTS),
 }
-_SUCCESS_FIELDS = {"id": "b_id", "lease_token": "b_token", "succeeded_at": "b_at",
-                   "succeeded_status_code": "b_code", "succeeded_duration_ms": "b_ms"}
-_SUCCESS_VALUES = {"status": SUCCEEDED, "next_attempt_at": None, "last_error": None,
-                   "leased_until": None, "lease_token": None}
-_SUCCESS_ROWS = func.unnest(*(
-    bindparam(param, type_=postgresql.ARRAY(DELIVERIES.c[name].type))
-    for name, param in _SUCCESS_FIELDS.items())).table_valued(*_SUCCESS_FIELDS).render_derived()
+_SUCCESS_FIELDS = ("id", "lease_token", "succeeded_at", "succeeded_status_code",
+                   "succeeded_duration_ms")
+"""Per success: its row (id and lease), then what is stored on it."""
+
+
+def _store_successes(columns: Sequence[Any]) -> Update:
+    """UPDATE the rows named by the first two ``columns`` (one per field) with the rest."""
+    delivery_id, token, *stored = columns
+    return (update(DELIVERIES)
+            .where(_d.id == delivery_id, _d.lease_token == token)
+            .values(status=SUCCEEDED, next_attempt_at=None, last_error=None,
+                    leased_until=None, lease_token=None,
+                    updated_at=bindparam("b_wall", type_=UTCDateTime()),
+                    **dict(zip(_SUCCESS_FIELDS[2:], stored, strict=True)))
+            .returning(_d.id))
+
+
 _JSON_ROWS = func.json_each(bindparam("b_rows")).table_valued("value")
 _SUCCEEDED = {
-    # PostgreSQL: one statement over column arrays (a join on id and lease) for the batch.
-    "postgresql": update(DELIVERIES)
-    .where(_d.id == _SUCCESS_ROWS.c.id, _d.lease_token == _SUCCESS_ROWS.c.lease_token)
-    .values(**_SUCCESS_VALUES, updated_at=bindparam("b_wall", type_=UTCDateTime()),
-            **{name: _SUCCESS_ROWS.c[name] for name in list(_SUCCESS_FIELDS)[2:]})
-    .returning(_d.id),
-    # SQLite: one statement over the rows as JSON (an executemany of per-row UPDATEs cost
-    # more than the attempt rows it replaces).
-    "sqlite": update(DELIVERIES)
-    .where(_d.id == func.json_extract(_JSON_ROWS.c.value, "$[0]"),
-           _d.lease_token == func.json_extract(_JSON_ROWS.c.value, "$[1]"))
-    .values(**_SUCCESS_VALUES, updated_at=bindparam("b_wall", type_=UTCDateTime()),
-            **{name: func.json_extract(_JSON_ROWS.c.value, f"$[{i}]")
-               for i, name in enumerate(_SUCCESS_FIELDS) if i >= 2})
-    .returning(_d.id),
+    # PostgreSQL: the batch as column arrays; SQLite: as one JSON array of rows (an
+    # executemany of per-row UPDATEs cost more than the attempt rows it replaces).
+    "postgresql": _store_successes(_unnested(DELIVERIES, _SUCCESS_FIELDS)),
+    "sqlite": _store_successes([func.json_extract(_JSON_ROWS.c.value, f"$[{i}]")
+                                for i in range(len(_SUCCESS_FIELDS))]),
 }
 """A success is stored on the delivery row (no attempt row): one write fewer per event.
 Returns the ids updated: a success whose lease was lost gets an attempt row instead."""
@@ -218,8 +234,7 @@ def complete(conn: Connection, sink: str, outcomes: Sequence[Outcome],
         rows = [(o.claim.delivery_id, o.claim.token, o.at, o.status_code, o.duration_ms)
                 for o in succeeded]
         if conn.dialect.name == "postgresql":
-            params: dict[str, Any] = {param: list(column) for param, column in zip(
-                _SUCCESS_FIELDS.values(), zip(*rows, strict=True), strict=True)}
+            params: dict[str, Any] = _arrays(_SUCCESS_FIELDS, rows)
         else:
             as_stored = _stored_time(conn.dialect)
             params = {"b_rows": json.dumps([(i, token, as_stored(at), code, ms)
@@ -251,9 +266,7 @@ def _record_attempts(conn: Connection, outcomes: Sequence[Outcome]) -> None:
     rows = [(o.claim.delivery_id, o.claim.event_id, o.claim.attempt, o.result == "succeeded",
              o.status_code, _clip(o.error), o.duration_ms, o.at) for o in outcomes]
     if conn.dialect.name == "postgresql":
-        conn.execute(_RECORD_ATTEMPTS["postgresql"], {
-            f"b_{name}": list(column)
-            for name, column in zip(_ATTEMPT_FIELDS, zip(*rows, strict=True), strict=True)})
+        conn.execute(_RECORD_ATTEMPTS["postgresql"], _arrays(_ATTEMPT_FIELDS, rows))
     else:
         conn.execute(_RECORD_ATTEMPTS["sqlite"], [dict(zip(_ATTEMPT_FIELDS, r, strict=True))
                                                   for r in rows])
