@@ -35,6 +35,11 @@ async def test_migrations_match_models(database_url: str) -> None:
         await db.dispose()
 
 
+_DELIVERY_OF_EVENT_7 = text(
+    "INSERT INTO deliveries (sink, target, event_seq, event_id, status, attempts, created_at, "
+    "updated_at) VALUES ('webhook', 'ep', 7, 'evt_a', 'pending', 1, :at, :at)")
+
+
 async def test_delivery_key_migration_keeps_rows(database_url: str) -> None:
     """0004 rebuilds the deliveries table on SQLite (a new unique key) and, on PostgreSQL,
     leaves room on each page: existing deliveries and their attempts survive, and the key
@@ -46,10 +51,7 @@ async def test_delivery_key_migration_keeps_rows(database_url: str) -> None:
             await conn.execute(text(
                 "INSERT INTO events (seq, id, type, account_id, data, created_at) "
                 "VALUES (7, 'evt_a', 'message.received', NULL, '{}', :at)"), {"at": utcnow()})
-            await conn.execute(text(
-                "INSERT INTO deliveries (sink, target, event_seq, event_id, status, attempts, "
-                "created_at, updated_at) VALUES ('webhook', 'ep', 7, 'evt_a', 'pending', 1, "
-                ":at, :at)"), {"at": utcnow()})
+            await conn.execute(_DELIVERY_OF_EVENT_7, {"at": utcnow()})
             await conn.execute(text(
                 "INSERT INTO delivery_attempts (delivery_id, event_id, attempt, succeeded, "
                 "status_code, error, duration_ms, at) SELECT id, 'evt_a', 1, false, 500, "
@@ -71,9 +73,6 @@ async def test_delivery_key_migration_keeps_rows(database_url: str) -> None:
                 assert options == ["fillfactor=50"]
         with pytest.raises(IntegrityError):
             async with db.engine.begin() as conn:
-                await conn.execute(text(
-                    "INSERT INTO deliveries (sink, target, event_seq, event_id, status, "
-                    "attempts, created_at, updated_at) VALUES ('webhook', 'ep', 7, 'evt_a', "
-                    "'pending', 0, :at, :at)"), {"at": utcnow()})
+                await conn.execute(_DELIVERY_OF_EVENT_7, {"at": utcnow()})
     finally:
         await db.dispose()
