@@ -2,7 +2,7 @@
 """UnifyPort developer entry point (standard library only).
 
     python3 dev.py serve [args...]   set up .venv, then run `unifyport serve`
-    python3 dev.py test [args...]    set up .venv, then ruff, mypy and pytest
+    python3 dev.py test [args...]    set up .venv, then ruff, mypy (core, plugins) and pytest
 
 Set-up creates ``.venv`` when missing and (re)installs the project with all
 extras whenever ``pyproject.toml`` changed since the last install, so later
@@ -112,7 +112,7 @@ def cmd_test(args: list[str]) -> int:
     ensure_postgres()
     steps = [
         ("ruff check .", [str(BIN / "ruff"), "check", "."]),
-        ("mypy core", [str(BIN / "mypy"), "core"]),
+        ("mypy core plugins", [str(BIN / "mypy"), "core", "plugins"]),
         ("pytest", [str(BIN / "python"), "-m", "pytest", *args]),
     ]
     for name, cmd in steps:

@@ -1,148 +1,22 @@
-"""What a channel plugin implements: a provider with auth modes, step handlers and a runtime.
+"""What a channel plugin implements: a :class:`Provider` with declared auth modes, step
+handlers, a runtime that keeps an account online, and sending.
 
 The core owns the state machine, storage, encryption, events and HTTP. A provider receives
-plain data in a context object and answers with typed results; it never writes the database.
+plain data in context objects and answers with typed results; it never writes the database
+and never speaks HTTP status codes. Plugins import all of this from :mod:`unifyport.sdk`.
 """
 
 from __future__ import annotations
 
+import abc
 import enum
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
-from unifyport.auth.states import AuthStatus, AuthStep
-from unifyport.errors import ApiError
-
-FieldType = Literal["string", "integer", "boolean"]
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One input field of an auth mode; drives request validation and the OpenAPI schema."""
-
-    name: str
-    type: FieldType = "string"
-    required: bool = True
-    secret: bool = False
-    description: str = ""
-    pattern: str | None = None
-    """A regular expression a string value must fully match (e.g. E.164 for phones)."""
-    location: Literal["provider_data", "params"] = "provider_data"
-
-
-@dataclass(frozen=True)
-class AuthModeSpec:
-    """An auth mode of a provider: its fields and the steps it supports."""
-
-    name: str
-    description: str
-    fields: tuple[FieldSpec, ...]
-    steps: frozenset[AuthStep]
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who an authorized account is, at the provider."""
-
-    id: str
-    username: str | None = None
-    display_name: str | None = None
-    phone: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "id": self.id,
-            "username": self.username,
-            "display_name": self.display_name,
-            "phone": self.phone,
-        }
-
-
-@dataclass(frozen=True)
-class EventDraft:
-    """An event a provider asks the core to emit; the core adds ``account_id``."""
-
-    type: str
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Outbound:
-    """Core services a provider may use for outbound requests."""
-
-    fetch: Callable[[str, int], Awaitable[bytes]]
-    """``await fetch(url, max_bytes)``: download under the outbound-URL policy. Raises
-    :class:`StepError` (``url_not_allowed`` / ``download_failed``)."""
-
-
-@dataclass(frozen=True)
-class StepContext:
-    """Everything a step handler may read. ``provider_data`` includes decrypted secrets."""
-
-    account_id: str
-    auth_mode: str
-    status: AuthStatus
-    provider_data: Mapping[str, Any]
-    params: Mapping[str, Any]
-    flow: Mapping[str, Any]
-    """In-progress flow data saved by earlier steps (empty when none)."""
-    input: Mapping[str, Any]
-    """The step's request body (``code``, ``password``, ``params``)."""
-    outbound: Outbound | None = None
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """A successful step. ``status`` must be one of the step's allowed targets."""
-
-    status: AuthStatus
-    flow: Mapping[str, Any] | None = None
-    """Data to keep for the next step (stored encrypted); ``None`` keeps none."""
-    session: bytes | None = None
-    """Credentials to store (encrypted) when the account becomes authorized."""
-    identity: Identity | None = None
-    response: Mapping[str, Any] = field(default_factory=dict)
-    """Extra top-level response fields, e.g. ``{"qr": {...}}``."""
-    events: tuple[EventDraft, ...] = ()
-
-
-class StepError(Exception):
-    """A step (or runtime call) failed with a stable error ``code``.
-
-    ``fail`` moves the account to ``failed``; otherwise it keeps its status (the caller may
-    retry, e.g. after ``invalid_code``). ``retry_after`` (seconds) accompanies ``flood_wait``.
-    """
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        http_status: int = 400,
-        fail: bool = False,
-        retry_after: int | None = None,
-        flow: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status
-        self.fail = fail
-        self.retry_after = retry_after
-        self.flow = flow
-
-    def details(self) -> dict[str, Any]:
-        """``{code, message, retry_after?}``: what the account's ``last_error`` records."""
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.retry_after is not None:
-            body["retry_after"] = self.retry_after
-        return body
-
-    def api_error(self, **extra: Any) -> ApiError:
-        """The error answered to the API client (``retry_after`` included when set)."""
-        body = self.details()
-        return ApiError(self.http_status, body.pop("code"), body.pop("message"), **body, **extra)
+from unifyport.auth.declare import AuthMode
+from unifyport.auth.results import Outbound, StepContext, StepError, StepResult
+from unifyport.messages import Message, OutgoingMessage
 
 
 class RuntimeStatus(enum.StrEnum):
@@ -156,7 +30,7 @@ class RuntimeStatus(enum.StrEnum):
 
 
 class SessionRevoked(Exception):
-    """Raised by a runtime when the provider says the session is dead; ``reason`` is stable
+    """Raised by a runtime when the channel says the session is dead; ``reason`` is stable
     (``session_revoked``, ``auth_key_duplicated``...). The account moves to ``logged_out``."""
 
     def __init__(self, reason: str, message: str = "") -> None:
@@ -165,56 +39,85 @@ class SessionRevoked(Exception):
 
 
 class RuntimeContext(Protocol):
-    """What the core hands a running client."""
+    """What the core hands a running client (``Provider.run_runtime``)."""
 
     account_id: str
     provider_data: Mapping[str, Any]
     session: bytes
 
+    def attach(self, client: object) -> None:
+        """Hand the core the running client: ``send`` receives it as ``SendContext.client``
+        while this runtime runs (the provider keeps no account -> client map of its own)."""
+
     async def set_status(self, status: RuntimeStatus, error: str | None = None) -> None:
         """Report ``running`` once online, ``reconnecting`` while the link is down."""
 
+    async def received(self, messages: Sequence[Message]) -> None:
+        """Emit one ``message.received`` per message, in order, in one transaction."""
+
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
-        """Emit an event for this account (``message.received``...), stored durably."""
+        """Emit another event for this account, stored durably."""
 
     async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        """Emit several ``(type, data)`` events for this account in one transaction, in order
-        (for high-rate streams: one commit per batch instead of one per event)."""
+        """Emit several ``(type, data)`` events for this account in one transaction, in order."""
 
     async def save_session(self, session: bytes) -> None:
         """Replace the stored credentials (e.g. after a data-centre migration)."""
 
 
-@runtime_checkable
-class Provider(Protocol):
-    """A channel: registered by a plugin through ``register_providers``."""
+@dataclass(frozen=True)
+class SendContext:
+    """What ``Provider.send`` receives: the account and the client its runtime attached."""
 
-    name: str
-    description: str
-    auth_modes: tuple[AuthModeSpec, ...]
+    account_id: str
+    provider_data: Mapping[str, Any]
+    client: object
+    outbound: Outbound | None = None
 
-    async def run_step(self, step: AuthStep, ctx: StepContext) -> StepResult:
-        """Perform one auth step; raise :class:`StepError` for expected failures."""
-        ...
 
+class Provider(abc.ABC):
+    """A channel, registered by a plugin through ``register_providers``.
+
+    Subclass it, declare ``name``, ``description`` and ``auth_modes``, implement
+    :meth:`run_step` and :meth:`run_runtime`; the other methods have working defaults.
+    ``capabilities`` tells the conformance kit (``unifyport.testing``) what to exercise.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    auth_modes: tuple[AuthMode, ...]
+    text_limit: int = 4096
+    """Longest text ``send`` accepts (characters); longer is 422 before the provider runs."""
+    capabilities: frozenset[str] = frozenset({"receive", "send"})
+    """Any of ``receive``, ``send``, ``logout`` (the session is ended at the channel when
+    the account is deleted), ``revocation`` (the channel can end a running session)."""
+
+    @abc.abstractmethod
+    async def run_step(self, step: str, ctx: StepContext) -> StepResult:
+        """Perform the declared step ``step``; raise :class:`StepError` for expected failures.
+        ``cancel`` is the core's and never reaches this method (see :meth:`discard`)."""
+
+    @abc.abstractmethod
     async def run_runtime(self, ctx: RuntimeContext) -> None:
-        """Keep the account online until cancelled. Raise :class:`SessionRevoked` when the
+        """Keep the account online until cancelled: ``ctx.attach(client)``, report
+        ``running``, hand messages to ``ctx.received``. Raise :class:`SessionRevoked` when the
         session is dead; any other exception is retried by the core with backoff."""
-        ...
 
-    async def send_message(
-        self, account_id: str, chat_id: str, text: str, reply_to_id: str | None
-    ) -> Mapping[str, Any]:
-        """Send a message through the account's running client; return the normalised message.
-        Raise :class:`StepError` (``runtime_not_running``...) when it cannot."""
-        ...
+    async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
+        """Send through the attached client and return the message as sent."""
+        raise StepError("unsupported", f"provider {self.name!r} cannot send messages")
+
+    async def discard(self, account_id: str) -> None:
+        """Drop whatever is kept in memory for the account's login flow (a connected client
+        waiting for a scan): called on ``cancel``, when a flow ends, and on deletion."""
+        return None
 
     async def logout(
         self, account_id: str, provider_data: Mapping[str, Any], session: bytes | None
     ) -> None:
-        """Log the session out at the provider when possible (account deletion)."""
-        ...
+        """End the session at the channel when possible (account deletion)."""
+        return None
 
     async def aclose(self) -> None:
         """Release clients and connections at shutdown."""
-        ...
+        return None

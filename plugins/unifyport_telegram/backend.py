@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from unifyport.providers import Identity
+from unifyport.sdk import Identity
 
 from .config import TelegramConfig
 from .session_data import SessionData, UpdateState
@@ -32,7 +32,7 @@ class Me:
     def identity(self) -> Identity:
         phone = f"+{self.phone.lstrip('+')}" if self.phone else None
         return Identity(id=str(self.id), username=self.username,
-                        display_name=self.display_name, phone=phone)
+                        display_name=self.display_name, extra={"phone": phone})
 
 
 @dataclass(frozen=True)

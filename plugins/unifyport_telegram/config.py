@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unifyport.errors import ConfigError
+from unifyport.sdk import ConfigError
 
 BACKENDS = ("telethon", "pyrogram")
 _TOP_KEYS = {"backend", "import_dir", "server", "timeout", "probe_interval"}

@@ -5,39 +5,48 @@ from __future__ import annotations
 
 import re
 
-from unifyport.providers import StepError
+from unifyport.sdk import ErrorKind, StepError
 
-#: Telegram RPC error name -> (stable code, HTTP status).
-RPC_CODES: dict[str, tuple[str, int]] = {
-    "PHONE_CODE_INVALID": ("invalid_code", 400),
-    "PHONE_CODE_EMPTY": ("invalid_code", 400),
-    "PHONE_CODE_EXPIRED": ("code_expired", 400),
-    "PHONE_NUMBER_INVALID": ("phone_invalid", 400),
-    "PHONE_NUMBER_UNOCCUPIED": ("phone_invalid", 400),
-    "PHONE_NUMBER_BANNED": ("phone_banned", 403),
-    "PHONE_NUMBER_FLOOD": ("flood_wait", 429),
-    "PHONE_PASSWORD_FLOOD": ("flood_wait", 429),
-    "PASSWORD_HASH_INVALID": ("invalid_password", 400),
-    "SESSION_PASSWORD_NEEDED": ("password_needed", 401),
-    "AUTH_TOKEN_EXPIRED": ("qr_expired", 400),
-    "AUTH_TOKEN_INVALID": ("qr_expired", 400),
-    "AUTH_TOKEN_ALREADY_ACCEPTED": ("qr_expired", 400),
-    "AUTH_KEY_UNREGISTERED": ("auth_key_unregistered", 401),
-    "SESSION_REVOKED": ("session_revoked", 401),
-    "SESSION_EXPIRED": ("session_revoked", 401),
-    "USER_DEACTIVATED": ("session_revoked", 401),
-    "USER_DEACTIVATED_BAN": ("session_revoked", 401),
-    "AUTH_KEY_DUPLICATED": ("auth_key_duplicated", 406),
-    "ACCESS_TOKEN_INVALID": ("invalid_bot_token", 400),
-    "ACCESS_TOKEN_EXPIRED": ("invalid_bot_token", 400),
-    "PEER_ID_INVALID": ("chat_not_found", 404),
-    "CHAT_ID_INVALID": ("chat_not_found", 404),
-    "USER_ID_INVALID": ("chat_not_found", 404),
-    "INPUT_USER_DEACTIVATED": ("chat_not_found", 404),
-    "MESSAGE_EMPTY": ("invalid_request", 400),
-    "MESSAGE_TOO_LONG": ("invalid_request", 400),
-    "API_ID_INVALID": ("invalid_api_id", 400),
-    "API_ID_PUBLISHED_FLOOD": ("invalid_api_id", 400),
+#: Telegram RPC error name -> stable code.
+RPC_CODES: dict[str, str] = {
+    "PHONE_CODE_INVALID": "invalid_code",
+    "PHONE_CODE_EMPTY": "invalid_code",
+    "PHONE_CODE_EXPIRED": "code_expired",
+    "PHONE_NUMBER_INVALID": "phone_invalid",
+    "PHONE_NUMBER_UNOCCUPIED": "phone_invalid",
+    "PHONE_NUMBER_BANNED": "phone_banned",
+    "PHONE_NUMBER_FLOOD": "flood_wait",
+    "PHONE_PASSWORD_FLOOD": "flood_wait",
+    "PASSWORD_HASH_INVALID": "invalid_password",
+    "SESSION_PASSWORD_NEEDED": "password_needed",
+    "AUTH_TOKEN_EXPIRED": "qr_expired",
+    "AUTH_TOKEN_INVALID": "qr_expired",
+    "AUTH_TOKEN_ALREADY_ACCEPTED": "qr_expired",
+    "AUTH_KEY_UNREGISTERED": "auth_key_unregistered",
+    "SESSION_REVOKED": "session_revoked",
+    "SESSION_EXPIRED": "session_revoked",
+    "USER_DEACTIVATED": "session_revoked",
+    "USER_DEACTIVATED_BAN": "session_revoked",
+    "AUTH_KEY_DUPLICATED": "auth_key_duplicated",
+    "ACCESS_TOKEN_INVALID": "invalid_bot_token",
+    "ACCESS_TOKEN_EXPIRED": "invalid_bot_token",
+    "PEER_ID_INVALID": "chat_not_found",
+    "CHAT_ID_INVALID": "chat_not_found",
+    "USER_ID_INVALID": "chat_not_found",
+    "INPUT_USER_DEACTIVATED": "chat_not_found",
+    "MESSAGE_EMPTY": "invalid_request",
+    "MESSAGE_TOO_LONG": "invalid_request",
+    "API_ID_INVALID": "invalid_api_id",
+    "API_ID_PUBLISHED_FLOOD": "invalid_api_id",
+}
+#: The kind of the Telegram codes whose kind is not the core's default for them
+#: (``docs/telegram.md`` lists the HTTP status each one answers).
+KINDS: dict[str, ErrorKind] = {
+    "phone_banned": ErrorKind.FORBIDDEN,
+    "password_needed": ErrorKind.UNAUTHENTICATED,
+    "auth_key_unregistered": ErrorKind.UNAUTHENTICATED,
+    "auth_key_duplicated": ErrorKind.UNAUTHENTICATED,
+    "auth_key_unknown": ErrorKind.UNAUTHENTICATED,
 }
 
 #: Codes meaning the account's session is dead (the runtime logs the account out).
@@ -50,12 +59,12 @@ _FLOOD = re.compile(r"^(?:FLOOD_WAIT|FLOOD_PREMIUM_WAIT|SLOWMODE_WAIT)_(\d+)$")
 class TelegramError(Exception):
     """A failed Telegram call with a stable ``code`` (``invalid_code``, ``flood_wait``...)."""
 
-    def __init__(self, code: str, message: str = "", *, http_status: int = 400,
+    def __init__(self, code: str, message: str = "", *, kind: ErrorKind | None = None,
                  retry_after: int | None = None, rpc: str | None = None) -> None:
         super().__init__(message or code)
         self.code = code
         self.message = message or code
-        self.http_status = http_status
+        self.kind = kind or KINDS.get(code)
         self.retry_after = retry_after
         self.rpc = rpc
 
@@ -65,7 +74,7 @@ class TelegramError(Exception):
         return self.code in REVOKED
 
     def to_step_error(self, *, fail: bool = False) -> StepError:
-        return StepError(self.code, self.message, http_status=self.http_status, fail=fail,
+        return StepError(self.code, self.message, kind=self.kind, fail=fail,
                          retry_after=self.retry_after)
 
 
@@ -76,24 +85,26 @@ def from_rpc(name: str, seconds: int | None = None) -> TelegramError:
     if match or (seconds is not None and "FLOOD" in name):
         wait = int(match.group(1)) if match else int(seconds or 0)
         return TelegramError("flood_wait", f"Telegram asks to wait {wait} s ({name})",
-                             http_status=429, retry_after=max(wait, 1), rpc=name)
-    code, status = RPC_CODES.get(name, ("provider_unavailable", 502))
+                             retry_after=max(wait, 1), rpc=name)
+    code = RPC_CODES.get(name)
+    if code is None:  # an answer this plugin does not know: Telegram refused, not unreachable
+        return TelegramError("provider_unavailable",
+                             f"Telegram error {name}" if name else "Telegram error",
+                             kind=ErrorKind.UPSTREAM, rpc=name)
     if name in ("PHONE_NUMBER_FLOOD", "PHONE_PASSWORD_FLOOD"):
         return TelegramError(code, f"Telegram refuses more attempts for now ({name})",
-                             http_status=status, retry_after=3600, rpc=name)
-    return TelegramError(code, f"Telegram error {name}" if name else "Telegram error",
-                         http_status=status, rpc=name)
+                             retry_after=3600, rpc=name)
+    return TelegramError(code, f"Telegram error {name}", rpc=name)
 
 
 def unavailable(what: str) -> TelegramError:
     """Telegram (or the configured server) could not be reached in time."""
-    return TelegramError("provider_unavailable", what, http_status=503)
+    return TelegramError("provider_unavailable", what, kind=ErrorKind.UNAVAILABLE)
 
 
 def auth_key_unknown() -> TelegramError:
     """The server answered the transport error -404: it does not know the auth key."""
-    return TelegramError("auth_key_unknown", "the server does not know this auth key",
-                         http_status=401)
+    return TelegramError("auth_key_unknown", "the server does not know this auth key")
 
 
 def from_failure(exc: BaseException) -> TelegramError:

@@ -14,24 +14,21 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from unifyport.auth.states import AuthStatus, AuthStep
-from unifyport.providers import EventDraft, StepContext, StepError, StepResult
+from unifyport.sdk import Done, ErrorKind, EventDraft, Next, StepContext, StepError, StepResult
 
 from .backend import LoginToken, Me, TelegramClient, make_client
 from .config import TelegramConfig
+from .declaration import AWAITING_CODE, AWAITING_PASSWORD, AWAITING_QR_SCAN, QR_EXPIRED
 from .errors import TelegramError
 from .qr_render import iso, qr_payload, token_url
 from .session_data import SessionData
 from .session_import import load_session
 
-S = AuthStatus
 QR_LINGER = 60.0
 """Seconds a QR client stays connected after its token expired, waiting for a poll."""
 #: Errors after which the flow cannot continue (the account moves to ``failed``).
-_FATAL = {
-    AuthStep.CODE: {"code_expired"},
-    AuthStep.PASSWORD: {"invalid_password"},
-}
+_FATAL = {"code": {"code_expired"}, "password": {"invalid_password"}}
+_QR_STEPS = ("qr/start", "qr/check")
 
 
 class AuthFlows:
@@ -65,7 +62,7 @@ class AuthFlows:
             return SessionData.from_json(ctx.flow["session"])
         except (KeyError, ValueError, TypeError):
             raise StepError("invalid_state", "the flow data is missing; start again",
-                            http_status=409, fail=True) from None
+                            fail=True) from None
 
     @staticmethod
     async def _authorized(client: TelegramClient, me: Me) -> StepResult:
@@ -74,22 +71,20 @@ class AuthFlows:
         session = client.export_session()
         with contextlib.suppress(TelegramError):
             session = session.with_state(await client.get_state())
-        return StepResult(S.AUTHORIZED, session=session.to_bytes(), identity=me.identity())
+        return Done(session=session.to_bytes(), identity=me.identity())
 
-    async def run(self, step: AuthStep, ctx: StepContext) -> StepResult:
-        handlers: dict[AuthStep, Callable[[StepContext], Awaitable[StepResult]]] = {
-            AuthStep.START: self.start, AuthStep.CODE: self.code,
-            AuthStep.PASSWORD: self.password, AuthStep.QR_START: self.qr_start,
-            AuthStep.QR_CHECK: self.qr_check, AuthStep.IMPORT: self.import_,
-            AuthStep.CANCEL: self.cancel,
+    async def run(self, step: str, ctx: StepContext) -> StepResult:
+        handlers: dict[str, Callable[[StepContext], Awaitable[StepResult]]] = {
+            "start": self.start, "code": self.code, "password": self.password,
+            "qr/start": self.qr_start, "qr/check": self.qr_check, "import": self.import_,
         }
         await self._sweep_qr()
-        if step is not AuthStep.QR_CHECK and step is not AuthStep.QR_START:
+        if step not in _QR_STEPS:
             await self.drop_qr(ctx.account_id)
         try:
             return await handlers[step](ctx)
         except TelegramError as err:
-            if step in (AuthStep.QR_START, AuthStep.QR_CHECK):
+            if step in _QR_STEPS:
                 await self.drop_qr(ctx.account_id)
             raise err.to_step_error(fail=err.code in _FATAL.get(step, ())) from None
 
@@ -121,9 +116,9 @@ class AuthFlows:
         data: dict[str, Any] = {"code_type": sent.code_type}
         if sent.timeout is not None:
             data["timeout"] = sent.timeout
-        return StepResult(S.AWAITING_CODE, flow=flow,
-                          events=(EventDraft("account.auth.code_sent", data),),
-                          response={"code_type": sent.code_type})
+        return Next(AWAITING_CODE, flow=flow,
+                    events=(EventDraft("account.auth.code_sent", data),),
+                    expose={"code_type": sent.code_type})
 
     async def code(self, ctx: StepContext) -> StepResult:
         session = self._flow_session(ctx)
@@ -134,7 +129,7 @@ class AuthFlows:
             except TelegramError as err:
                 if err.code != "password_needed":
                     raise
-                return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
+                return Next(AWAITING_PASSWORD, flow=self._flow(ctx, client))
             return await self._authorized(client, me)
 
     async def password(self, ctx: StepContext) -> StepResult:
@@ -143,20 +138,17 @@ class AuthFlows:
             me = await client.check_password(ctx.input["password"])
             return await self._authorized(client, me)
 
-    async def cancel(self, ctx: StepContext) -> StepResult:
-        return StepResult(S.PENDING)
-
     # -- QR -----------------------------------------------------------------------------
     def _qr_result(self, ctx: StepContext, client: TelegramClient, tok: LoginToken,
-                   events: bool) -> StepResult:
+                   events: bool) -> Next:
         assert tok.token is not None and tok.expires is not None
         expires = float(tok.expires)
         flow = self._flow(ctx, client, qr_token=base64.b64encode(tok.token).decode(),
                           qr_expires=expires)
         evs = (EventDraft("account.auth.qr_updated",
                           {"url": token_url(tok.token), "expires_at": iso(expires)}),)
-        return StepResult(S.AWAITING_QR_SCAN, flow=flow, events=evs if events else (),
-                          response={"qr": qr_payload(tok.token, expires)})
+        return Next(AWAITING_QR_SCAN, flow=flow, events=evs if events else (),
+                    expose={"qr": qr_payload(tok.token, expires)})
 
     async def _finish_qr(self, ctx: StepContext, client: TelegramClient,
                          tok: LoginToken) -> StepResult | None:
@@ -166,7 +158,7 @@ class AuthFlows:
                 tok = await client.import_login_token(tok.migrate_dc, tok.token)
         except TelegramError as err:
             if err.code == "password_needed":
-                return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
+                return Next(AWAITING_PASSWORD, flow=self._flow(ctx, client))
             raise
         if tok.me is not None:
             return await self._authorized(client, tok.me)
@@ -177,7 +169,7 @@ class AuthFlows:
             tok = await client.export_login_token()
         except TelegramError as err:
             if err.code == "password_needed":
-                return StepResult(S.AWAITING_PASSWORD, flow=self._flow(ctx, client))
+                return Next(AWAITING_PASSWORD, flow=self._flow(ctx, client))
             raise
         done = await self._finish_qr(ctx, client, tok)
         if done is not None:
@@ -195,26 +187,26 @@ class AuthFlows:
         except BaseException:
             await client.disconnect()
             raise
-        if result.status is S.AWAITING_QR_SCAN:
-            self._keep_qr(ctx.account_id, client, float(result.flow["qr_expires"]))
+        if isinstance(result, Next) and result.status == AWAITING_QR_SCAN:
+            self._keep_qr(ctx.account_id, client, _expires(result))
             return result
         await client.disconnect()
-        if result.status is S.AUTHORIZED:
+        if isinstance(result, Done):
             raise StepError("invalid_state", "the QR code was already scanned; call qr/check",
-                            http_status=409)
+                            kind=ErrorKind.CONFLICT)
         return result
 
     def _waiting(self, ctx: StepContext) -> StepResult:
         token = base64.b64decode(ctx.flow["qr_token"])
-        return StepResult(S.AWAITING_QR_SCAN, flow=dict(ctx.flow),
-                          response={"qr": qr_payload(token, float(ctx.flow["qr_expires"]))})
+        return Next(AWAITING_QR_SCAN, flow=dict(ctx.flow),
+                    expose={"qr": qr_payload(token, float(ctx.flow["qr_expires"]))})
 
     def _expired(self, ctx: StepContext) -> StepResult:
-        if ctx.status is S.QR_EXPIRED:
+        if ctx.status == QR_EXPIRED:
             raise StepError("qr_expired", "the QR code expired; call qr/start for a new one")
-        return StepResult(S.QR_EXPIRED, flow=dict(ctx.flow),
-                          response={"error": {"code": "qr_expired",
-                                              "message": "call qr/start for a new QR code"}})
+        return Next(QR_EXPIRED, flow=dict(ctx.flow),
+                    expose={"error": {"code": "qr_expired",
+                                      "message": "call qr/start for a new QR code"}})
 
     async def qr_check(self, ctx: StepContext) -> StepResult:
         expired = time.time() >= float(ctx.flow.get("qr_expires", 0))
@@ -231,14 +223,15 @@ class AuthFlows:
                 await client.connect()
                 client.watch_login_token()
             result = await self._export(ctx, client)
-            if result.status is S.AWAITING_QR_SCAN and expired:
+            waiting = isinstance(result, Next) and result.status == AWAITING_QR_SCAN
+            if waiting and expired:
                 await client.disconnect()
                 return self._expired(ctx)
         except BaseException:
             await client.disconnect()
             raise
-        if result.status is S.AWAITING_QR_SCAN:
-            self._keep_qr(ctx.account_id, client, float(result.flow["qr_expires"]))
+        if isinstance(result, Next) and result.status == AWAITING_QR_SCAN:
+            self._keep_qr(ctx.account_id, client, _expires(result))
         else:
             await client.disconnect()
         return result
@@ -258,7 +251,10 @@ class AuthFlows:
         except TelegramError as err:
             if err.code in ("flood_wait", "provider_unavailable"):
                 raise
-            raise StepError("invalid_session", f"the session is not valid: {err.code}",
-                            http_status=422) from None
+            raise StepError("invalid_session", f"the session is not valid: {err.code}") from None
         finally:
             await client.disconnect()
+
+
+def _expires(result: Next) -> float:
+    return float((result.flow or {})["qr_expires"])

@@ -12,9 +12,7 @@ from unifyport import hookimpl
 from .config import parse_config
 
 if TYPE_CHECKING:
-    from unifyport.cli.api import CliCommand
-    from unifyport.providers import Provider
-    from unifyport.settings import Settings
+    from unifyport.sdk import CliCommand, Provider, Settings
 
 
 @hookimpl
@@ -38,7 +36,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
 
 @hookimpl
 def register_commands(register: Callable[[CliCommand], None]) -> None:
-    from unifyport.cli.api import CliCommand
+    from unifyport.sdk import CliCommand
 
     register(CliCommand(("sandbox", "telegram"), "run the local Telegram test server",
                         _configure_sandbox, _run_sandbox))

@@ -1,4 +1,4 @@
-"""The ``telegram`` provider: auth modes, step dispatch, runtime and sending."""
+"""The ``telegram`` provider: its declared auth modes, step dispatch, runtime and sending."""
 
 from __future__ import annotations
 
@@ -6,73 +6,51 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from unifyport.auth.states import AuthStep
-from unifyport.providers import AuthModeSpec, FieldSpec, RuntimeContext, StepContext, StepResult
+from unifyport.sdk import (
+    AuthMode,
+    Message,
+    OutgoingMessage,
+    Provider,
+    RuntimeContext,
+    SendContext,
+    StepContext,
+    StepResult,
+)
 
 from .backend import make_client
-from .config import BACKENDS, TelegramConfig
+from .config import TelegramConfig
+from .declaration import AUTH_MODES
 from .errors import TelegramError
 from .flows import AuthFlows
 from .runtime import Runtimes
 from .session_data import SessionData
 
 log = logging.getLogger(__name__)
-E164 = r"\+[1-9][0-9]{6,14}"
-
-_API_ID = FieldSpec("api_id", "integer", description="Telegram App ID from my.telegram.org.")
-_API_HASH = FieldSpec("api_hash", secret=True, pattern=r"[0-9A-Za-z]{8,64}",
-                      description="Telegram App Hash from my.telegram.org.")
-_BACKEND = FieldSpec("backend", required=False, pattern="|".join(BACKENDS),
-                     description="Client library for this account: telethon or pyrogram "
-                                 "(default: [plugins.telegram] backend).")
-_COMMON = (_API_ID, _API_HASH, _BACKEND)
-
-AUTH_MODES: tuple[AuthModeSpec, ...] = (
-    AuthModeSpec(
-        "code", "Verification code sent by Telegram (SMS or in-app), then 2FA if enabled.",
-        (*_COMMON, FieldSpec("phone", pattern=E164,
-                             description="E.164 phone number of the account.")),
-        frozenset({AuthStep.START, AuthStep.CODE, AuthStep.PASSWORD}),
-    ),
-    AuthModeSpec(
-        "qrcode", "QR code scanned in the Telegram app, then 2FA if enabled.", _COMMON,
-        frozenset({AuthStep.QR_START, AuthStep.QR_CHECK, AuthStep.PASSWORD}),
-    ),
-    AuthModeSpec(
-        "session", "Import an existing Telethon or Pyrogram session (file or string).",
-        (*_COMMON, FieldSpec("session_url", secret=True, location="params",
-                             description="https:// URL, file:// path inside the import "
-                                         "directory, or the session string itself.")),
-        frozenset({AuthStep.IMPORT}),
-    ),
-    AuthModeSpec(
-        "bot", "Log a bot in with its token (the import step).",
-        (*_COMMON, FieldSpec("bot_token", secret=True, pattern=r"[0-9]{1,20}:[A-Za-z0-9_-]{20,}",
-                             description="Bot token from @BotFather.")),
-        frozenset({AuthStep.IMPORT}),
-    ),
-)
 
 
-class TelegramProvider:
+class TelegramProvider(Provider):
     name = "telegram"
     description = "Telegram user accounts and bots over MTProto (Telethon or Pyrogram)."
-    auth_modes: tuple[AuthModeSpec, ...] = AUTH_MODES
+    auth_modes: tuple[AuthMode, ...] = AUTH_MODES
+    text_limit = 4096
+    capabilities = frozenset({"receive", "send", "logout", "revocation"})
 
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
         self.flows = AuthFlows(cfg)
         self.runtimes = Runtimes(cfg)
 
-    async def run_step(self, step: AuthStep, ctx: StepContext) -> StepResult:
+    async def run_step(self, step: str, ctx: StepContext) -> StepResult:
         return await self.flows.run(step, ctx)
+
+    async def discard(self, account_id: str) -> None:
+        await self.flows.drop_qr(account_id)
 
     async def run_runtime(self, ctx: RuntimeContext) -> None:
         await self.runtimes.run(ctx)
 
-    async def send_message(self, account_id: str, chat_id: str, text: str,
-                           reply_to_id: str | None) -> Mapping[str, Any]:
-        return await self.runtimes.send_message(account_id, chat_id, text, reply_to_id)
+    async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
+        return await self.runtimes.send(ctx, message)
 
     async def logout(self, account_id: str, provider_data: Mapping[str, Any],
                      session: bytes | None) -> None:

@@ -9,7 +9,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from unifyport.providers import RuntimeContext, RuntimeStatus, SessionRevoked, StepError
+from unifyport.sdk import (
+    ErrorKind,
+    Message,
+    OutgoingMessage,
+    RuntimeContext,
+    RuntimeStatus,
+    SendContext,
+    SessionRevoked,
+    StepError,
+)
 
 from .backend import Me, RawBatch, TelegramClient, make_client
 from .config import TelegramConfig
@@ -21,6 +30,7 @@ log = logging.getLogger(__name__)
 STATE_SAVE_INTERVAL = 2.0
 """Seconds between saves of the update state (a crash re-delivers at most this much)."""
 _SEEN = 2048
+INT64 = (-(2**63), 2**63 - 1)
 MAX_QUEUED = 1000
 """Messages waiting to be stored before the update callback itself waits for the writer."""
 
@@ -110,9 +120,8 @@ class Online:
         only make SQLite back off, and messages queued while waiting join the next batch."""
         async with self._flushing, self.write_lock:
             pending, self._pending, self._queued = self._pending, [], 0
-            events = [("message.received", {"provider": "telegram", "message": m})
-                      for messages, _ in pending for m in messages]
-            await self.ctx.emit_many(events)
+            await self.ctx.received([Message.model_validate(m)
+                                     for messages, _ in pending for m in messages])
             for _, state in pending:
                 self.advance(state)
 
@@ -135,21 +144,19 @@ class Online:
 
 
 class Runtimes:
+    """Runs accounts' clients; the core keeps which one runs where (``ctx.attach``)."""
+
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
-        self.online: dict[str, Online] = {}
         self.write_lock = asyncio.Lock()
 
     async def run(self, ctx: RuntimeContext) -> None:
-        if ctx.account_id in self.online:
-            raise RuntimeError("the account already has an online client")
         try:
             session = SessionData.from_bytes(ctx.session)
         except (ValueError, KeyError, TypeError):
             raise SessionRevoked("invalid_session", "the stored session is unreadable") from None
         client = make_client(self.cfg, ctx.provider_data, session)
         online = Online(ctx, client, session, self.write_lock)
-        self.online[ctx.account_id] = online
         try:
             await self._serve(online)
         except TelegramError as err:
@@ -157,8 +164,6 @@ class Runtimes:
                 raise SessionRevoked(err.code, err.message) from None
             raise
         finally:
-            if self.online.get(ctx.account_id) is online:
-                del self.online[ctx.account_id]
             await client.disconnect()
             with contextlib.suppress(Exception):
                 await online.flush()
@@ -178,6 +183,7 @@ class Runtimes:
             online.advance(await client.get_state())
         await online.save_state()
         online.ready = True
+        online.ctx.attach(online)
         await online.ctx.set_status(RuntimeStatus.RUNNING)
         tasks = [asyncio.create_task(client.wait_disconnected()),
                  asyncio.create_task(self._probe(online)),
@@ -194,7 +200,8 @@ class Runtimes:
             raise online.revoked
         for task in done:
             task.result()
-        raise TelegramError("provider_unavailable", "disconnected from Telegram", http_status=503)
+        raise TelegramError("provider_unavailable", "disconnected from Telegram",
+                            kind=ErrorKind.UNAVAILABLE)
 
     async def _probe(self, online: Online) -> None:
         """Ask for the update state now and then: a revoked session shows up here."""
@@ -207,32 +214,32 @@ class Runtimes:
             await asyncio.sleep(STATE_SAVE_INTERVAL)
             await online.save_state()
 
-    async def send_message(self, account_id: str, chat_id: str, text: str,
-                           reply_to_id: str | None) -> Mapping[str, Any]:
-        online = self.online.get(account_id)
-        if online is None or not online.ready:
-            raise StepError("runtime_not_running", "the account is not online yet",
-                            http_status=409)
+    async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
+        online = ctx.client
+        if not isinstance(online, Online) or not online.ready:
+            raise StepError("runtime_not_running", "the account is not online yet")
         try:
-            chat = int(chat_id)
-            reply = int(reply_to_id) if reply_to_id is not None else None
+            chat = int(message.chat_id)
+            reply = None if message.reply_to_id is None else int(message.reply_to_id)
         except ValueError:
-            raise StepError("validation_failed", "chat_id and reply_to_id must be numeric ids",
-                            http_status=422) from None
+            raise StepError("validation_failed",
+                            "chat_id and reply_to_id must be numeric ids") from None
+        if not INT64[0] <= chat <= INT64[1] or not (reply is None or 0 < reply < 2**31):
+            raise StepError("validation_failed", "chat_id must fit in 64 bits and "
+                                                 "reply_to_id be a positive 32-bit id")
         try:
-            batch = await online.client.send_message(chat, text, reply)
+            batch = await online.client.send_message(chat, message.text, reply)
         except TelegramError as err:
             if err.revoked:
                 online.mark_revoked(err)
             raise err.to_step_error() from None
         for raw in batch.messages:
-            message = normalise(raw, batch.users, batch.chats, online.self_id)
-            if message is not None:
-                online.remember(message["chat"]["id"], message["id"])
-                return online.complete(message)
+            sent = normalise(raw, batch.users, batch.chats, online.self_id)
+            if sent is not None:
+                online.remember(sent["chat"]["id"], sent["id"])
+                return Message.model_validate(online.complete(sent))
         raise StepError("provider_unavailable", "Telegram did not return the sent message",
-                        http_status=502)
+                        kind=ErrorKind.UPSTREAM)
 
     async def aclose(self) -> None:
-        for online in list(self.online.values()):
-            await online.client.disconnect()
+        """Nothing to do: each client disconnects when the core cancels its runtime."""

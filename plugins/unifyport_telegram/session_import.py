@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from unifyport.providers import Outbound, StepError
+from unifyport.sdk import ErrorKind, Outbound, StepError
 
 from .config import TelegramConfig
 from .session_data import SessionData
@@ -24,38 +24,34 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _invalid(reason: str) -> StepError:
-    return StepError("invalid_session", reason, http_status=422)
+    return StepError("invalid_session", reason)
 
 
 async def _read_reference(ref: str, cfg: TelegramConfig, outbound: Outbound | None) -> bytes:
     scheme = urllib.parse.urlsplit(ref).scheme.lower() if "://" in ref else ""
     if scheme in ("http", "https"):
         if outbound is None:
-            raise StepError("url_not_allowed", "downloading sessions is not available here",
-                            http_status=400)
+            raise StepError("url_not_allowed", "downloading sessions is not available here")
         return await outbound.fetch(ref, MAX_SESSION_BYTES)
     if scheme == "file":
         return _read_file(ref, cfg)
     if scheme:
-        raise StepError("url_not_allowed", f"unsupported URL scheme {scheme!r}",
-                        http_status=400)
+        raise StepError("url_not_allowed", f"unsupported URL scheme {scheme!r}")
     return ref.strip().encode()
 
 
 def _read_file(ref: str, cfg: TelegramConfig) -> bytes:
     if cfg.import_dir is None:
         raise StepError("url_not_allowed",
-                        "file:// references are refused (plugins.telegram.import_dir is unset)",
-                        http_status=400)
+                        "file:// references are refused (plugins.telegram.import_dir is unset)")
     parts = urllib.parse.urlsplit(ref)
     if parts.netloc not in ("", "localhost"):
-        raise StepError("url_not_allowed", "file:// references must be local", http_status=400)
+        raise StepError("url_not_allowed", "file:// references must be local")
     path = Path(urllib.parse.unquote(parts.path)).resolve()
     if not path.is_relative_to(cfg.import_dir):
-        raise StepError("url_not_allowed", "the file is outside the import directory",
-                        http_status=400)
+        raise StepError("url_not_allowed", "the file is outside the import directory")
     if not path.is_file():
-        raise StepError("download_failed", "no such session file", http_status=400)
+        raise StepError("download_failed", "no such session file", kind=ErrorKind.INVALID)
     if path.stat().st_size > MAX_SESSION_BYTES:
         raise _invalid(f"the session file is larger than {MAX_SESSION_BYTES} bytes")
     return path.read_bytes()
@@ -137,5 +133,5 @@ async def load_session(ref: str, cfg: TelegramConfig, outbound: Outbound | None,
                        api_id: int) -> SessionData:
     """The session ``ref`` points to or is (raises ``invalid_session`` / URL errors)."""
     if not ref.strip():
-        raise StepError("validation_failed", "params.session_url is required", http_status=422)
+        raise StepError("validation_failed", "params.session_url is required")
     return parse_content(await _read_reference(ref.strip(), cfg, outbound))

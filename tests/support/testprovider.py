@@ -10,6 +10,8 @@ Behaviour is keyed on input values:
 - password step: ``hunter2`` authorizes; anything else is ``invalid_password`` (fails).
 - qr/check answers what ``qr_script[account_id]`` says (default: still waiting).
 - import: a ``session_url`` starting ``good:`` authorizes, anything else is ``invalid_session``.
+- the runtime turns each queued command into a received message (``revoke`` and ``drop``
+  end it); ``send`` of the text ``fail`` is a ``flood_wait``.
 """
 
 from __future__ import annotations
@@ -18,20 +20,30 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from unifyport import hookimpl
-from unifyport.auth.states import AuthStatus, AuthStep
-from unifyport.providers import (
-    AuthModeSpec,
+from pydantic import BaseModel
+
+from unifyport.sdk import (
+    AUTHORIZED,
+    RESTARTABLE,
+    AuthMode,
+    Chat,
+    Done,
     EventDraft,
     FieldSpec,
     Identity,
+    Message,
+    Next,
+    OutgoingMessage,
     Provider,
     RuntimeContext,
     RuntimeStatus,
+    SendContext,
     SessionRevoked,
+    Step,
     StepContext,
     StepError,
     StepResult,
+    hookimpl,
 )
 
 E164 = r"\+[1-9][0-9]{6,14}"
@@ -39,59 +51,84 @@ API = (
     FieldSpec("api_id", "integer", description="application id"),
     FieldSpec("api_hash", secret=True, description="application secret"),
 )
+AWAITING_CODE, AWAITING_PASSWORD = "awaiting_code", "awaiting_password"
+AWAITING_QR_SCAN, QR_EXPIRED = "awaiting_qr_scan", "qr_expired"
 
 
-class TestProvider:
+class QrOut(BaseModel):
+    qr: dict[str, str] | None = None
+
+
+PASSWORD = Step("password", frozenset({AWAITING_PASSWORD}), frozenset({AUTHORIZED}),
+                fields=(FieldSpec("password", secret=True, strip=True, max_length=1024),))
+
+
+class TestProvider(Provider):
     __test__ = False
     name = "testprov"
     description = "test-only provider"
     auth_modes = (
-        AuthModeSpec("code", "code flow",
-                     (*API, FieldSpec("phone", pattern=E164, description="E.164 phone")),
-                     frozenset({AuthStep.START, AuthStep.CODE, AuthStep.PASSWORD})),
-        AuthModeSpec("qrcode", "qr flow", API,
-                     frozenset({AuthStep.QR_START, AuthStep.QR_CHECK, AuthStep.PASSWORD})),
-        AuthModeSpec("session", "import flow",
-                     (FieldSpec("session_url", secret=True, location="params",
-                                description="session reference"),),
-                     frozenset({AuthStep.IMPORT})),
+        AuthMode("code", "code flow",
+                 (*API, FieldSpec("phone", pattern=E164, description="E.164 phone")),
+                 (Step("start", RESTARTABLE, frozenset({AWAITING_CODE})),
+                  Step("code", frozenset({AWAITING_CODE}),
+                       frozenset({AUTHORIZED, AWAITING_PASSWORD}),
+                       fields=(FieldSpec("code", strip=True, max_length=32),)),
+                  PASSWORD),
+                 statuses=(AWAITING_CODE, AWAITING_PASSWORD)),
+        AuthMode("qrcode", "qr flow", API,
+                 (Step("qr/start", RESTARTABLE | {AWAITING_QR_SCAN, QR_EXPIRED},
+                       frozenset({AWAITING_QR_SCAN}), exposes=QrOut),
+                  Step("qr/check", frozenset({AWAITING_QR_SCAN, QR_EXPIRED}),
+                       frozenset({AWAITING_QR_SCAN, QR_EXPIRED, AWAITING_PASSWORD, AUTHORIZED}),
+                       exposes=QrOut),
+                  PASSWORD),
+                 statuses=(AWAITING_QR_SCAN, QR_EXPIRED, AWAITING_PASSWORD)),
+        AuthMode("session", "import flow",
+                 (FieldSpec("session_url", secret=True, location="params",
+                            description="session reference"),),
+                 (Step("import", RESTARTABLE, frozenset({AUTHORIZED}), params=True),)),
     )
 
     def __init__(self) -> None:
-        self.qr_script: dict[str, AuthStatus] = {}
-        self.calls: list[tuple[str, AuthStep, dict[str, Any]]] = []
+        self.qr_script: dict[str, str] = {}
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.logged_out: list[str] = []
+        self.discarded: list[str] = []
         self.runtime_events: dict[str, asyncio.Queue[str]] = {}
         self.sent: list[tuple[str, str, str]] = []
         self.step_delay = 0.0
 
-    async def run_step(self, step: AuthStep, ctx: StepContext) -> StepResult:
+    async def run_step(self, step: str, ctx: StepContext) -> StepResult:
         self.calls.append((ctx.account_id, step, dict(ctx.flow)))
         if self.step_delay:
             await asyncio.sleep(self.step_delay)
-        handler: Callable[[StepContext], StepResult] = getattr(self, "_" + step.name.lower())
+        handler: Callable[[StepContext], StepResult] = getattr(self, "_" + step.replace("/", "_"))
         return handler(ctx)
+
+    async def discard(self, account_id: str) -> None:
+        self.discarded.append(account_id)
 
     def _start(self, ctx: StepContext) -> StepResult:
         assert ctx.provider_data["api_hash"], "secret fields reach the provider"
-        return StepResult(
-            AuthStatus.AWAITING_CODE,
+        return Next(
+            AWAITING_CODE,
             flow={"phone_code_hash": f"hash-{ctx.provider_data['phone']}"},
             events=(EventDraft("account.auth.code_sent", {"code_type": "app", "timeout": 60}),),
         )
 
     def _code(self, ctx: StepContext) -> StepResult:
         if "phone_code_hash" not in ctx.flow:
-            raise StepError("internal_flow_lost", "flow data missing", http_status=500)
+            raise StepError("internal_flow_lost", "flow data missing")
         code = ctx.input["code"]
         if code == "12345":
             return self._authorized(ctx)
         if code == "22222":
-            return StepResult(AuthStatus.AWAITING_PASSWORD, flow={**ctx.flow, "srp": "x"})
+            return Next(AWAITING_PASSWORD, flow={**ctx.flow, "srp": "x"})
         if code == "99999":
             raise StepError("code_expired", "the code expired", fail=True)
         if code == "42000":
-            raise StepError("flood_wait", "too many attempts", http_status=429, retry_after=42)
+            raise StepError("flood_wait", "too many attempts", retry_after=42)
         raise StepError("invalid_code", "the code is wrong")
 
     def _password(self, ctx: StepContext) -> StepResult:
@@ -103,32 +140,30 @@ class TestProvider:
         n = int(ctx.flow.get("n", 0)) + 1
         qr = {"url": f"tg://login?token=t{n}", "expires_at": "2030-01-01T00:00:00Z",
               "svg": "<svg/>"}
-        return StepResult(AuthStatus.AWAITING_QR_SCAN, flow={"n": n}, response={"qr": qr},
-                          events=(EventDraft("account.auth.qr_updated",
-                                             {"url": qr["url"], "expires_at": qr["expires_at"]}),))
+        return Next(AWAITING_QR_SCAN, flow={"n": n}, expose={"qr": qr},
+                    events=(EventDraft("account.auth.qr_updated",
+                                       {"url": qr["url"], "expires_at": qr["expires_at"]}),))
 
     def _qr_check(self, ctx: StepContext) -> StepResult:
-        target = self.qr_script.get(ctx.account_id, AuthStatus.AWAITING_QR_SCAN)
-        if target is AuthStatus.AUTHORIZED:
+        target = self.qr_script.get(ctx.account_id, AWAITING_QR_SCAN)
+        if target == AUTHORIZED:
             return self._authorized(ctx)
-        return StepResult(target, flow=ctx.flow)
+        return Next(target, flow=ctx.flow)
 
     def _import(self, ctx: StepContext) -> StepResult:
         url = str(ctx.params.get("session_url", ""))
         if not url.startswith("good:"):
-            raise StepError("invalid_session", "not a session", http_status=422)
+            raise StepError("invalid_session", "not a session")
         return self._authorized(ctx)
 
-    def _cancel(self, ctx: StepContext) -> StepResult:
-        return StepResult(AuthStatus.PENDING)
-
     def _authorized(self, ctx: StepContext) -> StepResult:
-        return StepResult(AuthStatus.AUTHORIZED, session=f"session-{ctx.account_id}".encode(),
-                          identity=Identity("777", "tester", "Test User", "+15550001111"))
+        return Done(session=f"session-{ctx.account_id}".encode(),
+                    identity=Identity("777", "tester", "Test User", {"phone": "+15550001111"}))
 
     async def run_runtime(self, ctx: RuntimeContext) -> None:
         assert ctx.session == f"session-{ctx.account_id}".encode()
         queue = self.runtime_events.setdefault(ctx.account_id, asyncio.Queue())
+        ctx.attach(queue)
         await ctx.set_status(RuntimeStatus.RUNNING)
         while True:
             command = await queue.get()
@@ -136,29 +171,26 @@ class TestProvider:
                 raise SessionRevoked("session_revoked")
             if command == "drop":
                 raise ConnectionError("link dropped")
-            await ctx.emit("message.received", {"provider": self.name,
-                                                "message": {"id": command, "text": command}})
+            await ctx.received([Message(id=command, chat=Chat(id="1", type="private"),
+                                        text=command, date="2026-01-01T00:00:00Z")])
 
     def control(self, account_id: str, command: str) -> None:
         self.runtime_events.setdefault(account_id, asyncio.Queue()).put_nowait(command)
 
-    async def send_message(
-        self, account_id: str, chat_id: str, text: str, reply_to_id: str | None
-    ) -> Mapping[str, Any]:
-        if text == "fail":
-            raise StepError("flood_wait", "slow down", http_status=429, retry_after=3)
-        self.sent.append((account_id, chat_id, text))
-        return {"id": str(len(self.sent)), "chat": {"id": chat_id, "type": "private",
-                                                    "title": None},
-                "text": text, "reply_to_id": reply_to_id}
+    async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
+        assert ctx.client is self.runtime_events[ctx.account_id], "the attached client"
+        if message.text == "fail":
+            raise StepError("flood_wait", "slow down", retry_after=3)
+        self.sent.append((ctx.account_id, message.chat_id, message.text))
+        return Message(id=str(len(self.sent)), chat=Chat(id=message.chat_id, type="private",
+                                                         title=None),
+                       text=message.text, date="2026-01-01T00:00:00Z",
+                       reply_to_id=message.reply_to_id)
 
     async def logout(
         self, account_id: str, provider_data: Mapping[str, Any], session: bytes | None
     ) -> None:
         self.logged_out.append(account_id)
-
-    async def aclose(self) -> None:
-        return None
 
 
 class TestPlugin:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.fields import split_secret, validate_fields
-from unifyport.auth.states import AuthStatus
+from unifyport.auth.declare import PENDING, AuthMode
 from unifyport.db.models import Account
 from unifyport.db.repositories import (
     AccountRepository,
@@ -23,13 +23,13 @@ from unifyport.db.types import utcnow
 from unifyport.errors import ApiError, not_found
 from unifyport.gateway import FIELDS, SESSION, Gateway
 from unifyport.ids import new_id
-from unifyport.providers import AuthModeSpec, Provider
+from unifyport.providers import Provider
 
 log = logging.getLogger(__name__)
 LOGOUT_TIMEOUT = 15.0
 
 
-def resolve_mode(gw: Gateway, provider_name: str, mode_name: str) -> tuple[Provider, AuthModeSpec]:
+def resolve_mode(gw: Gateway, provider_name: str, mode_name: str) -> tuple[Provider, AuthMode]:
     """The provider and auth mode, or 422 listing the allowed values."""
     provider = gw.registry.provider(provider_name)
     if provider is None:
@@ -59,7 +59,7 @@ async def create_account(
     now = utcnow()
     account = Account(
         id=new_id("acc"), provider=provider_name, auth_mode=auth_mode, name=name,
-        status=AuthStatus.PENDING.value, provider_data=public_data, params=public_params,
+        status=PENDING, provider_data=public_data, params=public_params,
         identity=None, last_error=None, runtime_status="stopped", runtime_desired=False,
         version=1, created_at=now, updated_at=now,
     )
@@ -124,6 +124,8 @@ async def delete_account(gw: Gateway, account_id: str) -> None:
         if gw.runtime is not None:
             await gw.runtime.stop(account_id, persist=False)
         provider = gw.registry.provider(account.provider)
+        if provider is not None:  # a login under way holds a live client: close it now
+            await provider.discard(account_id)
         async with gw.db.read() as s:
             session = await SecretRepository(s, gw.box).get(account_id, SESSION)
             provider_data, _params = await load_fields(gw, s, account)

@@ -1,34 +1,36 @@
-"""Run one auth step: check the transition table, call the provider, persist the outcome.
+"""Run one auth step: check it against the mode's declaration, call the provider, persist the
+outcome.
 
 The provider computes; the core decides what is stored, which status results and which
 events are written (one ``account.auth.state_changed`` per transition, in the same
-transaction as the change).
+transaction as the change). A step that changes nothing (a QR poll before the scan) writes
+nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.fields import validate_fields
 from unifyport.accounts.service import emit, get_account, load_fields, resolve_mode
-from unifyport.auth.states import IN_PROGRESS, TRANSITIONS, AuthStatus, AuthStep, can_call
+from unifyport.auth.declare import AUTHORIZED, CANCEL, FAILED, PENDING, AuthMode, Step
+from unifyport.auth.results import Done, External, Next, Outbound, StepContext, StepError
+from unifyport.auth.states import transition
 from unifyport.db.models import Account
 from unifyport.db.repositories import AccountRepository, SecretRepository, StaleAccount
-from unifyport.errors import ApiError
+from unifyport.errors import ApiError, ErrorKind
 from unifyport.gateway import AUTH_FLOW, SESSION, Gateway
-from unifyport.providers import Outbound, StepContext, StepError, StepResult
+from unifyport.providers import Provider
 
 log = logging.getLogger(__name__)
 STEP_TIMEOUT = 90.0
 """Upper bound for one provider step; providers time their own network calls out sooner."""
-
-_INPUT_FIELDS: dict[AuthStep, str] = {AuthStep.CODE: "code", AuthStep.PASSWORD: "password"}
 
 
 @dataclass(frozen=True)
@@ -37,75 +39,120 @@ class StepOutcome:
     response: Mapping[str, Any]
 
 
+def find_step(provider: Provider, mode: AuthMode, name: str) -> Step:
+    """The mode's step ``name``; 400 when another mode of the provider has it, else 404."""
+    step = mode.step(name)
+    if step is not None:
+        return step
+    for other in provider.auth_modes:
+        if other.step(name) is not None:
+            raise ApiError(400, "unsupported_auth_mode",
+                           f"auth mode {mode.name!r} does not support {name!r}",
+                           allowed=sorted(s.name for s in mode.all_steps))
+    raise ApiError(404, "not_found", f"no auth step {name!r} for provider {provider.name!r}")
+
+
+def validate_input(step: Step, mode: AuthMode, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's body checked against its declared fields (and ``params`` when it takes
+    them); 422 ``validation_failed`` with per-field errors."""
+    values = dict(body)
+    params = values.pop("params", None) if step.params else None
+    out = validate_fields(step.fields, None, values)
+    if step.params:
+        if params is not None and not isinstance(params, dict):
+            raise ApiError(422, "validation_failed", "params must be an object",
+                           fields={"params": "must be an object"})
+        out["params"] = validate_fields(mode.fields, "params", params or {}, require=False)
+    return out
+
+
+def _require_params(mode: AuthMode, params: Mapping[str, Any]) -> None:
+    """A step taking ``params`` needs the mode's required ones, from the account or the body."""
+    missing = {f"params.{f.name}": "field required" for f in mode.fields
+               if f.location == "params" and f.required and params.get(f.name) is None}
+    if missing:
+        raise ApiError(422, "validation_failed", "invalid fields", fields=missing)
+
+
 async def run_step(
     gw: Gateway,
     account_id: str,
-    step: AuthStep,
+    name: str,
     body: Mapping[str, Any],
     outbound: Outbound | None = None,
 ) -> StepOutcome:
-    """Perform ``step`` on the account; raises :class:`ApiError` for every refusal."""
+    """Perform step ``name`` on the account; raises :class:`ApiError` for every refusal."""
     async with gw.locks.hold(account_id):
         account = await get_account(gw, account_id)
         provider, mode = resolve_mode(gw, account.provider, account.auth_mode)
-        if step is not AuthStep.CANCEL and step not in mode.steps:
-            raise ApiError(400, "unsupported_auth_mode",
-                           f"auth mode {account.auth_mode!r} does not support {step.value!r}",
-                           allowed=sorted(s.value for s in mode.steps))
-        status = AuthStatus(account.status)
-        if not can_call(step, status):
+        step = find_step(provider, mode, name)
+        status = account.status
+        if status not in step.sources:
             raise ApiError(409, "invalid_state",
-                           f"{step.value!r} is not allowed while the account is {status.value}",
-                           status=status.value)
-        step_input = _validate_input(step, body, mode.fields)
+                           f"{name!r} is not allowed while the account is {status}",
+                           status=status)
+        step_input = validate_input(step, mode, body)
+        if step.name == CANCEL:
+            await provider.discard(account_id)
+            await _record(gw, account, _cancelled(gw))
+            return StepOutcome(account, {})
         async with gw.db.read() as s:
             provider_data, params = await load_fields(gw, s, account)
+            in_progress = status in mode.in_progress
             flow = (await SecretRepository(s, gw.box).get_json(account_id, AUTH_FLOW)
-                    if status in IN_PROGRESS else {})
-        if step is AuthStep.IMPORT:
-            params = {**params, **step_input.get("params", {})}
+                    if in_progress else {})
+        if step.params:
+            params = {**params, **step_input.pop("params")}
+            _require_params(mode, params)
         ctx = StepContext(
-            account_id=account_id, auth_mode=account.auth_mode, status=status,
+            account_id=account_id, auth_mode=account.auth_mode, step=name, status=status,
             provider_data=provider_data, params=params, flow=flow, input=step_input,
             outbound=outbound,
         )
         try:
-            result = await asyncio.wait_for(provider.run_step(step, ctx), STEP_TIMEOUT)
+            with anyio.fail_after(STEP_TIMEOUT):
+                result = await provider.run_step(name, ctx)
         except StepError as err:
-            if step is AuthStep.CANCEL:
-                result = StepResult(AuthStatus.PENDING)
-            else:
-                await _record_failure(gw, account, err)
-                raise err.api_error(status=account.status) from None
+            await _record(gw, account, _failure(gw, err, in_progress))
+            if err.fail:
+                await provider.discard(account_id)
+            raise err.api_error(status=account.status) from None
         except TimeoutError:
             timeout = StepError("provider_unavailable", "the provider did not answer in time",
-                                http_status=503)
-            await _record_failure(gw, account, timeout)
+                                kind=ErrorKind.UNAVAILABLE)
+            await _record(gw, account, _failure(gw, timeout, in_progress))
             raise timeout.api_error(status=account.status) from None
-        if result.status not in TRANSITIONS[step].targets:
-            raise RuntimeError(f"provider {provider.name!r} returned {result.status} for {step}")
-        await _record_success(gw, account, status, result)
-        return StepOutcome(account, result.response)
+        to = AUTHORIZED if isinstance(result, Done) else result.status
+        if to not in step.targets:
+            raise RuntimeError(f"provider {provider.name!r}: step {name!r} led to {to!r}, "
+                               f"not one of its declared targets")
+        if to not in mode.in_progress:
+            await provider.discard(account_id)
+        if _changes(account, flow, result):
+            await _record(gw, account, _success(gw, mode, status, result))
+        return StepOutcome(account, _response(result))
 
 
-def _validate_input(step: AuthStep, body: Mapping[str, Any], fields: Any) -> dict[str, Any]:
-    name = _INPUT_FIELDS.get(step)
-    if name is not None:
-        value = body.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ApiError(422, "validation_failed", f"{name} is required",
-                           fields={name: "field required"})
-        return {name: value.strip()}
-    if step is AuthStep.IMPORT:
-        params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise ApiError(422, "validation_failed", "params must be an object",
-                           fields={"params": "must be an object"})
-        return {"params": validate_fields(fields, "params", params)}
+def _response(result: Next | External | Done) -> Mapping[str, Any]:
+    if isinstance(result, Next):
+        return result.expose
+    if isinstance(result, External):
+        return {"external": {"url": result.url}}
     return {}
 
 
-async def _write(gw: Gateway, account: Account, change: Any) -> None:
+def _changes(account: Account, flow: Mapping[str, Any], result: Next | External | Done) -> bool:
+    """Whether the outcome must be written: anything but the same status, flow and no events
+    (a poll that found nothing new), or an error to clear."""
+    if isinstance(result, Done) or result.events or account.last_error is not None:
+        return True
+    return result.status != account.status or dict(result.flow or {}) != dict(flow)
+
+
+Change = Callable[[AsyncSession, Account], Awaitable[None]]
+
+
+async def _record(gw: Gateway, account: Account, change: Change) -> None:
     """Apply ``change(session, account)`` and save with the optimistic version check."""
     expected = account.version
     try:
@@ -116,42 +163,39 @@ async def _write(gw: Gateway, account: Account, change: Any) -> None:
         raise ApiError(409, "conflict", "the account changed concurrently; retry") from None
 
 
-def _transition(s: AsyncSession, account: Account, to: AuthStatus,
-                error: Mapping[str, Any] | None = None) -> None:
-    frm = account.status
-    if frm == to.value:
-        return
-    account.status = to.value
-    data: dict[str, Any] = {"from": frm, "to": to.value}
-    if error is not None:
-        data["error"] = dict(error)
-    emit(s, "account.auth.state_changed", account.id, data)
+def _cancelled(gw: Gateway) -> Change:
+    async def change(s: AsyncSession, acc: Account) -> None:
+        acc.last_error = None
+        await SecretRepository(s, gw.box).delete(acc.id, AUTH_FLOW)
+        transition(s, acc, PENDING)
+
+    return change
 
 
-async def _record_success(
-    gw: Gateway, account: Account, status: AuthStatus, result: StepResult
-) -> None:
+def _success(gw: Gateway, mode: AuthMode, status: str, result: Next | External | Done) -> Change:
     async def change(s: AsyncSession, acc: Account) -> None:
         secrets = SecretRepository(s, gw.box)
         acc.last_error = None
-        if result.status in IN_PROGRESS and result.flow is not None:
-            await secrets.put_json(acc.id, AUTH_FLOW, dict(result.flow))
-        else:
+        if isinstance(result, Done):
             await secrets.delete(acc.id, AUTH_FLOW)
-        if result.session is not None:
             await secrets.put(acc.id, SESSION, result.session)
-        if result.identity is not None:
             acc.identity = result.identity.as_dict()
-        _transition(s, acc, result.status)
+            transition(s, acc, AUTHORIZED)
+        else:
+            if result.status in mode.in_progress and result.flow is not None:
+                await secrets.put_json(acc.id, AUTH_FLOW, dict(result.flow))
+            else:
+                await secrets.delete(acc.id, AUTH_FLOW)
+            transition(s, acc, result.status)
         for ev in result.events:
             emit(s, ev.type, acc.id, ev.data)
-        if result.status is AuthStatus.AUTHORIZED and status is not AuthStatus.AUTHORIZED:
+        if isinstance(result, Done) and status != AUTHORIZED:
             emit(s, "account.authorized", acc.id, {"identity": acc.identity})
 
-    await _write(gw, account, change)
+    return change
 
 
-async def _record_failure(gw: Gateway, account: Account, err: StepError) -> None:
+def _failure(gw: Gateway, err: StepError, in_progress: bool) -> Change:
     error = err.details()
 
     async def change(s: AsyncSession, acc: Account) -> None:
@@ -159,8 +203,8 @@ async def _record_failure(gw: Gateway, account: Account, err: StepError) -> None
         secrets = SecretRepository(s, gw.box)
         if err.fail:
             await secrets.delete(acc.id, AUTH_FLOW)
-            _transition(s, acc, AuthStatus.FAILED, error)
-        elif err.flow is not None:
+            transition(s, acc, FAILED, error)
+        elif err.flow is not None and in_progress:
             await secrets.put_json(acc.id, AUTH_FLOW, dict(err.flow))
 
-    await _write(gw, account, change)
+    return change

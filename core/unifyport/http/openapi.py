@@ -1,42 +1,131 @@
-"""The OpenAPI document, completed with each provider's auth modes and fields."""
+"""The OpenAPI document, completed from what providers declare: one ``POST /v1/accounts``
+body variant per (provider, auth mode), one path per declared auth step with its request
+body, its response (with the fields the step exposes) and its error responses, and the
+JSON error body on every route."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from quart_schema import OpenAPIProvider
 
 from unifyport.accounts.fields import json_schema
+from unifyport.auth.declare import AuthMode, Step
 from unifyport.http.context import EXTENSION
+from unifyport.http.schemas import AuthResponse, ErrorOut, SendResponse
+from unifyport.providers import Provider
+
+REF = "#/components/schemas/{model}"
+STEP_ERRORS = {
+    400: "Unsupported step for the auth mode, or a provider error such as `invalid_code`.",
+    401: "Missing or invalid API key, or credentials the channel refused.",
+    403: "The channel refuses the account (`phone_banned`).",
+    404: "No such account, or no such step for its provider.",
+    409: "`invalid_state`: the step is not allowed in the account's status.",
+    422: "`validation_failed` (per-field `fields`), `invalid_session`.",
+    429: "`flood_wait`, with `retry_after` and a `Retry-After` header.",
+    502: "The channel answered with an error (`provider_unavailable`, `download_failed`).",
+    503: "The channel did not answer in time (`provider_unavailable`).",
+}
+COMMON_ERRORS = {
+    400: "`invalid_request`: malformed JSON, query or cursor.",
+    401: "`unauthorized`: missing or invalid API key.",
+    404: "`not_found`.",
+    422: "`validation_failed`, with per-field `fields`.",
+    503: "`not_ready`: the database or a component is not available; retry.",
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorOut")}}}}
 
 
 class GatewayOpenAPI(OpenAPIProvider):
-    """Adds to the ``POST /v1/accounts`` body schema one variant per (provider, auth mode)
-    with the fields the provider declares: ``/openapi.json`` documents what is enforced."""
-
     def schema(self) -> dict[str, Any]:
         schema = super().schema()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ErrorOut, AuthResponse, SendResponse):
+            self._add_model(components, model)
+        providers: dict[str, Provider] = self._app.extensions[EXTENSION].registry.providers
+        self._account_variants(schema, providers)
+        for name, step_schema in self._step_paths(providers, components).items():
+            schema["paths"][f"/v1/accounts/{{account_id}}/auth/session/{name}"] = step_schema
+        for path, item in schema["paths"].items():
+            for operation in item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                errors = STEP_ERRORS if "/auth/session/" in path else COMMON_ERRORS
+                for status, text in errors.items():
+                    operation["responses"].setdefault(status, _error(text))
+        return schema
+
+    @staticmethod
+    def _add_model(components: dict[str, Any], model: type[BaseModel]) -> None:
+        js = model.model_json_schema(ref_template=REF)
+        components.update(js.pop("$defs", {}))
+        components[model.__name__] = js
+
+    @staticmethod
+    def _account_variants(schema: dict[str, Any], providers: dict[str, Provider]) -> None:
         try:
             body = schema["paths"]["/v1/accounts"]["post"]["requestBody"]
             create = body["content"]["application/json"]["schema"]
         except KeyError:
-            return schema
-        variants = []
-        for name, provider in sorted(self._app.extensions[EXTENSION].registry.providers.items()):
-            for mode in provider.auth_modes:
-                variants.append({
-                    "title": f"{name} / {mode.name}",
-                    "description": mode.description,
-                    "type": "object",
-                    "properties": {
-                        "provider": {"const": name},
-                        "auth_mode": {"const": mode.name},
-                        "provider_data": json_schema(mode.fields, "provider_data"),
-                        "params": json_schema(mode.fields, "params"),
-                        "x-steps": sorted(s.value for s in mode.steps),
-                    },
-                    "required": ["provider", "auth_mode"],
-                })
+            return
+        variants = [{
+            "title": f"{name} / {mode.name}",
+            "description": mode.description,
+            "type": "object",
+            "properties": {
+                "provider": {"const": name},
+                "auth_mode": {"const": mode.name},
+                "provider_data": json_schema(mode.fields, "provider_data"),
+                "params": json_schema(mode.fields, "params"),
+                "x-steps": sorted(s.name for s in mode.all_steps),
+            },
+            "required": ["provider", "auth_mode"],
+        } for name, provider in sorted(providers.items()) for mode in provider.auth_modes]
         if variants:
             create["oneOf"] = variants
-        return schema
+
+    def _step_paths(self, providers: dict[str, Provider],
+                    components: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        by_step: dict[str, list[tuple[str, AuthMode, Step]]] = {}
+        for name, provider in sorted(providers.items()):
+            for mode in provider.auth_modes:
+                for step in mode.all_steps:
+                    by_step.setdefault(step.name, []).append((name, mode, step))
+        return {step_name: self._step_path(step_name, uses, components)
+                for step_name, uses in sorted(by_step.items())}
+
+    def _step_path(self, step_name: str, uses: list[tuple[str, AuthMode, Step]],
+                   components: dict[str, Any]) -> dict[str, Any]:
+        bodies, responses, text = [], [], []
+        for provider, mode, step in uses:
+            body = json_schema(step.fields, None)
+            if step.params:
+                body["properties"]["params"] = json_schema(mode.fields, "params")
+            bodies.append({"title": f"{provider} / {mode.name}", **body})
+            text.append(f"- `{provider}` / `{mode.name}`: from {', '.join(sorted(step.sources))}"
+                        f" to {', '.join(sorted(step.targets))}. {step.description}")
+            if step.exposes is not None:
+                self._add_model(components, step.exposes)
+                responses.append({"$ref": REF.format(model=step.exposes.__name__)})
+        response: dict[str, Any] = {"$ref": REF.format(model="AuthResponse")}
+        if responses:
+            response = {"allOf": [response, {"anyOf": responses}]}
+        operation = {
+            "tags": ["auth"],
+            "summary": f"Auth step `{step_name}`",
+            "description": "Declared by:\n" + "\n".join(text),
+            "operationId": "auth_step_" + step_name.replace("/", "_"),
+            "parameters": [{"name": "account_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": {"anyOf": bodies} if len(bodies) > 1 else bodies[0]}}},
+            "responses": {200: {"description": "The step succeeded.", "content": {
+                "application/json": {"schema": response}}}},
+        }
+        return {"post": operation}

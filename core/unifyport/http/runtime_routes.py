@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+import anyio
 from quart import Blueprint
-from quart_schema import document_request, tag
+from quart_schema import document_request, document_response, tag
 
 from unifyport.accounts.service import emit, get_account
 from unifyport.accounts.views import runtime_json
+from unifyport.auth.results import StepError
 from unifyport.errors import ApiError
 from unifyport.http.body import json_body
 from unifyport.http.context import gateway
-from unifyport.http.schemas import SendMessage
-from unifyport.providers import StepError
+from unifyport.http.schemas import SendMessage, SendResponse
+from unifyport.messages import OutgoingMessage
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 bp = Blueprint("runtime", __name__, url_prefix="/v1/accounts/<account_id>")
@@ -55,26 +56,27 @@ async def status(account_id: str) -> dict[str, Any]:
 @bp.post("/messages")
 @tag(["messages"])
 @document_request(SendMessage)
+@document_response(SendResponse, 201)
 async def send(account_id: str) -> tuple[dict[str, Any], int]:
     """Send a text message (optionally a reply) through the account's online client."""
     body = await json_body(SendMessage)
     gw = gateway()
     account = await get_account(gw, account_id)
     provider = gw.registry.provider(account.provider)
-    if provider is None or not _supervisor().is_running(account_id):
-        raise ApiError(409, "runtime_not_running",
-                       "the account's client is not running in this process; start its runtime",
-                       status=account.runtime_status)
-    reply = None if body.reply_to_id is None else str(body.reply_to_id)
+    if provider is not None and len(body.text) > provider.text_limit:
+        raise ApiError(422, "validation_failed", "invalid request", fields={
+            "text": f"at most {provider.text_limit} characters for {provider.name}"})
+    outgoing = OutgoingMessage(
+        chat_id=str(body.chat_id), text=body.text,
+        reply_to_id=None if body.reply_to_id is None else str(body.reply_to_id))
     try:
-        message = await asyncio.wait_for(
-            provider.send_message(account_id, str(body.chat_id), body.text, reply), SEND_TIMEOUT
-        )
+        with anyio.fail_after(SEND_TIMEOUT):
+            message = (await _supervisor().send(account_id, outgoing)).as_json()
     except StepError as err:
-        raise err.api_error() from None
+        extra = {"status": account.runtime_status} if err.code == "runtime_not_running" else {}
+        raise err.api_error(**extra) from None
     except TimeoutError:
         raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
     async with gw.db.write() as s:
-        emit(s, "message.sent", account_id, {"provider": account.provider,
-                                             "message": dict(message)})
-    return dict(message), 201
+        emit(s, "message.sent", account_id, {"provider": account.provider, "message": message})
+    return message, 201

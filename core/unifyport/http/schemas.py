@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from unifyport.messages import Message
 
 
 class _Strict(BaseModel):
@@ -20,22 +22,19 @@ class CreateAccount(_Strict):
     name: str | None = Field(default=None, max_length=200)
 
 
-class CodeBody(_Strict):
-    code: str = Field(min_length=1, max_length=32)
-
-
-class PasswordBody(_Strict):
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class ImportBody(_Strict):
-    params: dict[str, Any] = Field(description="`session_url` and other import parameters.")
+_Id = Annotated[str, Field(min_length=1, max_length=256)] | Annotated[
+    int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class SendMessage(_Strict):
-    chat_id: str | int
-    text: str = Field(min_length=1, max_length=4096)
-    reply_to_id: str | int | None = None
+    chat_id: _Id = Field(description="The channel's chat id.")
+    text: str = Field(min_length=1, max_length=65536,
+                      description="At most the provider's `text_limit` characters.")
+    reply_to_id: _Id | None = None
+
+
+class SendResponse(Message):
+    """The message as sent (also the `message` of the `message.sent` event)."""
 
 
 class ListAccountsQuery(_Strict):
@@ -79,10 +78,17 @@ class AccountList(BaseModel):
     next_cursor: str | None
 
 
+class External(BaseModel):
+    url: str = Field(description="The page the user must open to go on.")
+
+
 class AuthResponse(BaseModel):
+    """The answer of every auth step; a step may add the fields it declares (`exposes`)."""
+
     status: str
     account: AccountOut
-    qr: dict[str, Any] | None = None
+    external: External | None = Field(
+        default=None, description="Present when the user must open a URL (`External`).")
 
 
 class ErrorDetail(BaseModel):

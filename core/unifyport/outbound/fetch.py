@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 
+from unifyport.auth.results import Outbound, StepError
 from unifyport.gateway import Gateway
 from unifyport.outbound.addresses import OutboundRefused
 from unifyport.outbound.policy import OutboundPolicy
-from unifyport.providers import Outbound, StepError
 
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=30)
 CHUNK = 64 * 1024
@@ -27,8 +27,7 @@ async def fetch(policy: OutboundPolicy, url: str, max_bytes: int,
             session.get(parsed, allow_redirects=False) as resp,
         ):
             if not 200 <= resp.status < 300:
-                raise StepError("download_failed", f"the server answered HTTP {resp.status}",
-                                http_status=502)
+                raise StepError("download_failed", f"the server answered HTTP {resp.status}")
             if resp.content_length is not None and resp.content_length > max_bytes:
                 raise _too_large(max_bytes)
             body = bytearray()
@@ -38,15 +37,14 @@ async def fetch(policy: OutboundPolicy, url: str, max_bytes: int,
                     raise _too_large(max_bytes)
             return bytes(body)
     except OutboundRefused as exc:
-        raise StepError("url_not_allowed", str(exc), http_status=400) from None
+        raise StepError("url_not_allowed", str(exc)) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise StepError("download_failed", f"download failed: {type(exc).__name__}: {exc}",
-                        http_status=502) from None
+        raise StepError("download_failed",
+                        f"download failed: {type(exc).__name__}: {exc}") from None
 
 
 def _too_large(max_bytes: int) -> StepError:
-    return StepError("download_failed", f"the download is larger than {max_bytes} bytes",
-                     http_status=502)
+    return StepError("download_failed", f"the download is larger than {max_bytes} bytes")
 
 
 def outbound_for(gw: Gateway) -> Outbound:

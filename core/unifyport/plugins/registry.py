@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import pluggy
 
-from unifyport.auth.states import AuthStep
+from unifyport.auth.declare import problems
 from unifyport.errors import ConfigError
 from unifyport.events.sinks import EventSink
 from unifyport.plugins.manager import LoadedPlugin, create_plugin_manager
@@ -91,15 +91,9 @@ def _collector(
 
 
 def _check_provider(provider: Provider) -> None:
-    modes = [m.name for m in provider.auth_modes]
-    if not modes or len(set(modes)) != len(modes):
-        raise ConfigError("plugins", f"provider {provider.name!r}: auth modes must be unique")
-    for mode in provider.auth_modes:
-        unknown = set(mode.steps) - set(AuthStep)
-        if unknown:
-            raise ConfigError("plugins", f"provider {provider.name!r}: unknown steps {unknown}")
-        fields = [f.name for f in mode.fields]
-        if len(set(fields)) != len(fields):
-            raise ConfigError(
-                "plugins", f"provider {provider.name!r} mode {mode.name!r}: duplicate fields"
-            )
+    if not isinstance(provider, Provider):
+        raise ConfigError("plugins", f"provider {getattr(provider, 'name', provider)!r} does not "
+                                     "subclass unifyport.sdk.Provider")
+    found = problems(provider.name, tuple(getattr(provider, "auth_modes", ())))
+    if found:
+        raise ConfigError("plugins", "; ".join(found))

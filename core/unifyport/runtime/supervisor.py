@@ -14,14 +14,17 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from unifyport.accounts.service import emit, get_account, load_fields
-from unifyport.auth.states import AuthStatus
+from unifyport.auth.declare import AUTHORIZED, LOGGED_OUT
+from unifyport.auth.results import StepError
+from unifyport.auth.states import transition
 from unifyport.db.models import Account
-from unifyport.db.repositories import AccountRepository, SecretRepository
+from unifyport.db.repositories import AccountRepository, SecretRepository, StaleAccount
 from unifyport.db.types import utcnow
 from unifyport.errors import ApiError
 from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
-from unifyport.providers import Provider, RuntimeStatus, SessionRevoked
+from unifyport.messages import Message, OutgoingMessage
+from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
 
 log = logging.getLogger(__name__)
 BACKOFF_BASE = 1.0
@@ -46,6 +49,9 @@ class _Context:
         self.provider_data = provider_data
         self.session = session
 
+    def attach(self, client: object) -> None:
+        self._sup.clients[self.account_id] = client
+
     async def set_status(self, status: RuntimeStatus, error: str | None = None) -> None:
         if status is RuntimeStatus.RUNNING:
             self._sup.attempts[self.account_id] = 0
@@ -53,6 +59,12 @@ class _Context:
 
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
         await self.emit_many([(type, data)])
+
+    async def received(self, messages: Sequence[Message]) -> None:
+        provider = self._sup.provider_of.get(self.account_id, "")
+        await self.emit_many([("message.received", {"provider": provider,
+                                                     "message": m.as_json()})
+                              for m in messages])
 
     async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         if not events:
@@ -82,6 +94,9 @@ class RuntimeSupervisor:
         self.lease_seconds = lease_seconds
         self.renew_every = renew_every
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.clients: dict[str, object] = {}
+        """Account id -> the client its running runtime attached (what ``send`` uses)."""
+        self.provider_of: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
         self._maintainer: asyncio.Task[None] | None = None
 
@@ -106,7 +121,7 @@ class RuntimeSupervisor:
             await s.execute(
                 update(Account)
                 .where(Account.runtime_desired.is_(True),
-                       Account.status == AuthStatus.AUTHORIZED.value,
+                       Account.status == AUTHORIZED,
                        Account.provider.in_(providers),
                        or_(Account.runtime_owner.is_(None), Account.runtime_owner == self.owner,
                            Account.runtime_lease_until < now))
@@ -128,7 +143,7 @@ class RuntimeSupervisor:
     async def start(self, account_id: str) -> Account:
         async with self.gw.locks.hold(account_id):
             account = await get_account(self.gw, account_id)
-            if account.status != AuthStatus.AUTHORIZED:
+            if account.status != AUTHORIZED:
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
@@ -153,6 +168,22 @@ class RuntimeSupervisor:
         """Whether this process runs the account's client."""
         return account_id in self.tasks
 
+    async def send(self, account_id: str, message: OutgoingMessage) -> Message:
+        """Send through the client the account's runtime attached in this process; raises
+        :class:`StepError` ``runtime_not_running`` when there is none (yet)."""
+        client = self.clients.get(account_id)
+        provider = self.gw.registry.provider(self.provider_of.get(account_id, ""))
+        if client is None or provider is None or account_id not in self.tasks:
+            raise StepError("runtime_not_running",
+                            "the account's client is not running in this process; "
+                            "start its runtime")
+        async with self.gw.db.read() as s:
+            account = await AccountRepository(s).get(account_id)
+            if account is None:
+                raise StepError("runtime_not_running", "the account is gone")
+            provider_data, _ = await load_fields(self.gw, s, account)
+        return await provider.send(SendContext(account_id, provider_data, client), message)
+
     async def aclose(self) -> None:
         """Shutdown: stop every client here and release the leases so another process can
         take over at once; the accounts stay desired-online for the next start."""
@@ -168,6 +199,7 @@ class RuntimeSupervisor:
                                 .values(runtime_owner=None, runtime_lease_until=None))
 
     async def _cancel(self, account_id: str) -> None:
+        self.clients.pop(account_id, None)
         task = self.tasks.pop(account_id, None)
         if task is not None:
             task.cancel()
@@ -178,6 +210,7 @@ class RuntimeSupervisor:
         if provider is None:
             log.error("account %s: provider %s is not loaded", account.id, account.provider)
             return
+        self.provider_of[account.id] = provider.name
         self.tasks[account.id] = asyncio.create_task(
             self._supervise(provider, account.id), name=f"runtime:{account.id}"
         )
@@ -196,12 +229,14 @@ class RuntimeSupervisor:
                 try:
                     await provider.run_runtime(ctx)
                     error = "runtime ended"
+                    self.clients.pop(account_id, None)
                 except SessionRevoked as exc:
                     await self._logged_out(account_id, exc.reason)
                     return
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    self.clients.pop(account_id, None)
                     error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("account %s runtime error: %s", account_id, error)
                 attempt = self.attempts.get(account_id, 0)
@@ -211,6 +246,7 @@ class RuntimeSupervisor:
         finally:
             if self.tasks.get(account_id) is asyncio.current_task():
                 del self.tasks[account_id]
+                self.clients.pop(account_id, None)
 
     async def set_status(self, account_id: str, status: RuntimeStatus, error: str | None) -> None:
         """Store the runtime status; emit ``account.runtime.state_changed`` when it changes."""
@@ -231,21 +267,23 @@ class RuntimeSupervisor:
             account.updated_at = utcnow()
 
     async def _logged_out(self, account_id: str, reason: str) -> None:
-        async with self.gw.db.write() as s:
-            account = await AccountRepository(s).get(account_id)
-            if account is None:
-                return
-            await SecretRepository(s, self.gw.box).delete(account_id, SESSION)
-            frm = account.status
-            account.status = AuthStatus.LOGGED_OUT.value
-            account.runtime_desired = False
-            account.runtime_owner = account.runtime_lease_until = None
-            account.last_error = {"code": "session_revoked", "message": reason}
-            account.version += 1
-            account.updated_at = utcnow()
-            if frm != AuthStatus.LOGGED_OUT.value:
-                emit(s, "account.auth.state_changed", account_id,
-                     {"from": frm, "to": AuthStatus.LOGGED_OUT.value,
-                      "error": {"code": "session_revoked", "message": reason}})
-            emit(s, "account.logged_out", account_id, {"reason": reason})
+        error = {"code": "session_revoked", "message": reason}
+        for _ in range(5):  # a concurrent write (a status report) makes the save stale: reread
+            try:
+                async with self.gw.db.write() as s:
+                    account = await AccountRepository(s).get(account_id)
+                    if account is None:
+                        return
+                    s.expunge(account)  # written once, by save() with its version check
+                    expected = account.version
+                    await SecretRepository(s, self.gw.box).delete(account_id, SESSION)
+                    transition(s, account, LOGGED_OUT, error)
+                    account.runtime_desired = False
+                    account.runtime_owner = account.runtime_lease_until = None
+                    account.last_error = error
+                    emit(s, "account.logged_out", account_id, {"reason": reason})
+                    await AccountRepository(s).save(account, expected)
+                break
+            except StaleAccount:
+                continue
         await self.set_status(account_id, RuntimeStatus.STOPPED, reason)

@@ -148,7 +148,7 @@ class PyrogramClient(TelegramClient):
     def export_session(self) -> SessionData:
         self._remember()
         if self._auth_key is None:
-            raise TelegramError("invalid_session", "the client has no auth key", http_status=422)
+            raise TelegramError("invalid_session", "the client has no auth key")
         return SessionData(dc_id=self._dc_id, auth_key=self._auth_key, user_id=self._user_id,
                            is_bot=self._is_bot)
 
@@ -211,8 +211,7 @@ class PyrogramClient(TelegramClient):
     async def get_me(self) -> Me:
         users = await self._invoke(raw.functions.users.GetUsers(id=[raw.types.InputUserSelf()]))
         if not users or isinstance(users[0], raw.types.UserEmpty):
-            raise TelegramError("auth_key_unregistered", "the session is not logged in",
-                                http_status=401)
+            raise TelegramError("auth_key_unregistered", "the session is not logged in")
         return self._logged_in(_me(users[0]))
 
     async def log_out(self) -> None:

@@ -43,7 +43,7 @@ class _UnknownErrors:
         return len(line)
 
 
-_rpc_error_module.Path = _UnknownErrors  # type: ignore[attr-defined]
+_rpc_error_module.Path = _UnknownErrors
 
 
 def _tl_bytes(data: bytes) -> bytes:

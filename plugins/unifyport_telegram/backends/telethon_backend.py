@@ -130,7 +130,7 @@ class TelethonClient(TelegramClient):
     def export_session(self) -> SessionData:
         s = self._client.session
         if s.auth_key is None or s.auth_key.key is None:
-            raise TelegramError("invalid_session", "the client has no auth key", http_status=422)
+            raise TelegramError("invalid_session", "the client has no auth key")
         return SessionData(dc_id=int(s.dc_id), auth_key=bytes(s.auth_key.key),
                            user_id=self._user_id, is_bot=self._is_bot)
 
@@ -196,8 +196,7 @@ class TelethonClient(TelegramClient):
         users = await self._call(self._client(
             functions.users.GetUsersRequest([types.InputUserSelf()])))
         if not users or isinstance(users[0], types.UserEmpty):
-            raise TelegramError("auth_key_unregistered", "the session is not logged in",
-                                http_status=401)
+            raise TelegramError("auth_key_unregistered", "the session is not logged in")
         return self._logged_in(_me(users[0]))
 
     async def get_state(self) -> UpdateState:

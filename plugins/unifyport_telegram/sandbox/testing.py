@@ -282,7 +282,7 @@ def kurigram_connection_factory(sb: RunningSandbox) -> type:
 
     addresses = sb.dc_addresses
 
-    class SandboxConnection(Connection):
+    class SandboxConnection(Connection):  # type: ignore[misc]
         def __init__(self, dc_id: int, server_address: str, port: int, *a: Any, **kw: Any) -> None:
             host, real_port = addresses.get(dc_id, addresses[sb.main_dc])
             super().__init__(dc_id, host, real_port, *a, **kw)
