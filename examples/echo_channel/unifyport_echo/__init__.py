@@ -1,0 +1,1 @@
+"""The ``echo`` channel: a template for UnifyPort channel plugins (see its README)."""
