@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from unifyport.crypto.box import SecretBox
 from unifyport.db.database import Database
 from unifyport.locks import AccountLocks
 from unifyport.plugins.registry import Registry
 from unifyport.settings import Settings
-
-if TYPE_CHECKING:
-    from unifyport.runtime.supervisor import RuntimeSupervisor
 
 # Purposes of sealed secrets (the ``secrets.purpose`` column).
 FIELDS = "fields"
@@ -24,6 +21,15 @@ AUTH_FLOW = "auth_flow"
 """In-progress auth state (temporary session keys, code hashes)."""
 
 
+class Runtime(Protocol):
+    """The runtime supervisor as the services see it (``unifyport.runtime.supervisor``, which
+    depends on them, so they know it only by this shape)."""
+
+    async def stop(self, account_id: str, *, persist: bool = True) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class Gateway:
     settings: Settings
@@ -31,6 +37,6 @@ class Gateway:
     box: SecretBox
     registry: Registry
     locks: AccountLocks = field(default_factory=AccountLocks)
-    runtime: RuntimeSupervisor | None = None
+    runtime: Runtime | None = None
     sink_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     """The running event sinks (see ``unifyport.delivery.runner``)."""

@@ -16,7 +16,8 @@ from typing import Any
 
 from unifyport.sdk import Done, ErrorKind, EventDraft, Next, StepContext, StepError, StepResult
 
-from .backend import LoginToken, Me, TelegramClient, make_client
+from .backend import LoginToken, Me, TelegramClient
+from .clients import make_client
 from .config import TelegramConfig
 from .declaration import AWAITING_CODE, AWAITING_PASSWORD, AWAITING_QR_SCAN, QR_EXPIRED
 from .errors import TelegramError

@@ -17,7 +17,7 @@ from unifyport.sdk import (
     StepResult,
 )
 
-from .backend import make_client
+from .clients import make_client
 from .config import TelegramConfig
 from .declaration import AUTH_MODES
 from .errors import TelegramError

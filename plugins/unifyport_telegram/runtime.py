@@ -20,7 +20,8 @@ from unifyport.sdk import (
     StepError,
 )
 
-from .backend import Me, RawBatch, TelegramClient, make_client
+from .backend import Me, RawBatch, TelegramClient
+from .clients import make_client
 from .config import TelegramConfig
 from .errors import TelegramError
 from .normalise import normalise

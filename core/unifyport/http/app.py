@@ -94,9 +94,10 @@ async def start(gw: Gateway) -> None:
         print(f"Admin API key (shown once, also saved to "
               f"{gw.settings.storage.data_dir / 'admin-api-key'}): {token}", flush=True)
     await start_sinks(gw)  # before runtimes: their first events reach new webhook targets
-    gw.runtime = RuntimeSupervisor(gw)
-    await gw.runtime.open()
-    log.info("unifyport started: %d account(s) online here", len(gw.runtime.tasks))
+    supervisor = RuntimeSupervisor(gw)
+    gw.runtime = supervisor
+    await supervisor.open()
+    log.info("unifyport started: %d account(s) online here", len(supervisor.tasks))
 
 
 GC_YOUNG_THRESHOLD = 20_000

@@ -24,7 +24,7 @@ SEND_TIMEOUT = 30.0
 
 def _supervisor() -> RuntimeSupervisor:
     sup = gateway().runtime
-    if sup is None:
+    if not isinstance(sup, RuntimeSupervisor):
         raise ApiError(503, "not_ready", "runtime supervisor not running")
     return sup
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from unifyport.testing.channels import ChannelConformance, ChannelPeer, StepCall
 from unifyport_echo.network import NETWORK
 from unifyport_echo.plugin import EchoProvider, register_providers
+
+from unifyport.testing.channels import ChannelConformance, ChannelPeer, StepCall
 
 
 class EchoPeer(ChannelPeer):
