@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest.register_assert_rewrite("unifyport.testing.channels")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

@@ -93,8 +93,15 @@ class ChannelConformance(abc.ABC):
         """The peer harness; one per test."""
 
     # -- harness ------------------------------------------------------------------------
+    @pytest.fixture
+    def unifyport_setup(self) -> None:
+        """Override (same name) to prepare the far side before each test — start a local
+        server, set ``self.toml`` to point the plugin at it — with any fixtures you need."""
+        return None
+
     @pytest.fixture(autouse=True)
-    def _capabilities(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    def _capabilities(self, request: pytest.FixtureRequest, tmp_path: Path,
+                      unifyport_setup: None) -> None:
         self._data_dir = tmp_path / "data"
         self._peer = self.peer()
         marker = request.node.get_closest_marker("unifyport_requires")
