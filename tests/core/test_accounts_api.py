@@ -198,3 +198,25 @@ async def test_openapi_describes_routes(api: Api) -> None:
     assert code["properties"]["phone"]["pattern"] == r"\+[1-9][0-9]{6,14}"
     session = variants["testprov / session"]["properties"]["params"]
     assert session["required"] == ["session_url"]
+
+
+async def test_openapi_documents_each_step_errors_and_public_routes(api: Api) -> None:
+    spec = await (await api.client.get("/openapi.json")).get_json()
+    paths = spec["paths"]
+    code = paths["/v1/accounts/{account_id}/auth/session/code"]["post"]
+    body = code["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["code"]["maxLength"] == 32
+    assert body["required"] == ["code"] and body["additionalProperties"] is False
+    assert {"200", "400", "409", "422", "429", "503"} <= set(code["responses"])
+    qr = paths["/v1/accounts/{account_id}/auth/session/qr/check"]["post"]["responses"]["200"]
+    assert "QrOut" in str(qr), "the fields a step exposes are typed"
+    assert "cancel" in str(paths.keys())
+    send = paths["/v1/accounts/{account_id}/messages"]["post"]["responses"]
+    assert "SendResponse" in str(send["201"])
+    for path, item in paths.items():
+        for method, op in item.items():
+            if path in ("/health", "/ready", "/openapi.json"):
+                assert op.get("security") == [], path
+            elif path.startswith("/v1/"):
+                assert "401" in op["responses"] and "422" in op["responses"], (method, path)
+    assert "ErrorOut" in spec["components"]["schemas"]

@@ -12,6 +12,7 @@ from quart_schema import OpenAPIProvider
 
 from unifyport.accounts.fields import json_schema
 from unifyport.auth.declare import AuthMode, Step
+from unifyport.http.auth import PUBLIC_PATHS
 from unifyport.http.context import EXTENSION
 from unifyport.http.schemas import AuthResponse, ErrorOut, SendResponse
 from unifyport.providers import Provider
@@ -56,7 +57,11 @@ class GatewayOpenAPI(OpenAPIProvider):
             for operation in item.values():
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
-                errors = STEP_ERRORS if "/auth/session/" in path else COMMON_ERRORS
+                if path in PUBLIC_PATHS:  # no key needed; only readiness can fail
+                    operation["security"] = []
+                    errors = {503: COMMON_ERRORS[503]} if path == "/ready" else {}
+                else:
+                    errors = STEP_ERRORS if "/auth/session/" in path else COMMON_ERRORS
                 for status, text in errors.items():
                     operation["responses"].setdefault(status, _error(text))
         return schema
