@@ -21,7 +21,7 @@ from unifyport.outbound.addresses import OutboundRefused
 from unifyport.outbound.fetch import fetch, outbound_for
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.plugins.registry import build_registry
-from unifyport.providers import StepError
+from unifyport.sdk import StepError
 
 LOOPBACK = OutboundPolicy([ipaddress.ip_network("127.0.0.1/32")])
 NOTHING = OutboundPolicy([])
