@@ -1,4 +1,8 @@
-"""The sandbox: two MTProto data centres sharing one world state."""
+"""The sandbox: two MTProto data centres sharing one world state.
+
+This module wires the parts together: it merges the handler modules' tables into the
+dispatcher and serves connections; the parts see it only through :mod:`.ports`.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +92,7 @@ class Sandbox:
         self.srp_challenges: dict[int, Challenge] = {}
         self.pending_2fa: dict[int, int] = {}
         self.random_ids: dict[int, set[int]] = {}  # per sender, for RANDOM_ID_DUPLICATE
-        # Connections are known by what they offer (ports.Peer), like everywhere but _serve.
+        # Held as ports.Peer: what the dispatcher and the handlers also see of a connection.
         self.conns_by_key: dict[int, set[Peer]] = {}
         self.connections: set[Peer] = set()
         self._sessions: set[tuple[int, int]] = set()
