@@ -3,7 +3,9 @@
 ``server.py`` wires data centres, connections, the dispatcher and the handler tables together;
 the parts below it (``connection``, ``rpc``, ``delivery`` and the handler modules) see the
 server and the connections only through these descriptions, so none of them imports
-``server`` and the package's import graph stays acyclic.
+``server`` and the package's import graph stays acyclic. (For the same reason the modules
+below ``server`` import siblings by name, ``from .views import when``, never as
+``from . import views``: that form depends on the package, whose ``__init__`` loads ``server``.)
 """
 
 from __future__ import annotations
