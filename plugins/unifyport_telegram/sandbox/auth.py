@@ -5,36 +5,18 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from dataclasses import dataclass
 
 from telethon.tl import functions, types
 
-from . import srp, views
-from .rpc import Call, RpcFail, handles
-from .state import User, digits
+from .rpc import Call, HandlerTable, RpcFail
+from .srp import check as check_srp
+from .srp import new_challenge
+from .state import LoginCode, QrToken, User, digits
+from .views import user as tl_user
+from .views import when
 
 CODE_LENGTH = 5
-
-
-@dataclass
-class LoginCode:
-    """A code sent to a phone."""
-
-    phone: str
-    code: str
-    hash: str
-    expires: float
-
-
-@dataclass
-class QrToken:
-    """A login token exported by a logged-out key."""
-
-    token: bytes
-    key_id: int
-    dc_id: int
-    expires: float
-    accepted_user: int | None = None
+HANDLERS = HandlerTable()
 
 
 def _algo(user: User) -> types.PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow:
@@ -54,7 +36,7 @@ def complete_login(c: Call, user: User) -> types.auth.Authorization:
         c.sandbox.pending_2fa[c.key.key_id] = user.id
         raise RpcFail(401, "SESSION_PASSWORD_NEEDED")
     c.sandbox.bind_key(c.key, user.id)
-    return types.auth.Authorization(user=views.user(user, user.id))
+    return types.auth.Authorization(user=tl_user(user, user.id))
 
 
 def _sent_code(code: LoginCode, sms: bool) -> types.auth.SentCode:
@@ -67,7 +49,7 @@ def _sent_code(code: LoginCode, sms: bool) -> types.auth.SentCode:
     )
 
 
-@handles(functions.auth.SendCodeRequest)
+@HANDLERS.handles(functions.auth.SendCodeRequest)
 def send_code(c: Call) -> types.auth.SentCode:
     """Issue a login code, visible through ``GET /codes/{phone}``."""
     user = c.sandbox.store.user_by_phone(c.request.phone_number)
@@ -87,21 +69,21 @@ def _current_code(c: Call) -> LoginCode:
     return code
 
 
-@handles(functions.auth.ResendCodeRequest)
+@HANDLERS.handles(functions.auth.ResendCodeRequest)
 def resend_code(c: Call) -> types.auth.SentCode:
     """Issue a new code for the same ``phone_code_hash``."""
     old = _current_code(c)
     return _sent_code(c.sandbox.issue_code(old.phone, old.hash), sms=True)
 
 
-@handles(functions.auth.CancelCodeRequest)
+@HANDLERS.handles(functions.auth.CancelCodeRequest)
 def cancel_code(c: Call) -> bool:
     """Forget a code."""
     c.sandbox.codes.pop(digits(c.request.phone_number), None)
     return True
 
 
-@handles(functions.auth.SignInRequest)
+@HANDLERS.handles(functions.auth.SignInRequest)
 def sign_in(c: Call) -> types.auth.Authorization:
     """Check a login code."""
     code = _current_code(c)
@@ -118,7 +100,7 @@ def sign_in(c: Call) -> types.auth.Authorization:
     return complete_login(c, user)
 
 
-@handles(functions.account.GetPasswordRequest)
+@HANDLERS.handles(functions.account.GetPasswordRequest)
 def get_password(c: Call) -> types.account.Password:
     """SRP parameters of the account waiting for its password (or the logged-in one)."""
     uid = c.sandbox.pending_2fa.get(c.key.key_id) or c.key.user_id
@@ -132,7 +114,7 @@ def get_password(c: Call) -> types.account.Password:
     }
     if not user.has_password:
         return types.account.Password(has_password=False, **common)
-    ch = srp.new_challenge(
+    ch = new_challenge(
         user.id,
         bytes.fromhex(user.srp_salt1),
         bytes.fromhex(user.srp_salt2),
@@ -149,7 +131,7 @@ def get_password(c: Call) -> types.account.Password:
     )
 
 
-@handles(functions.auth.CheckPasswordRequest)
+@HANDLERS.handles(functions.auth.CheckPasswordRequest)
 def check_password(c: Call) -> types.auth.Authorization:
     """Verify the SRP proof (A, M1) server side."""
     pw = c.request.password
@@ -161,12 +143,12 @@ def check_password(c: Call) -> types.auth.Authorization:
     uid = c.sandbox.pending_2fa.get(c.key.key_id) or c.key.user_id
     if uid != ch.user_id:
         raise RpcFail(400, "SRP_ID_INVALID")
-    if not srp.check(ch, pw.A, pw.M1):
+    if not check_srp(ch, pw.A, pw.M1):
         raise RpcFail(400, "PASSWORD_HASH_INVALID")
     c.sandbox.pending_2fa.pop(c.key.key_id, None)
     user = c.sandbox.store.users[uid]
     c.sandbox.bind_key(c.key, user.id)
-    return types.auth.Authorization(user=views.user(user, user.id))
+    return types.auth.Authorization(user=tl_user(user, user.id))
 
 
 def _finish_qr(c: Call, tok: QrToken) -> types.auth.TypeLoginToken:
@@ -178,17 +160,17 @@ def _finish_qr(c: Call, tok: QrToken) -> types.auth.TypeLoginToken:
     return types.auth.LoginTokenSuccess(authorization=complete_login(c, user))
 
 
-@handles(functions.auth.ExportLoginTokenRequest)
+@HANDLERS.handles(functions.auth.ExportLoginTokenRequest)
 def export_login_token(c: Call) -> types.auth.TypeLoginToken:
     """A new QR token, or the outcome once one was accepted."""
     tok = c.sandbox.qr_by_key.get(c.key.key_id)
     if tok is not None and tok.accepted_user is not None and time.time() <= tok.expires:
         return _finish_qr(c, tok)
     tok = c.sandbox.new_qr(c.key.key_id, c.dc_id)
-    return types.auth.LoginToken(expires=views.when(tok.expires), token=tok.token)
+    return types.auth.LoginToken(expires=when(tok.expires), token=tok.token)
 
 
-@handles(functions.auth.ImportLoginTokenRequest)
+@HANDLERS.handles(functions.auth.ImportLoginTokenRequest)
 def import_login_token(c: Call) -> types.auth.TypeLoginToken:
     """Complete a QR login on the user's DC (the cross-DC path)."""
     tok = c.sandbox.qr_tokens.get(c.request.token)
@@ -199,7 +181,7 @@ def import_login_token(c: Call) -> types.auth.TypeLoginToken:
     return _finish_qr(c, tok)
 
 
-@handles(functions.auth.ImportBotAuthorizationRequest)
+@HANDLERS.handles(functions.auth.ImportBotAuthorizationRequest)
 def import_bot_authorization(c: Call) -> types.auth.Authorization:
     """Log a bot in with its token."""
     token = c.request.bot_auth_token
@@ -209,10 +191,10 @@ def import_bot_authorization(c: Call) -> types.auth.Authorization:
     if bot.dc_id != c.dc_id:
         raise RpcFail(303, f"USER_MIGRATE_{bot.dc_id}")
     c.sandbox.bind_key(c.key, bot.id)
-    return types.auth.Authorization(user=views.user(bot, bot.id))
+    return types.auth.Authorization(user=tl_user(bot, bot.id))
 
 
-@handles(functions.auth.LogOutRequest)
+@HANDLERS.handles(functions.auth.LogOutRequest)
 def log_out(c: Call) -> types.auth.LoggedOut:
     """Unbind the key from its user."""
     c.user()

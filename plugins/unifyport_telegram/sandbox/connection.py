@@ -9,7 +9,6 @@ import logging
 import os
 import struct
 import time
-from typing import TYPE_CHECKING
 
 from telethon.errors import TypeNotFoundError
 from telethon.extensions import BinaryReader
@@ -17,11 +16,9 @@ from telethon.tl import functions, types
 
 from .crypto import decrypt_message, encrypt_message
 from .handshake import Handshake, HandshakeError
+from .ports import Site
 from .state import AuthKey
 from .transport import Codec, TransportClosed
-
-if TYPE_CHECKING:
-    from .server import DataCenter
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +55,7 @@ class Connection:
     """Serves one client socket on one data centre."""
 
     def __init__(
-        self, dc: DataCenter, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, dc: Site, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.dc = dc
         self.id = next(_ids)

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import views
-
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .server import Sandbox
-    from .state import Message
+from .ports import Peer, World
+from .state import Message
+from .views import new_message_updates
 
 
 def post(
-    sb: Sandbox,
+    sb: World,
     from_id: int,
     to_id: int | None,
     text: str,
     chat_id: int | None = None,
     *,
     reply_to: tuple[int, int] | None = None,
-    origin: Connection | None = None,
+    origin: Peer | None = None,
 ) -> Message:
     """Deliver a message from ``from_id`` to a user or a basic group.
 
@@ -62,12 +57,12 @@ def post(
     return own
 
 
-def push_message(sb: Sandbox, msg: Message, exclude: Connection | None = None) -> None:
+def push_message(sb: World, msg: Message, exclude: Peer | None = None) -> None:
     """Push ``updateNewMessage`` to every connection of the box owner but ``exclude``."""
     key_ids = sb.user_keys.get(msg.owner_id)
     if not key_ids:
         return
-    body = bytes(views.new_message_updates(sb.store, msg))
+    body = bytes(new_message_updates(sb.store, msg))
     for key_id in list(key_ids):
         for conn in list(sb.conns_by_key.get(key_id, ())):
             if conn.wants_updates and conn is not exclude:

@@ -6,9 +6,14 @@ from typing import Any
 
 from telethon.tl import functions, types
 
-from . import views
-from .rpc import Call, RpcFail, handles
+from .rpc import Call, HandlerTable, RpcFail
 from .state import Message
+from .views import chat as tl_chat
+from .views import entities
+from .views import message as tl_message
+from .views import peer as tl_peer
+
+HANDLERS = HandlerTable()
 
 
 def _peer_key(c: Call, peer: Any) -> tuple[str, int]:
@@ -23,13 +28,13 @@ def _peer_key(c: Call, peer: Any) -> tuple[str, int]:
 
 def _messages(c: Call, msgs: list[Message]) -> types.messages.Messages:
     me = c.user().id
-    users, chats = views.entities(c.sandbox.store, msgs, me)
+    users, chats = entities(c.sandbox.store, msgs, me)
     return types.messages.Messages(
-        messages=[views.message(m) for m in msgs], topics=[], chats=chats, users=users
+        messages=[tl_message(m) for m in msgs], topics=[], chats=chats, users=users
     )
 
 
-@handles(functions.messages.GetHistoryRequest)
+@HANDLERS.handles(functions.messages.GetHistoryRequest)
 def get_history(c: Call) -> types.messages.Messages:
     """Newest first, honouring ``offset_id``, ``limit``, ``min_id`` and ``max_id``."""
     req = c.request
@@ -45,7 +50,7 @@ def get_history(c: Call) -> types.messages.Messages:
     return _messages(c, msgs[max(req.add_offset, 0) :][: req.limit or 100])
 
 
-@handles(functions.messages.GetMessagesRequest)
+@HANDLERS.handles(functions.messages.GetMessagesRequest)
 def get_messages(c: Call) -> types.messages.Messages:
     """Messages of the caller's box by id (missing ones are skipped)."""
     me = c.user().id
@@ -57,37 +62,37 @@ def get_messages(c: Call) -> types.messages.Messages:
     return _messages(c, found)
 
 
-@handles(functions.messages.ReadHistoryRequest)
+@HANDLERS.handles(functions.messages.ReadHistoryRequest)
 def read_history(c: Call) -> types.messages.AffectedMessages:
     """Accepted; read state is not modelled."""
     me = c.user().id
     return types.messages.AffectedMessages(pts=c.sandbox.store.pts.get(me, 1), pts_count=0)
 
 
-@handles(functions.messages.SetTypingRequest)
+@HANDLERS.handles(functions.messages.SetTypingRequest)
 def set_typing(c: Call) -> bool:
     """Accepted and dropped."""
     c.user()
     return True
 
 
-@handles(functions.messages.GetChatsRequest)
+@HANDLERS.handles(functions.messages.GetChatsRequest)
 def get_chats(c: Call) -> types.messages.Chats:
     """Basic groups by id."""
     c.user()
     chats = c.sandbox.store.chats
-    return types.messages.Chats(chats=[views.chat(chats[i]) for i in c.request.id if i in chats])
+    return types.messages.Chats(chats=[tl_chat(chats[i]) for i in c.request.id if i in chats])
 
 
 def _dialog(m: Message) -> types.Dialog:
     return types.Dialog(
-        peer=views.peer(m), top_message=m.id, read_inbox_max_id=m.id, read_outbox_max_id=m.id,
+        peer=tl_peer(m), top_message=m.id, read_inbox_max_id=m.id, read_outbox_max_id=m.id,
         unread_count=0, unread_mentions_count=0, unread_reactions_count=0,
         unread_poll_votes_count=0, notify_settings=types.PeerNotifySettings(),
     )  # fmt: skip
 
 
-@handles(functions.messages.GetDialogsRequest)
+@HANDLERS.handles(functions.messages.GetDialogsRequest)
 def get_dialogs(c: Call) -> types.messages.Dialogs:
     """One dialog per peer of the caller's box, newest first."""
     me = c.user().id
@@ -96,7 +101,7 @@ def get_dialogs(c: Call) -> types.messages.Dialogs:
         latest[(m.peer_type, m.peer_id)] = m
     tops = sorted(latest.values(), key=lambda m: m.id, reverse=True)[: c.request.limit or 100]
     dialogs = [_dialog(m) for m in tops]
-    users, chats = views.entities(c.sandbox.store, tops, me)
+    users, chats = entities(c.sandbox.store, tops, me)
     return types.messages.Dialogs(
-        dialogs=dialogs, messages=[views.message(m) for m in tops], chats=chats, users=users
+        dialogs=dialogs, messages=[tl_message(m) for m in tops], chats=chats, users=users
     )

@@ -7,10 +7,13 @@ from typing import Any
 
 from telethon.tl import functions, types
 
-from . import views
 from .delivery import post
-from .rpc import Call, RpcFail, handles
+from .rpc import Call, HandlerTable, RpcFail
 from .state import User
+from .views import user as tl_user
+from .views import when
+
+HANDLERS = HandlerTable()
 
 
 def resolve_user(c: Call, peer: Any) -> User:
@@ -26,7 +29,7 @@ def resolve_user(c: Call, peer: Any) -> User:
     return store.users[uid]
 
 
-@handles(functions.help.GetConfigRequest)
+@HANDLERS.handles(functions.help.GetConfigRequest)
 def get_config(c: Call) -> types.Config:
     """Configuration listing the sandbox's own DCs."""
     now = time.time()
@@ -35,7 +38,7 @@ def get_config(c: Call) -> types.Config:
         for dc in c.sandbox.dcs.values()
     ]
     return types.Config(
-        date=views.when(now), expires=views.when(now + 3600), test_mode=False,
+        date=when(now), expires=when(now + 3600), test_mode=False,
         this_dc=c.dc_id, dc_options=options, dc_txt_domain_name="sandbox.invalid",
         chat_size_max=200, megagroup_size_max=200000, forwarded_count_max=100,
         online_update_period_ms=210000, offline_blur_timeout_ms=5000,
@@ -50,26 +53,26 @@ def get_config(c: Call) -> types.Config:
     )  # fmt: skip
 
 
-@handles(functions.help.GetNearestDcRequest)
+@HANDLERS.handles(functions.help.GetNearestDcRequest)
 def get_nearest_dc(c: Call) -> types.NearestDc:
     """This DC is the nearest."""
     return types.NearestDc(country="ZZ", this_dc=c.dc_id, nearest_dc=c.dc_id)
 
 
-@handles(functions.users.GetUsersRequest)
+@HANDLERS.handles(functions.users.GetUsersRequest)
 def get_users(c: Call) -> list[types.TypeUser]:
     """Users by ``InputUser`` (unknown ids are skipped, like Telegram)."""
     me = c.user()
     out: list[types.TypeUser] = []
     for peer in c.request.id:
         try:
-            out.append(views.user(resolve_user(c, peer), me.id))
+            out.append(tl_user(resolve_user(c, peer), me.id))
         except RpcFail:
             continue
     return out
 
 
-@handles(functions.users.GetFullUserRequest)
+@HANDLERS.handles(functions.users.GetFullUserRequest)
 def get_full_user(c: Call) -> types.users.UserFull:
     """A minimal full profile."""
     me = c.user()
@@ -80,10 +83,10 @@ def get_full_user(c: Call) -> types.users.UserFull:
         notify_settings=types.PeerNotifySettings(),
         common_chats_count=0,
     )
-    return types.users.UserFull(full_user=full, chats=[], users=[views.user(user, me.id)])
+    return types.users.UserFull(full_user=full, chats=[], users=[tl_user(user, me.id)])
 
 
-@handles(functions.contacts.ResolveUsernameRequest)
+@HANDLERS.handles(functions.contacts.ResolveUsernameRequest)
 def resolve_username(c: Call) -> types.contacts.ResolvedPeer:
     """Find a user by username."""
     me = c.user()
@@ -91,11 +94,11 @@ def resolve_username(c: Call) -> types.contacts.ResolvedPeer:
     if user is None:
         raise RpcFail(400, "USERNAME_NOT_OCCUPIED")
     return types.contacts.ResolvedPeer(
-        peer=types.PeerUser(user.id), chats=[], users=[views.user(user, me.id)]
+        peer=types.PeerUser(user.id), chats=[], users=[tl_user(user, me.id)]
     )
 
 
-@handles(functions.messages.SendMessageRequest)
+@HANDLERS.handles(functions.messages.SendMessageRequest)
 def send_message(c: Call) -> types.UpdateShortSentMessage:
     """Store an outgoing message and push it to the recipients."""
     me = c.user()
@@ -121,11 +124,11 @@ def send_message(c: Call) -> types.UpdateShortSentMessage:
         to_id, chat_id = resolve_user(c, peer).id, None
     msg = post(c.sandbox, me.id, to_id, c.request.message, chat_id, reply_to=reply, origin=c.conn)
     return types.UpdateShortSentMessage(
-        out=True, id=msg.id, pts=msg.pts, pts_count=1, date=views.when(msg.date)
+        out=True, id=msg.id, pts=msg.pts, pts_count=1, date=when(msg.date)
     )
 
 
-@handles(functions.account.UpdateStatusRequest)
+@HANDLERS.handles(functions.account.UpdateStatusRequest)
 def update_status(c: Call) -> bool:
     """Accept online/offline status."""
     c.user()

@@ -1,4 +1,8 @@
-"""RPC dispatch: unwrap ``invokeWith*`` wrappers, log, inject faults, route to handlers."""
+"""RPC dispatch: unwrap ``invokeWith*`` wrappers, log, inject faults, route to handlers.
+
+Each handler module fills its own :class:`HandlerTable` (``HANDLERS``); the server merges
+them with :func:`merge` and gives the result to its :class:`Dispatcher`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,15 @@ import logging
 import re
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from telethon.tl import functions, types
 from telethon.tl.tlobject import TLObject, TLRequest
 
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .server import Sandbox
-    from .state import AuthKey, User
+from .ports import Peer, World
+from .state import AuthKey, User
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,8 @@ class Fault:
 class Call:
     """The context handlers receive."""
 
-    sandbox: Sandbox
-    conn: Connection
+    sandbox: World
+    conn: Peer
     key: AuthKey
     request: Any
     name: str
@@ -105,18 +107,32 @@ class Call:
 
 
 Handler = Callable[[Call], Any]
-HANDLERS: dict[type, Handler] = {}
+H = TypeVar("H", bound=Handler)
 
 
-def handles(*request_types: type) -> Callable[[Handler], Handler]:
-    """Register a handler for Telethon request classes."""
+class HandlerTable(dict[type, Handler]):
+    """One module's handlers by Telethon request class, filled by its :meth:`handles`."""
 
-    def deco(fn: Handler) -> Handler:
-        for rt in request_types:
-            HANDLERS[rt] = fn
-        return fn
+    def handles(self, *request_types: type) -> Callable[[H], H]:
+        """Decorator: answer these request classes with the decorated function."""
 
-    return deco
+        def deco(fn: H) -> H:
+            for rt in request_types:
+                self[rt] = fn
+            return fn
+
+        return deco
+
+
+def merge(*tables: Mapping[type, Handler]) -> dict[type, Handler]:
+    """One table from several; a request class handled twice is a wiring mistake."""
+    merged: dict[type, Handler] = {}
+    for table in tables:
+        twice = merged.keys() & table.keys()
+        if twice:
+            raise ValueError(f"handled twice: {sorted(t.__name__ for t in twice)}")
+        merged.update(table)
+    return merged
 
 
 def serialize(result: Any) -> bytes:
@@ -135,7 +151,8 @@ def serialize(result: Any) -> bytes:
 class Dispatcher:
     """Routes requests of every connection of one sandbox."""
 
-    sandbox: Sandbox
+    sandbox: World
+    handlers: Mapping[type, Handler]
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
 
@@ -154,7 +171,7 @@ class Dispatcher:
             queue.pop(0)
         return fault
 
-    def log_event(self, conn: Connection, method: str, error: str | None = None) -> dict[str, Any]:
+    def log_event(self, conn: Peer, method: str, error: str | None = None) -> dict[str, Any]:
         """Append an entry to the request log."""
         entry: dict[str, Any] = {
             "connection": conn.id,
@@ -170,7 +187,7 @@ class Dispatcher:
             del self.log[:10000]
         return entry
 
-    def call(self, conn: Connection, request: Any) -> bytes:
+    def call(self, conn: Peer, request: Any) -> bytes:
         """Answer one request; always returns the serialised result or ``rpc_error``."""
         key = conn.key
         assert key is not None
@@ -191,7 +208,7 @@ class Dispatcher:
             if fault is not None:
                 raise RpcFail(fault.code, fault.error)
             ctx = Call(self.sandbox, conn, key, request, name, layer)
-            handler = HANDLERS.get(type(request))
+            handler = self.handlers.get(type(request))
             if name.split(".")[0] not in UNAUTHORIZED_OK and name != "account.getPassword":
                 ctx.user()
             if handler is None:

@@ -1,4 +1,8 @@
-"""The sandbox: two MTProto data centres sharing one world state."""
+"""The sandbox: two MTProto data centres sharing one world state.
+
+This module wires the parts together: it merges the handler modules' tables into the
+dispatcher and serves connections; the parts see it only through :mod:`.ports`.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +19,22 @@ from pathlib import Path
 
 from telethon.tl import types
 
-# Handler modules register themselves on import.
-from . import auth, history, messages, srp, updates, views
-from .auth import LoginCode, QrToken
+from .auth import HANDLERS as AUTH_HANDLERS
 from .connection import Connection
 from .crypto import MsgIdGenerator, ServerKey
-from .rpc import Dispatcher
-from .state import AuthKey, Store, User, digits
+from .history import HANDLERS as HISTORY_HANDLERS
+from .messages import HANDLERS as MESSAGE_HANDLERS
+from .ports import Peer
+from .rpc import Dispatcher, merge
+from .srp import Challenge, make_verifier
+from .state import AuthKey, LoginCode, QrToken, Store, User, digits
+from .updates import HANDLERS as UPDATE_HANDLERS
+from .views import when
 
 log = logging.getLogger(__name__)
 
-#: Modules whose handlers register themselves with the dispatcher on import.
-HANDLER_MODULES = (auth, history, messages, updates)
+#: Every RPC the sandbox answers, by Telethon request class.
+HANDLERS = merge(AUTH_HANDLERS, HISTORY_HANDLERS, MESSAGE_HANDLERS, UPDATE_HANDLERS)
 
 MAIN_DC = 2
 OTHER_DC = 1
@@ -73,7 +81,7 @@ class Sandbox:
         self.server_key = ServerKey.load_or_create(self.state_dir)
         self.store = Store(self.state_dir)
         self.msg_ids = MsgIdGenerator()
-        self.rpc = Dispatcher(self)
+        self.rpc = Dispatcher(self, HANDLERS)
         self.dcs: dict[int, DataCenter] = {
             MAIN_DC: DataCenter(self, MAIN_DC, self.host),
             OTHER_DC: DataCenter(self, OTHER_DC, self.host),
@@ -81,11 +89,12 @@ class Sandbox:
         self.codes: dict[str, LoginCode] = {}
         self.qr_tokens: dict[bytes, QrToken] = {}
         self.qr_by_key: dict[int, QrToken] = {}
-        self.srp_challenges: dict[int, srp.Challenge] = {}
+        self.srp_challenges: dict[int, Challenge] = {}
         self.pending_2fa: dict[int, int] = {}
         self.random_ids: dict[int, set[int]] = {}  # per sender, for RANDOM_ID_DUPLICATE
-        self.conns_by_key: dict[int, set[Connection]] = {}
-        self.connections: set[Connection] = set()
+        # Held as ports.Peer: what the dispatcher and the handlers also see of a connection.
+        self.conns_by_key: dict[int, set[Peer]] = {}
+        self.connections: set[Peer] = set()
         self._sessions: set[tuple[int, int]] = set()
         self.stats: collections.Counter[str] = collections.Counter()
         self._flusher: asyncio.Task[None] | None = None
@@ -149,14 +158,14 @@ class Sandbox:
                 self.store.save()
 
     # -- connection registry ---------------------------------------------------
-    def attach(self, conn: Connection, previous: AuthKey | None = None) -> None:
+    def attach(self, conn: Peer, previous: AuthKey | None = None) -> None:
         """Index a connection under the key it uses (moving it off ``previous``)."""
         assert conn.key is not None
         if previous is not None:
             self.conns_by_key.get(previous.key_id, set()).discard(conn)
         self.conns_by_key.setdefault(conn.key.key_id, set()).add(conn)
 
-    def detach(self, conn: Connection) -> None:
+    def detach(self, conn: Peer) -> None:
         """Forget a closed connection."""
         self.connections.discard(conn)
         if conn.key is not None:
@@ -246,7 +255,7 @@ class Sandbox:
         if user_id not in self.store.users:
             raise KeyError(user_id)
         tok.accepted_user = user_id
-        update = types.UpdateShort(update=types.UpdateLoginToken(), date=views.when(time.time()))
+        update = types.UpdateShort(update=types.UpdateLoginToken(), date=when(time.time()))
         self.push_to_key(tok.key_id, bytes(update))
         return tok
 
@@ -266,7 +275,7 @@ class Sandbox:
             raise ValueError(f"dc_id must be one of {sorted(self.dcs)}")
         user = self.store.create_user(phone, first_name, last_name, username, dc_id, bot)
         if password:
-            salt1, salt2, v = srp.make_verifier(password)
+            salt1, salt2, v = make_verifier(password)
             user.srp_salt1, user.srp_salt2, user.srp_verifier = salt1.hex(), salt2.hex(), f"{v:x}"
         return user
 

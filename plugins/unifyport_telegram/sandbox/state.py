@@ -102,6 +102,27 @@ class AuthKey:
         return auth_key_id(self.key)
 
 
+@dataclass
+class LoginCode:
+    """A code sent to a phone (in memory only)."""
+
+    phone: str
+    code: str
+    hash: str
+    expires: float
+
+
+@dataclass
+class QrToken:
+    """A login token exported by a logged-out key (in memory only)."""
+
+    token: bytes
+    key_id: int
+    dc_id: int
+    expires: float
+    accepted_user: int | None = None
+
+
 #: pts of an empty box: Telethon reads a stored pts of 0 as "no state" and would not catch up.
 BASE_PTS = 1
 

@@ -6,9 +6,12 @@ import time
 
 from telethon.tl import functions, types
 
-from . import views
-from .rpc import Call, handles
+from .rpc import Call, HandlerTable
 from .state import BASE_PTS
+from .views import entities, when
+from .views import message as tl_message
+
+HANDLERS = HandlerTable()
 
 
 def state(c: Call, uid: int) -> types.updates.State:
@@ -16,30 +19,30 @@ def state(c: Call, uid: int) -> types.updates.State:
     return types.updates.State(
         pts=c.sandbox.store.pts.get(uid, BASE_PTS),
         qts=0,
-        date=views.when(time.time()),
+        date=when(time.time()),
         seq=0,
         unread_count=0,
     )
 
 
-@handles(functions.updates.GetStateRequest)
+@HANDLERS.handles(functions.updates.GetStateRequest)
 def get_state(c: Call) -> types.updates.State:
     """Current pts of the caller's box."""
     return state(c, c.user().id)
 
 
-@handles(functions.updates.GetDifferenceRequest)
+@HANDLERS.handles(functions.updates.GetDifferenceRequest)
 def get_difference(c: Call) -> types.updates.TypeDifference:
     """The stored messages the client missed since its pts."""
     uid = c.user().id
     store = c.sandbox.store
     msgs = store.since(uid, c.request.pts, limit=c.request.pts_limit or 1000)
     if not msgs:
-        return types.updates.DifferenceEmpty(date=views.when(time.time()), seq=0)
-    users, chats = views.entities(store, msgs, uid)
+        return types.updates.DifferenceEmpty(date=when(time.time()), seq=0)
+    users, chats = entities(store, msgs, uid)
     new_state = state(c, uid)
     body = {
-        "new_messages": [views.message(m) for m in msgs],
+        "new_messages": [tl_message(m) for m in msgs],
         "new_encrypted_messages": [],
         "other_updates": [],
         "chats": chats,
