@@ -44,6 +44,8 @@ class RuntimeContext(Protocol):
     account_id: str
     provider_data: Mapping[str, Any]
     session: bytes
+    outbound: Outbound
+    """Connections to user-supplied addresses go through the core's outbound-URL policy."""
 
     def attach(self, client: object) -> None:
         """Hand the core the running client: ``send`` receives it as ``SendContext.client``
@@ -113,9 +115,11 @@ class Provider(abc.ABC):
         return None
 
     async def logout(
-        self, account_id: str, provider_data: Mapping[str, Any], session: bytes | None
+        self, account_id: str, provider_data: Mapping[str, Any], session: bytes | None,
+        *, outbound: Outbound | None = None,
     ) -> None:
-        """End the session at the channel when possible (account deletion)."""
+        """End the session at the channel when possible (account deletion); ``outbound``
+        carries the core's outbound-URL policy for connections to user-supplied addresses."""
         return None
 
     async def aclose(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from unifyport.sdk import (
     AuthMode,
     Message,
+    Outbound,
     OutgoingMessage,
     Provider,
     RuntimeContext,
@@ -53,7 +54,7 @@ class TelegramProvider(Provider):
         return await self.runtimes.send(ctx, message)
 
     async def logout(self, account_id: str, provider_data: Mapping[str, Any],
-                     session: bytes | None) -> None:
+                     session: bytes | None, *, outbound: Outbound | None = None) -> None:
         if session is None:
             return
         client = make_client(self.cfg, provider_data, SessionData.from_bytes(session))

@@ -33,6 +33,7 @@ from unifyport.sdk import (
     Identity,
     Message,
     Next,
+    Outbound,
     OutgoingMessage,
     Provider,
     RuntimeContext,
@@ -188,7 +189,8 @@ class TestProvider(Provider):
                        reply_to_id=message.reply_to_id)
 
     async def logout(
-        self, account_id: str, provider_data: Mapping[str, Any], session: bytes | None
+        self, account_id: str, provider_data: Mapping[str, Any], session: bytes | None,
+        *, outbound: Outbound | None = None,
     ) -> None:
         self.logged_out.append(account_id)
 

@@ -23,6 +23,7 @@ from unifyport.db.types import utcnow
 from unifyport.errors import ApiError, not_found
 from unifyport.gateway import FIELDS, SESSION, Gateway
 from unifyport.ids import new_id
+from unifyport.outbound.fetch import outbound_for
 from unifyport.providers import Provider
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,8 @@ async def delete_account(gw: Gateway, account_id: str) -> None:
         if provider is not None and session is not None:
             try:
                 await asyncio.wait_for(
-                    provider.logout(account_id, provider_data, session), LOGOUT_TIMEOUT
+                    provider.logout(account_id, provider_data, session,
+                                    outbound=outbound_for(gw)), LOGOUT_TIMEOUT
                 )
             except Exception as exc:  # logging out is best effort; deletion goes on
                 log.warning("logout of %s at %s failed: %s", account_id, account.provider,

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
 from unifyport.errors import ApiError, ErrorKind, http_status_of
 
 
@@ -40,11 +42,19 @@ class EventDraft:
 
 @dataclass(frozen=True)
 class Outbound:
-    """Core services a provider may use for outbound requests."""
+    """Core services a provider uses for every request to a user-supplied address (a
+    homeserver, a session URL): the outbound-URL policy is the core's, not the plugin's."""
 
     fetch: Callable[[str, int], Awaitable[bytes]]
     """``await fetch(url, max_bytes)``: download under the outbound-URL policy. Raises
     :class:`StepError` (``url_not_allowed`` / ``download_failed``)."""
+    check_url: Callable[[str], str]
+    """``check_url(url)``: the URL if the policy allows it (``http://`` only inside
+    ``security.outbound_allow_cidrs``); raises :class:`StepError` ``url_not_allowed``."""
+    connector: Callable[[], aiohttp.BaseConnector]
+    """A new aiohttp connector whose every connection goes to an address the policy allows
+    (checked at each DNS resolution); give it to the client library's ``ClientSession``.
+    Create it inside the running event loop."""
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,19 @@ def _too_large(max_bytes: int) -> StepError:
 
 
 def outbound_for(gw: Gateway) -> Outbound:
-    """The :class:`Outbound` services handed to providers' steps."""
+    """The :class:`Outbound` services handed to providers' steps, runtimes and sends."""
     policy = OutboundPolicy.from_settings(gw.settings)
 
     async def bound(url: str, max_bytes: int) -> bytes:
         return await fetch(policy, url, max_bytes)
 
-    return Outbound(fetch=bound)
+    def check_url(url: str) -> str:
+        try:
+            return str(policy.check_url(url, https_only_unless_allowed=True))
+        except OutboundRefused as exc:
+            raise StepError("url_not_allowed", str(exc)) from None
+
+    def connector() -> aiohttp.BaseConnector:
+        return policy.connector(8)
+
+    return Outbound(fetch=bound, check_url=check_url, connector=connector)

@@ -24,6 +24,7 @@ from unifyport.errors import ApiError
 from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage
+from unifyport.outbound.fetch import outbound_for
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class _Context:
         self.account_id = account_id
         self.provider_data = provider_data
         self.session = session
+        self.outbound = sup.outbound
 
     def attach(self, client: object) -> None:
         self._sup.clients[self.account_id] = client
@@ -97,6 +99,7 @@ class RuntimeSupervisor:
         self.clients: dict[str, object] = {}
         """Account id -> the client its running runtime attached (what ``send`` uses)."""
         self.provider_of: dict[str, str] = {}
+        self.outbound = outbound_for(gw)
         self.attempts: dict[str, int] = {}
         self._maintainer: asyncio.Task[None] | None = None
 
@@ -182,7 +185,8 @@ class RuntimeSupervisor:
             if account is None:
                 raise StepError("runtime_not_running", "the account is gone")
             provider_data, _ = await load_fields(self.gw, s, account)
-        return await provider.send(SendContext(account_id, provider_data, client), message)
+        return await provider.send(
+            SendContext(account_id, provider_data, client, self.outbound), message)
 
     async def aclose(self) -> None:
         """Shutdown: stop every client here and release the leases so another process can

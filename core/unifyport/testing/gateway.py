@@ -20,7 +20,7 @@ from unifyport.http.app import create_app
 from unifyport.http.context import EXTENSION
 from unifyport.settings import Settings
 
-CORE_ONLY = '[plugins]\ndisabled = ["telegram", "webhook"]\n'
+CORE_ONLY = '[plugins]\ndisabled = ["telegram", "webhook", "matrix"]\n'
 """Core tests run with the test-only provider alone, isolated from the built-in plugins."""
 
 

@@ -18,6 +18,7 @@ from unifyport.sdk import (
     FieldSpec,
     Identity,
     Message,
+    Outbound,
     OutgoingMessage,
     Provider,
     RuntimeContext,
@@ -113,7 +114,7 @@ class EchoProvider(Provider):
                        date=dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"))
 
     async def logout(self, account_id: str, provider_data: Mapping[str, Any],
-                     session: bytes | None) -> None:
+                     session: bytes | None, *, outbound: Outbound | None = None) -> None:
         if session is not None:
             self.net.logout(session.decode())
 

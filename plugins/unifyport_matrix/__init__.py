@@ -1,0 +1,1 @@
+"""The Matrix channel: user accounts on any homeserver, through mautrix."""

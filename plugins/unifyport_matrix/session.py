@@ -1,0 +1,29 @@
+"""What is sealed as a Matrix account's session: the homeserver, the login and the sync token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class MatrixSession:
+    homeserver: str
+    user_id: str
+    device_id: str
+    access_token: str
+    next_batch: str | None = None
+    """Where the next ``/sync`` resumes; kept with the credentials, so a restart neither loses
+    nor repeats what arrived meanwhile."""
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> MatrixSession:
+        data = json.loads(raw)
+        return cls(**{k: data.get(k) for k in ("homeserver", "user_id", "device_id",
+                                              "access_token", "next_batch")})
+
+    def at(self, next_batch: str) -> MatrixSession:
+        return replace(self, next_batch=next_batch)
