@@ -20,13 +20,14 @@ class _Model(BaseModel):
 class Chat(_Model):
     id: str = Field(description="The channel's chat id, as a string.")
     type: str = Field(description="`private`, `group`, `channel`, or the channel's own kind.")
-    title: str | None = None
+    title: str | None = Field(description="Given, even when unknown (`None`): chats and "
+                                          "senders always carry every field.")
 
 
 class Sender(_Model):
     id: str
-    display_name: str | None = None
-    username: str | None = None
+    display_name: str | None
+    username: str | None
 
 
 class Attachment(_Model):

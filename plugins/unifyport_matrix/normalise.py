@@ -26,8 +26,8 @@ def message(room_id: str, event: dict[str, Any]) -> Message | None:
     content = event.get("content") or {}
     sender = str(event.get("sender", ""))
     base: dict[str, Any] = {
-        "chat": Chat(id=room_id, type="room"),
-        "sender": Sender(id=sender, username=localpart(sender)),
+        "chat": Chat(id=room_id, type="room", title=None),
+        "sender": Sender(id=sender, display_name=None, username=localpart(sender)),
         "date": iso_ms(event.get("origin_server_ts")),
     }
     if event.get("type") == "m.room.encrypted":

@@ -160,8 +160,9 @@ class MatrixProvider(Provider):
             if err.code == "provider_unavailable" and "M_FORBIDDEN" in err.message:
                 raise StepError("chat_not_found", "not a member of that room") from None
             raise
-        return Message(id=event_id, chat=Chat(id=message.chat_id, type="room"),
-                       sender=Sender(id=online.user_id, username=localpart(online.user_id)),
+        return Message(id=event_id, chat=Chat(id=message.chat_id, type="room", title=None),
+                       sender=Sender(id=online.user_id, display_name=None,
+                                     username=localpart(online.user_id)),
                        text=message.text, reply_to_id=message.reply_to_id,
                        date=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
                        .replace("+00:00", "Z"))

@@ -66,7 +66,8 @@ class MatrixPeer(ChannelPeer):
 
 class TestMatrixConformance(ChannelConformance):
     provider = "matrix"
-    toml = "[security]\noutbound_allow_cidrs = [\"127.0.0.1/32\"]\n[plugins.matrix]\nsync_timeout = 1\n"
+    toml = ('[security]\noutbound_allow_cidrs = ["127.0.0.1/32"]\n'
+            "[plugins.matrix]\nsync_timeout = 1\n")
 
     @pytest.fixture
     def unifyport_setup(self, synapse: Synapse) -> None:

@@ -172,7 +172,7 @@ class TestProvider(Provider):
                 raise SessionRevoked("session_revoked")
             if command == "drop":
                 raise ConnectionError("link dropped")
-            await ctx.received([Message(id=command, chat=Chat(id="1", type="private"),
+            await ctx.received([Message(id=command, chat=Chat(id="1", type="private", title=None),
                                         text=command, date="2026-01-01T00:00:00Z")])
 
     def control(self, account_id: str, command: str) -> None:

@@ -109,7 +109,7 @@ class EchoProvider(Provider):
 
     def _message(self, chat_id: str, sender: str, text: str,
                  reply_to_id: str | None = None) -> Message:
-        return Message(id=secrets.token_hex(6), chat=Chat(id=chat_id, type="private"),
+        return Message(id=secrets.token_hex(6), chat=Chat(id=chat_id, type="private", title=None),
                        text=text, reply_to_id=reply_to_id,
                        date=dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"))
 
