@@ -16,11 +16,14 @@ from unifyport.plugins.manager import create_plugin_manager
 
 
 def build_parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
+    # ``--config`` is accepted before and after the sub-command. The sub-commands' copy
+    # defaults to SUPPRESS so that, when absent there, it leaves the top-level value alone
+    # (argparse would otherwise overwrite ``--config X serve`` with the default).
+    help_text = "TOML configuration (default ./unifyport.toml when present)"
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, default=None,
-                        help="TOML configuration (default ./unifyport.toml when present)")
-    parser = argparse.ArgumentParser(prog="unifyport", parents=[common],
-                                     description="UnifyPort messaging gateway")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=help_text)
+    parser = argparse.ArgumentParser(prog="unifyport", description="UnifyPort messaging gateway")
+    parser.add_argument("--config", type=Path, default=None, help=help_text)
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.add_parser(sub, common)
