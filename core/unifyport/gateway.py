@@ -34,3 +34,5 @@ class Gateway:
     runtime: RuntimeSupervisor | None = None
     sink_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     """The running event sinks (see ``unifyport.delivery.runner``)."""
+    housekeeping: list[asyncio.Task[None]] = field(default_factory=list)
+    """Background upkeep while serving: retention (``unifyport.retention``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncGenerator
@@ -25,6 +26,7 @@ from unifyport.http.errors import install_error_handlers
 from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import Route, plugin_blueprint
 from unifyport.plugins.registry import Registry, build_registry
+from unifyport.retention import run_pruner
 from unifyport.runtime.supervisor import RuntimeSupervisor
 from unifyport.settings import Settings
 
@@ -94,6 +96,8 @@ async def start(gw: Gateway) -> None:
         print(f"Admin API key (shown once, also saved to "
               f"{gw.settings.storage.data_dir / 'admin-api-key'}): {token}", flush=True)
     await start_sinks(gw)  # before runtimes: their first events reach new webhook targets
+    gw.housekeeping.append(asyncio.create_task(run_pruner(gw.db, gw.settings.retention),
+                                               name="retention"))
     gw.runtime = RuntimeSupervisor(gw)
     await gw.runtime.open()
     log.info("unifyport started: %d account(s) online here", len(gw.runtime.tasks))
@@ -126,6 +130,10 @@ async def tune_garbage_collector() -> AsyncGenerator[None, None]:
 
 async def stop(gw: Gateway) -> None:
     """Stop runtimes, close providers, close the database."""
+    tasks, gw.housekeeping = gw.housekeeping, []
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await stop_sinks(gw)
     if gw.runtime is not None:
         await gw.runtime.aclose()
