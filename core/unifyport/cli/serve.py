@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import dataclasses
 import errno
+import logging
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from unifyport.config import load_settings
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from unifyport.settings import Settings
 
 GRACEFUL_TIMEOUT = 10.0
+log = logging.getLogger("unifyport")
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -62,8 +65,6 @@ def listen(settings: Settings) -> Config:
 
     hypercorn binds only after the app's start-up (migrations, the admin key), so it is
     bound here and handed over as ``fd://`` (the socket stays open across)."""
-    import logging
-
     from hypercorn.config import Config
 
     config = Config()
@@ -93,8 +94,14 @@ async def _serve(app: Quart, settings: Settings, config: Config | None = None) -
     config = config or listen(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    received: list[tuple[str, float]] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append((sig.name, time.monotonic()))
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
     except Exception:
@@ -102,4 +109,6 @@ async def _serve(app: Quart, settings: Settings, config: Config | None = None) -
         if isinstance(error, ConfigError):
             raise error from None
         raise
+    name, at = received[0] if received else ("shutdown", time.monotonic())
+    log.info("unifyport stopped (%s): graceful shutdown in %.1f s", name, time.monotonic() - at)
     return 0
