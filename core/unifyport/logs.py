@@ -26,8 +26,37 @@ from typing import IO, Any
 
 from unifyport.settings import LoggingSettings
 
-REQUEST_ID: ContextVar[str | None] = ContextVar("unifyport_request_id", default=None)
-"""The id of the HTTP request being handled (set by ``unifyport.http.observe``)."""
+
+class _Slot:
+    """The id of one request, emptied when it ends: tasks started while it was handled
+    inherit the slot (context variables are copied into new tasks), so a helper task logs
+    with the id while the request lasts and a long-lived one (a runtime) without it after."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value: str | None = value
+
+
+_REQUEST: ContextVar[_Slot | None] = ContextVar("unifyport_request", default=None)
+
+
+def request_id() -> str | None:
+    """The id of the HTTP request being handled, if any."""
+    slot = _REQUEST.get()
+    return slot.value if slot is not None else None
+
+
+def begin_request(rid: str) -> None:
+    """Called by ``unifyport.http.observe`` when a request starts."""
+    _REQUEST.set(_Slot(rid))
+
+
+def end_request() -> None:
+    """Called when the request has been answered."""
+    slot = _REQUEST.get()
+    if slot is not None:
+        slot.value = None
 
 OWN = ("unifyport", "hypercorn.error")
 """Logger name prefixes at UnifyPort's own level (``unifyport`` covers ``unifyport_*``)."""
@@ -52,7 +81,7 @@ class _Context(logging.Filter):
     """Adds ``request_id`` (or ``None``) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
+        record.request_id = request_id()
         return True
 
 

@@ -3,6 +3,7 @@ libraries, redacted values, one "Running on", one line at graceful shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -29,13 +30,22 @@ library = logging.getLogger("somelibrary.network")
 
 
 class ChattyPlugin:
-    """A plugin route that logs as a request handler and a client library would."""
+    """A plugin route that logs as a request handler and a client library would, and
+    starts a long-lived task that logs after the request has ended."""
+
+    def __init__(self) -> None:
+        self.later = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
 
     @hookimpl
     def register_routes(self, register: Callable[[Route], None], settings: Settings,
                         sinks: Any) -> None:
         async def chatty(req: RouteRequest) -> tuple[int, Any]:
             own.info("handling %s", req.path_params["n"])
+            started = asyncio.Event()
+            self.tasks.append(asyncio.create_task(self._background(req.path_params["n"],
+                                                                   started)))
+            await started.wait()
             own.debug("debug detail")
             for attempt in range(5):
                 library.warning("Attempt %d at connecting failed: %s", attempt, "refused")
@@ -47,13 +57,20 @@ class ChattyPlugin:
 
         register(Route("GET", "/v1/chatty/<n>", chatty))
 
+    async def _background(self, n: str, started: asyncio.Event) -> None:
+        own.info("helper of %s", n)
+        started.set()
+        await self.later.wait()
+        own.info("background of %s", n)
+
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
 async def test_request_lines_carry_its_id_and_libraries_are_quiet(tmp_path: Path,
                                                                    fmt: str) -> None:
     settings = make_settings(tmp_path / "data", CORE_ONLY)
+    plugin = ChattyPlugin()
     with captured_log(LoggingSettings(format=fmt)) as out:
-        async with running(settings, (("chatty", ChattyPlugin()),)) as api:
+        async with running(settings, (("chatty", plugin),)) as api:
             response = await api.client.get("/v1/chatty/7", headers={
                 "Authorization": f"Bearer {api.key}", "X-Request-Id": "client-req-1"})
             assert response.headers["X-Request-Id"] == "client-req-1"
@@ -61,13 +78,18 @@ async def test_request_lines_carry_its_id_and_libraries_are_quiet(tmp_path: Path
                 "Authorization": f"Bearer {api.key}", "X-Request-Id": "bad id with spaces"})
             generated = response.headers["X-Request-Id"]
             assert generated.startswith("req_")
+            plugin.later.set()
+            await asyncio.gather(*plugin.tasks)
     text = out.getvalue()
     lines = text.splitlines()
     if fmt == "json":
         records = [json.loads(line) for line in lines]
-        handled = [r for r in records if r["message"].startswith("handling")]
-        assert [(r["message"], r["request_id"]) for r in handled] == [
-            ("handling 7", "client-req-1"), ("handling 8", generated)]
+        mine = [(r["message"], r.get("request_id")) for r in records
+                if r["logger"] == own.name]
+        assert sorted(mine) == sorted([
+            ("handling 7", "client-req-1"), ("helper of 7", "client-req-1"),
+            ("handling 8", generated), ("helper of 8", generated),
+            ("background of 7", None), ("background of 8", None)])
         assert all(r["level"] in ("info", "warning", "error") for r in records)
     else:
         assert any("[client-req-1]: handling 7" in line for line in lines)

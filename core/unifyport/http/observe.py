@@ -13,7 +13,7 @@ import time
 from quart import Blueprint, Quart, Response, current_app, g, request
 from quart_schema import tag
 
-from unifyport.logs import REQUEST_ID
+from unifyport.logs import begin_request, end_request, request_id
 from unifyport.metrics import CONTENT_TYPE, GatewayMetrics
 
 METRICS = "unifyport.metrics"
@@ -25,7 +25,7 @@ bp = Blueprint("metrics", __name__)
 
 def current_request_id() -> str:
     """The id of the request being handled (a new one outside a request)."""
-    return REQUEST_ID.get() or new_request_id()
+    return request_id() or new_request_id()
 
 
 def new_request_id() -> str:
@@ -39,7 +39,7 @@ def install_observation(app: Quart, metrics: GatewayMetrics) -> None:
     @app.before_request
     async def _start() -> None:
         given = request.headers.get("X-Request-Id", "")
-        REQUEST_ID.set(given if _CLIENT_ID.fullmatch(given) else new_request_id())
+        begin_request(given if _CLIENT_ID.fullmatch(given) else new_request_id())
         g.unifyport_started = time.perf_counter()
 
     @app.after_request
@@ -50,10 +50,14 @@ def install_observation(app: Quart, metrics: GatewayMetrics) -> None:
             method = request.method if request.method in _METHODS else "other"
             metrics.observe_request(method, rule, response.status_code,
                                     time.perf_counter() - started)
-        rid = REQUEST_ID.get()
+        rid = request_id()
         if rid:
             response.headers["X-Request-Id"] = rid
         return response
+
+    @app.teardown_request
+    async def _end(_exc: BaseException | None) -> None:
+        end_request()
 
 
 @bp.get("/metrics")
