@@ -30,6 +30,7 @@ def test_config_in_either_position(tmp_path: Path, before: bool) -> None:
     keys = cli(work, *(["--config", str(cfg), "keys", "list"] if before
                        else ["keys", "list", "--config", str(cfg)]))
     assert keys.returncode == 0, keys.stderr
+    assert "alembic" not in keys.stderr, "libraries are quiet: no migration lines"
     assert (data / "unifyport.db").is_file()
     assert not (work / "data").exists(), "never falls back to ./data"
 
