@@ -73,7 +73,7 @@ class OutboundPolicy:
             raise OutboundRefused("only http:// and https:// URLs with a host are allowed")
         if parsed.user or parsed.password:
             raise OutboundRefused("URLs with credentials are not allowed")
-        literal = ip_literal(parsed.host)
+        literal = _ip_literal(parsed.host)
         if literal is not None:
             check(literal, self.allow)
             if (https_only_unless_allowed and parsed.scheme == "http"
@@ -96,7 +96,7 @@ class OutboundPolicy:
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 
 
-def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address ``host`` names literally, or ``None`` for a DNS name.
 
     IPv4 must be written canonically (four decimal numbers, no leading zeros, no trailing
