@@ -39,10 +39,11 @@ if TYPE_CHECKING:
     from unifyport.delivery.types import Outcome
     from unifyport.gateway import Gateway
 
-disable_created_metrics()  # type: ignore[no-untyped-call] # no ``*_created`` series: they double the output, nobody reads them
+# No ``*_created`` series: they would double the output.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_BY_DATABASE: weakref.WeakKeyDictionary[Database, GatewayMetrics] = weakref.WeakKeyDictionary()
 _BY_POOL: weakref.WeakKeyDictionary[Any, GatewayMetrics] = weakref.WeakKeyDictionary()
+"""The metrics of each app by its database's connection pool (sessions reach it too)."""
 _PENDING_EVENTS = "unifyport.metrics.events"
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -71,7 +72,6 @@ class GatewayMetrics:
             "unifyport_delivery_attempt_duration_seconds", "Duration of one delivery attempt",
             ["sink", "target"], buckets=_LATENCY, registry=self.registry)
         self.gateway = gw
-        _BY_DATABASE[gw.db] = self
         _BY_POOL[gw.db.engine.sync_engine.pool] = self
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -171,7 +171,7 @@ def _pool(db: Database) -> list[Metric]:
 
 def observe_outcomes(db: Database, sink: str, outcomes: Sequence[Outcome]) -> None:
     """Count attempts the delivery queue recorded (a no-op for a database without metrics)."""
-    metrics = _BY_DATABASE.get(db)
+    metrics = _BY_POOL.get(db.engine.sync_engine.pool)
     if metrics is None:
         return
     for o in outcomes:
