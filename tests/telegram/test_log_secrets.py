@@ -5,15 +5,19 @@ encode (``reply_to_id`` 2**32) makes Telethon log the whole request: redacted.""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import struct
 from pathlib import Path
+
+import pytest
 
 from tests.support.gateway import make_settings, running
 from tests.support.logcapture import captured_log
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import config_toml, endpoint_toml, new_secret
 from unifyport.settings import LoggingSettings
-from unifyport_telegram.sandbox.testing import API_HASH, RunningSandbox
+from unifyport_telegram.sandbox.testing import API_HASH, RunningSandbox, telethon_client
 
 from .conftest import telegram_toml
 from .helpers import create, online, step
@@ -75,3 +79,23 @@ async def test_no_secret_reaches_the_debug_log(tmp_path: Path, sb: RunningSandbo
     leaked = [name for name, value in secrets.items() if value in text]
     leaked += [f"code {c}" for c in codes if re.search(rf"(?<![0-9]){c}(?![0-9])", text)]
     assert not leaked, leaked
+
+
+async def test_library_error_line_with_the_request_is_redacted(sb: RunningSandbox) -> None:
+    """#19 item 5 at the source, whatever the API checks first: Telethon itself sends a
+    message it cannot encode (``reply_to`` 2**32) and logs the whole request with its body."""
+    friend = await sb.control.create_user("+15550007011", "Friend")
+    await sb.control.create_user("+15550007012", "Me")
+    client = telethon_client(sb, await telethon_login(sb, "+15550007012"))
+    with captured_log(LoggingSettings()) as out:  # the defaults: library errors are shown
+        await asyncio.wait_for(client.connect(), 15)
+        try:
+            await client.get_dialogs()
+            with pytest.raises(struct.error):
+                await asyncio.wait_for(
+                    client.send_message(friend["id"], BODY, reply_to=2**32), 15)
+        finally:
+            await client.disconnect()
+    text = out.getvalue()
+    assert "Request caused struct.error" in text and "SendMessageRequest(" in text
+    assert "message='<redacted>'" in text and BODY not in text
