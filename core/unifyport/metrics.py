@@ -174,9 +174,19 @@ def observe_outcomes(db: Database, sink: str, outcomes: Sequence[Outcome]) -> No
     metrics = _BY_POOL.get(db.engine.sync_engine.pool)
     if metrics is None:
         return
+    # On the delivery hot path: one counter step per (target, result) of the batch, and
+    # each target's histogram child looked up once.
+    results: Tally[tuple[str, str]] = Tally()
+    latency: dict[str, Any] = {}
     for o in outcomes:
-        metrics.attempts.labels(sink, o.claim.target, o.result).inc()
-        metrics.attempt_latency.labels(sink, o.claim.target).observe(o.duration_ms / 1000)
+        target = o.claim.target
+        results[target, o.result] += 1
+        child = latency.get(target)
+        if child is None:
+            child = latency[target] = metrics.attempt_latency.labels(sink, target)
+        child.observe(o.duration_ms / 1000)
+    for (target, result), n in results.items():
+        metrics.attempts.labels(sink, target, result).inc(n)
 
 
 @event.listens_for(Session, "after_flush")
