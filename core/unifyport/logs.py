@@ -58,6 +58,7 @@ def end_request() -> None:
     if slot is not None:
         slot.value = None
 
+
 OWN = ("unifyport", "hypercorn.error")
 """Logger name prefixes at UnifyPort's own level (``unifyport`` covers ``unifyport_*``)."""
 RATE_WINDOW = 60.0
