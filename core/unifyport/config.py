@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,7 +17,9 @@ from typing import Any
 from unifyport.errors import ConfigError
 from unifyport.settings import (
     IPNetwork,
+    LoggingSettings,
     PluginsSettings,
+    RetentionSettings,
     Secret,
     SecuritySettings,
     ServerSettings,
@@ -31,7 +35,14 @@ _CORE_KEYS: dict[str, dict[str, str]] = {
     "server": {"host": "str", "port": "port"},
     "storage": {"data_dir": "str", "database_url": "str"},
     "security": {"master_key_file": "str", "outbound_allow_cidrs": "cidrs"},
+    "logging": {"level": "level", "format": "format", "libraries": "level"},
+    "retention": {"events": "keep", "delivered": "keep", "failed": "keep", "attempts": "keep",
+                  "interval": "duration", "batch_size": "batch"},
 }
+_CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FOREVER = "forever"
 
 
 def load_settings(
@@ -132,12 +143,26 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], path: Path | None) -> Se
             **sections["security"],
             master_key=Secret(master, f"env:{MASTER_KEY_ENV}") if master else None,
         ),
+        logging=LoggingSettings(**sections["logging"]),
+        retention=RetentionSettings(**sections["retention"]),
         plugins=_plugins(raw.get("plugins", {})),
         config_path=path,
     )
 
 
 def _coerce(key: str, kind: str, value: Any) -> Any:
+    if kind in _CHOICES:
+        if not isinstance(value, str) or value.lower() not in _CHOICES[kind]:
+            raise ConfigError(key, f"must be one of {', '.join(_CHOICES[kind])}")
+        return value.lower()
+    if kind == "keep" and value == FOREVER:
+        return None
+    if kind in ("keep", "duration"):
+        return _duration(key, value, kind)
+    if kind == "batch":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+            raise ConfigError(key, "must be an integer between 1 and 100000")
+        return value
     if kind == "str":
         if isinstance(value, Secret):
             return value.reveal()
@@ -159,6 +184,18 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
         except ValueError:
             raise ConfigError(key, f"not a CIDR network: {item!r}") from None
     return tuple(nets)
+
+
+def _duration(key: str, value: Any, kind: str) -> timedelta:
+    """``"30d"``, ``"12h"``, ``"15m"``, ``"90s"`` (at least a minute: nothing this bounds
+    should happen more often); ``"forever"`` too where ``kind`` is ``keep``."""
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    seconds = float(match.group(1)) * _UNITS[match.group(2)] if match else 0.0
+    if seconds < 60:
+        also = f' or "{FOREVER}"' if kind == "keep" else ""
+        raise ConfigError(key, f'must be a duration of at least a minute such as "30d", '
+                          f'"12h" or "15m"{also}')
+    return timedelta(seconds=seconds)
 
 
 def _plugins(table: Any) -> PluginsSettings:
@@ -194,11 +231,24 @@ def effective_values(settings: Settings) -> dict[str, Any]:
             else None,
             "outbound_allow_cidrs": [str(n) for n in settings.security.outbound_allow_cidrs],
         },
+        "logging": dataclasses.asdict(settings.logging),
+        "retention": {k: _keep(v) for k, v in dataclasses.asdict(settings.retention).items()},
         "plugins": {
             "disabled": list(settings.plugins.disabled),
             **{name: _mask(t) for name, t in settings.plugins.tables.items()},
         },
     }
+
+
+def _keep(value: Any) -> Any:
+    """A retention value as written in the file (``"30d"``, ``"forever"``)."""
+    if value is None:
+        return FOREVER
+    if not isinstance(value, timedelta):
+        return value
+    seconds = int(value.total_seconds())
+    unit = next(u for u in ("d", "h", "m", "s") if seconds % _UNITS[u] == 0)
+    return f"{seconds // _UNITS[unit]}{unit}"
 
 
 _SECRET_NAME = re.compile(r"(^|_)(secret|password|token|api_hash|private_key)$", re.IGNORECASE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,6 +26,11 @@ class Runtime(Protocol):
     """The runtime supervisor as the services see it (``unifyport.runtime.supervisor``, which
     depends on them, so they know it only by this shape)."""
 
+    @property
+    def tasks(self) -> Mapping[str, object]:
+        """The accounts whose client runs in this process."""
+        ...
+
     async def stop(self, account_id: str, *, persist: bool = True) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -40,3 +46,5 @@ class Gateway:
     runtime: Runtime | None = None
     sink_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     """The running event sinks (see ``unifyport.delivery.runner``)."""
+    housekeeping: list[asyncio.Task[None]] = field(default_factory=list)
+    """Background upkeep while serving: retention (``unifyport.retention``)."""

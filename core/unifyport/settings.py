@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -63,6 +64,34 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "info"
+    """UnifyPort's own log level: ``debug``, ``info``, ``warning`` or ``error``."""
+    format: str = "text"
+    """``text`` (one human-readable line per record) or ``json`` (one JSON object per line)."""
+    libraries: str = "warning"
+    """The level of third-party libraries (Telethon, Pyrogram, aiohttp, alembic, hypercorn…)."""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long delivery history is kept; ``None`` keeps it for ever."""
+
+    events: timedelta | None = timedelta(days=30)
+    """Events, once no delivery of theirs is pending (their deliveries and attempts go too)."""
+    delivered: timedelta | None = timedelta(days=7)
+    """Succeeded deliveries (and their attempts), counted from the success."""
+    failed: timedelta | None = timedelta(days=30)
+    """Failed deliveries (and their attempts), counted from the failure."""
+    attempts: timedelta | None = timedelta(days=7)
+    """Attempt rows of any delivery (the delivery itself stays)."""
+    interval: timedelta = timedelta(minutes=10)
+    """How often each server prunes in the background."""
+    batch_size: int = 500
+    """Rows deleted per transaction."""
+
+
+@dataclass(frozen=True)
 class PluginsSettings:
     disabled: tuple[str, ...] = ()
     tables: Mapping[str, Mapping[str, Any]] = field(
@@ -78,6 +107,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
     config_path: Path | None = None
 

@@ -19,6 +19,7 @@ from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.db.repositories import ApiKeyRepository
 from unifyport.plugins.registry import build_registry
+from unifyport.retention import prune
 from unifyport.settings import Settings
 
 
@@ -48,6 +49,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     db = sub.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
     db.add_parser("upgrade", help="apply migrations", parents=[common]).set_defaults(
         func=_db_command(_noop))
+    p = db.add_parser("prune", help="remove events, deliveries and attempts past [retention]",
+                      parents=[common])
+    p.add_argument("--dry-run", action="store_true", help="count what would be removed")
+    p.set_defaults(func=_db_command(_prune))
 
     sub.add_parser("plugins", help="list loaded plugins", parents=[common]).set_defaults(
         func=_plugins)
@@ -85,6 +90,12 @@ def _db_command(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 async def _noop(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     print("database is at the newest schema revision")
+    return 0
+
+
+async def _prune(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    report = await prune(db, settings.retention, dry_run=args.dry_run)
+    print(json.dumps(report.as_json()))
     return 0
 
 

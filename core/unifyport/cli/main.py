@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,16 +10,22 @@ from pathlib import Path
 from unifyport import __version__
 from unifyport.cli import admin, serve
 from unifyport.cli.api import CliCommand
+from unifyport.config import load_settings
 from unifyport.errors import ConfigError
+from unifyport.logs import configure_logging
 from unifyport.plugins.manager import create_plugin_manager
+from unifyport.settings import LoggingSettings
 
 
 def build_parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
+    # ``--config`` is accepted before and after the sub-command. The sub-commands' copy
+    # defaults to SUPPRESS so that, when absent there, it leaves the top-level value alone
+    # (argparse would otherwise overwrite ``--config X serve`` with the default).
+    help_text = "TOML configuration (default ./unifyport.toml when present)"
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, default=None,
-                        help="TOML configuration (default ./unifyport.toml when present)")
-    parser = argparse.ArgumentParser(prog="unifyport", parents=[common],
-                                     description="UnifyPort messaging gateway")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=help_text)
+    parser = argparse.ArgumentParser(prog="unifyport", description="UnifyPort messaging gateway")
+    parser.add_argument("--config", type=Path, default=None, help=help_text)
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.add_parser(sub, common)
@@ -49,14 +54,18 @@ def plugin_commands() -> list[CliCommand]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(LoggingSettings())
     try:
         parser = build_parser(plugin_commands())
     except ConfigError as exc:
         print(f"unifyport: configuration error: {exc}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    try:
+        # ``[logging]`` of the configuration; the command reads (and checks) it again.
+        configure_logging(load_settings(args.config).logging)
+    except ConfigError:
+        pass  # the command reports it
     try:
         return int(args.func(args))
     except ConfigError as exc:

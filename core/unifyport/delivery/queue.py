@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from unifyport.db.database import Database
 from unifyport.delivery import admin, fanout, leases, notify
 from unifyport.delivery.types import Claim, Outcome, Target, TargetState
+from unifyport.metrics import observe_outcomes
 
 SYNC_TRIES = 3
 
@@ -105,6 +106,7 @@ class DeliveryQueue:
     def _recorded(self, outcomes: Sequence[Outcome], failing: set[str] | None) -> None:
         """Track which targets may be failing after ``outcomes`` were recorded by a
         transaction that knew ``failing`` (the ones it cleared stay cleared)."""
+        observe_outcomes(self.db, self.sink, outcomes)
         ok = {o.claim.target for o in outcomes if o.result == "succeeded"}
         if self._maybe_failing is None:
             self._maybe_failing = set(self._targets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncGenerator
@@ -18,13 +19,16 @@ from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.delivery.runner import start_sinks, stop_sinks
 from unifyport.gateway import Gateway
-from unifyport.http import accounts, auth_routes, events_routes, health, runtime_routes
+from unifyport.http import accounts, auth_routes, events_routes, health, observe, runtime_routes
 from unifyport.http.auth import install_authentication
 from unifyport.http.context import EXTENSION
 from unifyport.http.errors import install_error_handlers
+from unifyport.http.observe import install_observation
 from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import Route, plugin_blueprint
+from unifyport.metrics import GatewayMetrics
 from unifyport.plugins.registry import Registry, build_registry
+from unifyport.retention import run_pruner
 from unifyport.runtime.supervisor import RuntimeSupervisor
 from unifyport.settings import Settings
 
@@ -60,8 +64,10 @@ def create_app(
         openapi_provider_class=GatewayOpenAPI,
     )
     install_error_handlers(app)
+    install_observation(app, GatewayMetrics(gw))  # before authentication: 401s count too
     install_authentication(app)
-    for bp in (health.bp, accounts.bp, auth_routes.bp, runtime_routes.bp, events_routes.bp):
+    for bp in (health.bp, observe.bp, accounts.bp, auth_routes.bp, runtime_routes.bp,
+               events_routes.bp):
         app.register_blueprint(bp)
     routes: list[Route] = []
     registry.pm.hook.register_routes(register=routes.append, settings=settings,
@@ -94,6 +100,8 @@ async def start(gw: Gateway) -> None:
         print(f"Admin API key (shown once, also saved to "
               f"{gw.settings.storage.data_dir / 'admin-api-key'}): {token}", flush=True)
     await start_sinks(gw)  # before runtimes: their first events reach new webhook targets
+    gw.housekeeping.append(asyncio.create_task(run_pruner(gw.db, gw.settings.retention),
+                                               name="retention"))
     supervisor = RuntimeSupervisor(gw)
     gw.runtime = supervisor
     await supervisor.open()
@@ -127,6 +135,10 @@ async def tune_garbage_collector() -> AsyncGenerator[None, None]:
 
 async def stop(gw: Gateway) -> None:
     """Stop runtimes, close providers, close the database."""
+    tasks, gw.housekeeping = gw.housekeeping, []
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await stop_sinks(gw)
     if gw.runtime is not None:
         await gw.runtime.aclose()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import secrets
 
 from quart import Quart, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from unifyport.errors import ApiError
+from unifyport.http.observe import current_request_id
 
 log = logging.getLogger("unifyport.http")
 
@@ -61,7 +61,7 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(err: Exception) -> Response:
-        request_id = "req_" + secrets.token_hex(8)
+        request_id = current_request_id()
         log.error("unhandled error %s on %s %s", request_id, request.method, request.path,
                   exc_info=err)
         return api_error_response(

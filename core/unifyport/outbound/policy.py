@@ -9,6 +9,7 @@ those before the request.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 
@@ -92,8 +93,32 @@ class OutboundPolicy:
         )
 
 
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
+
+
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` names literally, or ``None`` for a DNS name.
+
+    IPv4 must be written canonically (four decimal numbers, no leading zeros, no trailing
+    dot). Other spellings that C resolvers, browsers or HTTP clients read as IPv4 — an
+    integer (``2130706433``), short dotted (``127.1``), octal (``0177.0.0.1``), hex
+    (``0x7f.1``), mixed, or a numeric last label (``example.0x1``) — are refused here rather
+    than left to what the client does with them. So are a malformed IPv6 literal and a
+    percent-encoded host."""
+    if "%" in host and ":" not in host:
+        raise OutboundRefused(f"percent-encoded host {host!r} is not allowed")
+    if ":" in host:  # yarl has removed the brackets of an IPv6 literal
+        try:
+            return ipaddress.IPv6Address(host.strip("[]").split("%", 1)[0])
+        except ValueError:
+            raise OutboundRefused(f"{host!r} is not a valid IPv6 address") from None
     try:
-        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        return ipaddress.IPv4Address(host)
     except ValueError:
-        return None
+        pass
+    labels = host.split(".")
+    last = labels[-1] or (labels[-2] if len(labels) > 1 else "")
+    if _NUMERIC_LABEL.fullmatch(last):
+        raise OutboundRefused(f"{host!r} is a non-canonical IPv4 address; write it as four "
+                              "decimal numbers (a.b.c.d)")
+    return None

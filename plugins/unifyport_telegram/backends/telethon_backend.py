@@ -97,7 +97,7 @@ class TelethonClient(TelegramClient):
             session, self.api_id, self.api_hash, flood_sleep_threshold=0,
             connection_retries=1, retry_delay=0, request_retries=1, auto_reconnect=False,
             timeout=max(1, int(self.cfg.timeout)), sequential_updates=True, catch_up=False,
-            receive_updates=True, base_logger=log,
+            receive_updates=True, base_logger="telethon",  # a library: [logging] libraries
         )
         self._client.unifyport_cfg = self.cfg
         self._callback: UpdateCallback | None = None
