@@ -14,9 +14,9 @@ import os
 import socket
 import weakref
 from collections import Counter as Tally
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -37,11 +37,26 @@ from unifyport.delivery.models import DELIVERIES, EVENTS, PENDING, TARGETS
 
 if TYPE_CHECKING:
     from unifyport.delivery.types import Outcome
-    from unifyport.gateway import Gateway
 
 # No ``*_created`` series: they would double the output.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+class _Runtime(Protocol):
+    @property
+    def tasks(self) -> Mapping[str, object]: ...
+
+
+class Served(Protocol):
+    """What the metrics read of a gateway (known by shape: the gateway's services import
+    this module to count what they do)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def runtime(self) -> _Runtime | None: ...
+
+
 _BY_POOL: weakref.WeakKeyDictionary[Any, GatewayMetrics] = weakref.WeakKeyDictionary()
 """The metrics of each app by its database's connection pool (sessions reach it too)."""
 _PENDING_EVENTS = "unifyport.metrics.events"
@@ -51,7 +66,7 @@ _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 class GatewayMetrics:
     """The registry of one gateway and the metrics this process counts itself."""
 
-    def __init__(self, gw: Gateway, process: str | None = None) -> None:
+    def __init__(self, gw: Served, process: str | None = None) -> None:
         self.process = process or f"{socket.gethostname()}-{os.getpid()}"
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter(
@@ -99,7 +114,7 @@ class _Labelled(Collector):
             yield out
 
 
-async def _database_gauges(gw: Gateway) -> list[Metric]:
+async def _database_gauges(gw: Served) -> list[Metric]:
     now = utcnow()
     accounts = GaugeMetricFamily("unifyport_accounts", "Accounts by provider and auth status",
                                  labels=["provider", "status"])

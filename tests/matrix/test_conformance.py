@@ -78,3 +78,17 @@ class TestMatrixConformance(ChannelConformance):
 
     def peer(self) -> ChannelPeer:
         return MatrixPeer(self.synapse)
+
+
+def test_documented_keys_are_the_declared_ones() -> None:
+    """docs/matrix.md's key table comes from the typed model, key by key and default."""
+    import re
+    from pathlib import Path
+
+    from unifyport_matrix.config import MatrixConfig
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "matrix.md").read_text()
+    table = doc.split("## Configuration (`[plugins.matrix]`)")[1].split("##")[0]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| `([^`]+)` \|", table, re.M))
+    declared = {name: str(f.default).lower() for name, f in MatrixConfig.model_fields.items()}
+    assert rows == declared
