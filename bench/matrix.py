@@ -1,0 +1,163 @@
+"""Benchmark of the Matrix plugin through the gateway against a local Synapse (for the record,
+not a timed test).
+
+Accounts brought online per second (``runtime/start`` -> ``running``) and steady-state RSS
+per idle online account (``--idle`` accounts, default 200: each holds a /sync long-poll);
+inbound message -> ``message.received`` stored latency (p50/p99) at ``--rate`` messages/s
+(default 200) spread over ``--busy`` accounts (default 20) for ``--seconds`` seconds. Synapse
+runs as a separate process, so the RSS measured is the gateway's own.
+
+    .venv/bin/python bench/matrix.py [--idle 200] [--busy 20] [--rate 200] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
+
+from tests.matrix.synapse import Synapse
+from tests.support.gateway import Api, make_settings, running
+from unifyport.db.models import Event
+
+TOML = """
+[security]
+outbound_allow_cidrs = ["127.0.0.1/32"]
+[plugins]
+disabled = ["telegram", "webhook"]
+[plugins.matrix]
+sync_timeout = 30
+"""
+CONCURRENCY = 10
+DEADLINE = 600.0
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def login(api: Api, hs: Synapse, user: dict[str, Any], sem: asyncio.Semaphore) -> str:
+    async with sem:
+        status, body = await api.post("/v1/accounts", {
+            "provider": "matrix", "auth_mode": "token", "provider_data": {"homeserver": hs.url}})
+        assert status == 201, body
+        acc = str(body["id"])
+        status, body = await api.post(f"/v1/accounts/{acc}/auth/session/import",
+                                      {"params": {"access_token": user["access_token"]}})
+        assert status == 200 and body["status"] == "authorized", body
+        return acc
+
+
+async def wait_running(api: Api, accounts: list[str]) -> None:
+    pending, deadline = set(accounts), time.monotonic() + DEADLINE
+    while pending and time.monotonic() < deadline:
+        for acc in list(pending):
+            if (await api.get(f"/v1/accounts/{acc}/runtime"))[1]["status"] == "running":
+                pending.discard(acc)
+        if pending:
+            await asyncio.sleep(0.05)
+    if pending:
+        raise RuntimeError(f"{len(pending)} accounts never came online")
+
+
+async def latency(api: Api, hs: Synapse, users: list[dict[str, Any]],
+                  args: argparse.Namespace) -> None:
+    sender = await asyncio.to_thread(hs.new_user, "sender")
+    rooms = [await asyncio.to_thread(hs.direct_room, sender, u) for u in users[:args.busy]]
+    await asyncio.sleep(2)  # the joins reach the runtimes' syncs
+    total, sent, start = int(args.rate * args.seconds), 0, time.perf_counter()
+    headers = {"Authorization": f"Bearer {sender['access_token']}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async def say(i: int) -> None:
+            room = rooms[i % len(rooms)]
+            url = f"{hs.url}/_matrix/client/v3/rooms/{room}/send/m.room.message/b{i}"
+            async with http.put(url, json={"msgtype": "m.text",
+                                           "body": f"t={time.time():.6f}"}) as resp:
+                resp.raise_for_status()
+        pending: set[asyncio.Task[None]] = set()
+        while sent < total:
+            pending.add(asyncio.create_task(say(sent)))
+            sent += 1
+            delay = start + sent / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.gather(*pending)
+    push_rate = sent / (time.perf_counter() - start)
+    rows: list[Any] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        async with api.gateway.db.read() as s:
+            rows = list((await s.execute(select(Event.data, Event.created_at).where(
+                Event.type == "message.received"))).all())
+        if len(rows) >= sent:
+            break
+        await asyncio.sleep(0.5)
+    lat = sorted(r.created_at.timestamp() - float(r.data["message"]["text"][2:]) for r in rows
+                 if r.data["message"]["text"].startswith("t="))
+    if not lat:
+        print("[matrix] no message.received events stored")
+        return
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(f"[matrix] inbound -> event stored at {push_rate:.0f} msg/s over {len(rooms)} "
+          f"accounts: {len(lat)}/{sent} stored, p50 {statistics.median(lat) * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--idle", type=int, default=200)
+    parser.add_argument("--busy", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="bench-matrix-") as tmp:
+        hs = Synapse(Path(tmp) / "synapse")
+        await asyncio.to_thread(hs.start)
+        try:
+            n = max(args.idle, args.busy)
+            users = [await asyncio.to_thread(hs.new_user, "b") for _ in range(n)]
+            async with running(make_settings(Path(tmp) / "data", TOML)) as api:
+                sem = asyncio.Semaphore(CONCURRENCY)
+                t0 = time.perf_counter()
+                accounts = await asyncio.gather(*(login(api, hs, u, sem) for u in users))
+                print(f"[matrix] {n} token logins through the API: "
+                      f"{n / (time.perf_counter() - t0):.1f}/s")
+                gc.collect()
+                rss_before = rss_mb()
+                t0 = time.perf_counter()
+                for acc in accounts[:args.idle]:
+                    status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
+                    assert status == 200, body
+                await wait_running(api, list(accounts[:args.idle]))
+                elapsed = time.perf_counter() - t0
+                print(f"[matrix] accounts online: {args.idle / elapsed:.1f}/s "
+                      f"({args.idle} in {elapsed:.1f} s)")
+                await asyncio.sleep(3)
+                gc.collect()
+                rss_after = rss_mb()
+                print(f"[matrix] RSS {rss_before:.0f} MB -> {rss_after:.0f} MB with {args.idle} "
+                      f"idle online accounts: "
+                      f"{(rss_after - rss_before) * 1024 / args.idle:.0f} KB per account")
+                await latency(api, hs, users, args)
+        finally:
+            hs.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
