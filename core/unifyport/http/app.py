@@ -64,7 +64,9 @@ def create_app(
         openapi_provider_class=GatewayOpenAPI,
     )
     install_error_handlers(app)
-    install_observation(app, GatewayMetrics(gw))  # before authentication: 401s count too
+    steps = frozenset(s.name for p in registry.providers.values() for m in p.auth_modes
+                      for s in m.all_steps)
+    install_observation(app, GatewayMetrics(gw), steps)  # before authentication: 401s count
     install_authentication(app)
     for bp in (health.bp, observe.bp, accounts.bp, auth_routes.bp, runtime_routes.bp,
                events_routes.bp):

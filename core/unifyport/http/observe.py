@@ -32,8 +32,14 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(8)
 
 
-def install_observation(app: Quart, metrics: GatewayMetrics) -> None:
-    """Register first, so that even a request refused by authentication is counted."""
+STEP_RULE = "<path:step>"
+
+
+def install_observation(app: Quart, metrics: GatewayMetrics,
+                        steps: frozenset[str] = frozenset()) -> None:
+    """Register first, so that even a request refused by authentication is counted.
+    ``steps`` are the declared auth step names: an auth request is counted under its step's
+    route (any other name under the template, so clients cannot grow the label set)."""
     app.extensions[METRICS] = metrics
 
     @app.before_request
@@ -47,6 +53,9 @@ def install_observation(app: Quart, metrics: GatewayMetrics) -> None:
         started = g.get("unifyport_started")
         if started is not None:
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            step = (request.view_args or {}).get("step")
+            if STEP_RULE in rule and step in steps:
+                rule = rule.replace(STEP_RULE, step)
             method = request.method if request.method in _METHODS else "other"
             metrics.observe_request(method, rule, response.status_code,
                                     time.perf_counter() - started)
