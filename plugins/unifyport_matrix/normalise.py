@@ -56,6 +56,11 @@ def message(room_id: str, event: dict[str, Any]) -> Message | None:
     return Message(id=str(event["event_id"]), **base, **fields)
 
 
+def joined_rooms(data: dict[str, Any]) -> set[str]:
+    """The rooms a sync reports the account is in."""
+    return set((data.get("rooms") or {}).get("join") or {})
+
+
 def from_sync(data: dict[str, Any], own_id: str) -> tuple[list[Message], list[Message],
                                                             list[tuple[str, str]]]:
     """(received from others, sent by this user from elsewhere, invites as (room, inviter)).

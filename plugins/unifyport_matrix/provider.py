@@ -36,7 +36,7 @@ from unifyport.sdk import (
 
 from . import client as mx
 from .config import MatrixConfig
-from .normalise import from_sync, localpart
+from .normalise import from_sync, joined_rooms, localpart
 from .session import MatrixSession
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ class MatrixProvider(Provider):
                                           None if device is None else str(device))
             first = await mx.sync(client, None, 0, first=True)
         session = MatrixSession(homeserver, session.user_id, session.device_id,
-                                session.access_token, str(first.get("next_batch") or "") or None)
+                                session.access_token, str(first.get("next_batch") or "") or None,
+                                tuple(sorted(room for room, _ in from_sync(first, "")[2])))
         return Done(session=session.to_bytes(), identity=Identity(
             id=session.user_id, username=localpart(session.user_id),
             extra={"device_id": session.device_id}))
@@ -120,30 +121,47 @@ class MatrixProvider(Provider):
     async def _sync_loop(self, ctx: RuntimeContext, client: ClientAPI,
                          session: MatrixSession) -> None:
         since, saved_at, first = session.next_batch, time.monotonic(), True
+        invites = set(session.invites)
+        if self.cfg.auto_join_invites:  # invites from before this start (or before the option)
+            for room in sorted(invites):
+                await self._join(client, room)
+            invites.clear()
         while True:
             data = await mx.sync(client, since, 0 if first else int(self.cfg.sync_timeout * 1000))
-            received, sent, invites = from_sync(data, session.user_id)
+            received, sent, invited = from_sync(data, session.user_id)
             if received:
                 await ctx.received(received)
             if sent:
                 await ctx.emit_many([("message.sent", {"provider": self.name,
                                                        "message": m.as_json()}) for m in sent])
-            for room, inviter in invites:
+            for room, inviter in invited:
                 await ctx.emit("chat.invited", {"provider": self.name, "inviter": inviter,
                                                 "chat": {"id": room, "type": "room"}})
                 if self.cfg.auto_join_invites:
-                    await mx.join(client, room)
+                    await self._join(client, room)
+                else:
+                    invites.add(room)
+            invites -= joined_rooms(data)
             since = str(data.get("next_batch") or since or "") or None
             now = time.monotonic()
-            if since and since != session.next_batch and (
-                    received or sent or invites or now - saved_at >= self.cfg.save_interval):
-                session = session.at(since)
+            changed = since != session.next_batch or tuple(sorted(invites)) != session.invites
+            if since and changed and (received or sent or invited
+                                      or now - saved_at >= self.cfg.save_interval):
+                session = session.at(since, tuple(sorted(invites)))
                 await ctx.save_session(session.to_bytes())
                 saved_at = now
             if first:
                 ctx.attach(Online(client, session.user_id))
                 await ctx.set_status(RuntimeStatus.RUNNING)
                 first = False
+
+    @staticmethod
+    async def _join(client: ClientAPI, room: str) -> None:
+        """Join ``room``; an invite withdrawn or refused meanwhile is dropped, not retried."""
+        try:
+            await mx.join(client, room)
+        except StepError as err:
+            log.info("joining an invited room failed: %s", err.code)
 
     async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
         online = ctx.client

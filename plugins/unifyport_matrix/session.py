@@ -15,6 +15,9 @@ class MatrixSession:
     next_batch: str | None = None
     """Where the next ``/sync`` resumes; kept with the credentials, so a restart neither loses
     nor repeats what arrived meanwhile."""
+    invites: tuple[str, ...] = ()
+    """Rooms the account was invited to and has not joined (joined at the next start when
+    ``auto_join_invites`` is on, whenever the invite came)."""
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -23,7 +26,8 @@ class MatrixSession:
     def from_bytes(cls, raw: bytes) -> MatrixSession:
         data = json.loads(raw)
         return cls(**{k: data.get(k) for k in ("homeserver", "user_id", "device_id",
-                                              "access_token", "next_batch")})
+                                              "access_token", "next_batch")},
+                   invites=tuple(data.get("invites") or ()))
 
-    def at(self, next_batch: str) -> MatrixSession:
-        return replace(self, next_batch=next_batch)
+    def at(self, next_batch: str | None, invites: tuple[str, ...]) -> MatrixSession:
+        return replace(self, next_batch=next_batch, invites=invites)

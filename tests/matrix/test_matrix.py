@@ -198,3 +198,24 @@ async def test_a_homeserver_that_goes_away_is_reconnected(tmp_path: Path) -> Non
             await wait_for(await status("running"), "running again", attempts=900)
     finally:
         own.stop()
+
+
+async def test_auto_join_takes_invites_from_before_it_was_on(tmp_path: Path,
+                                                             synapse: Synapse) -> None:
+    me, friend = synapse.new_user(), synapse.new_user("friend")
+    async with running(make_settings(tmp_path / "data", MATRIX_TOML)) as api:
+        acc = await login(api, synapse, me)
+        await online(api, acc)
+        room = synapse.call("POST", "/_matrix/client/v3/createRoom",
+                            {"invite": [me["user_id"]]}, token=friend["access_token"])["room_id"]
+
+        async def invited() -> list[dict[str, Any]]:
+            return await events(api, acc, "chat.invited")
+        await wait_for(invited, "chat.invited")
+    toml = MATRIX_TOML + "auto_join_invites = true\n"
+    async with running(make_settings(tmp_path / "data", toml)):
+        async def joined() -> bool:
+            members = synapse.call("GET", f"/_matrix/client/v3/rooms/{room}/joined_members",
+                                   token=friend["access_token"])["joined"]
+            return me["user_id"] in members
+        await wait_for(joined, "the earlier invite joined after the restart")
