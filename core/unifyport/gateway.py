@@ -13,6 +13,7 @@ from unifyport.plugins.registry import Registry
 from unifyport.settings import Settings
 
 if TYPE_CHECKING:
+    from unifyport.delivery.engine import DeliveryEngine
     from unifyport.runtime.supervisor import RuntimeSupervisor
 
 # Purposes of sealed secrets (the ``secrets.purpose`` column).
@@ -34,3 +35,5 @@ class Gateway:
     runtime: RuntimeSupervisor | None = None
     sink_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     """The running event sinks (see ``unifyport.delivery.runner``)."""
+    sink_engines: dict[str, DeliveryEngine] = field(default_factory=dict)
+    """Their delivery engines by sink name, while serving."""
