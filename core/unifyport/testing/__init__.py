@@ -1,0 +1,1 @@
+"""Conformance kits shipped with UnifyPort for plugin authors (pytest base classes)."""
