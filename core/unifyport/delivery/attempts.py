@@ -48,23 +48,22 @@ async def attempt(sink: EventSink, target: Target, claims: Sequence[Claim], cloc
         results = [Failed(f"sink error: {len(results)} results for {len(claims)} events")
                    ] * len(claims)
     duration = int((time.perf_counter() - t0) * 1000)
-    now = clock.now()
-    return [_outcome(sink.retry, c, r, started, duration, now)
+    return [_outcome(sink.retry, c, r, started, duration, clock)
             for c, r in zip(claims, results, strict=True)]
 
 
 def _outcome(policy: RetryPolicy, claim: Claim, result: object, started: datetime,
-             duration: int, now: datetime) -> Recorded:
-    if not isinstance(result, Delivered | Failed):
+             duration: int, clock: Clock) -> Recorded:
+    if isinstance(result, Delivered):  # the common case first
+        ms = duration if result.duration_ms is None else result.duration_ms
+        return Outcome(claim, "succeeded", started, ms, result.status), None
+    if not isinstance(result, Failed):
         result = Failed(f"sink error: deliver returned {type(result).__name__}")
     ms = duration if result.duration_ms is None else result.duration_ms
-    if isinstance(result, Delivered):
-        return Outcome(claim, "succeeded", started, ms, result.status), None
     when = None
     if result.retryable and result.disable_target is None:
-        when = retry_at(policy, now, claim.attempt, result.retry_after)
+        when = retry_at(policy, clock.now(), claim.attempt, result.retry_after)
     if when is None:
         return Outcome(claim, "failed", started, ms, result.status, result.error), \
             result.disable_target
     return Outcome(claim, "retry", started, ms, result.status, result.error, when), None
-
