@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import aiohttp
 
 from unifyport import __version__
-from unifyport.db.types import utcnow
 from unifyport.events.sinks import Claim, Delivered, DeliveryResult, Failed, parse_retry_after
 from unifyport.outbound.addresses import OutboundRefused
 from unifyport_webhook.config import Endpoint
@@ -47,7 +47,7 @@ async def post(session: aiohttp.ClientSession, endpoint: Endpoint, claim: Claim
             if 300 <= status < 400:
                 return Failed(f"HTTP {status}: redirect to {resp.headers.get('location', '?')} "
                               "not followed", status=status)
-            retry_after = parse_retry_after(resp.headers.get("retry-after"), utcnow()) \
+            retry_after = parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC)) \
                 if status in SLOW_DOWN else None
             return Failed(f"HTTP {status}", status=status, retry_after=retry_after)
     except OutboundRefused as exc:

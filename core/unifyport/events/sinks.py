@@ -220,7 +220,7 @@ def sink_problem(obj: object) -> str | None:
     batch = getattr(obj, "deliver_batch", None)
     if batch is not None and not inspect.iscoroutinefunction(batch):
         return "'deliver_batch' must be an async method"
-    if not callable(getattr(obj, "running", callable)):
+    if hasattr(obj, "running") and not callable(obj.running):
         return "'running' must be a method returning an async context manager"
     if not callable(getattr(obj, "targets", None)):
         return "needs a 'targets()' method"
