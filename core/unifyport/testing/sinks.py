@@ -200,16 +200,24 @@ class SinkConformance:
 
         self._play(scenario)
 
+    @asynccontextmanager
+    async def _one_event(self, far: FarSide, answer: Answer, schedule: tuple[float, ...],
+                         tmp_path: Path, url: str
+                         ) -> AsyncIterator[tuple[_Run, str, dict[str, Any]]]:
+        """Delivery running, one event committed and answered with ``answer``: yields the
+        run, the event id and its delivery once the attempt is recorded."""
+        far.reply_with(answer)
+        retry = RetryPolicy(schedule, jitter=0.0)
+        async with self._delivery(far, url, tmp_path, retry) as run:
+            [eid] = await run.emit(1)
+            yield run, eid, await run.attempts(eid, 1)
+
     def test_retryable_failure_is_retried_on_the_schedule(
         self, tmp_path: Path, kit_database_url: str
     ) -> None:
-        retry = RetryPolicy((0.0, 60.0, 120.0), jitter=0.0)
-
         async def scenario(far: FarSide) -> None:
-            far.reply_with(RETRYABLE)
-            async with self._delivery(far, kit_database_url, tmp_path, retry) as run:
-                [eid] = await run.emit(1)
-                d = await run.attempts(eid, 1)
+            async with self._one_event(far, RETRYABLE, (0.0, 60.0, 120.0), tmp_path,
+                                       kit_database_url) as (run, eid, d):
                 assert d["status"] == "pending" and d["attempts"][0]["succeeded"] is False
                 now = run.clock.now()
                 assert await run.queue.due(now + timedelta(seconds=59.9)) == set()
@@ -224,13 +232,9 @@ class SinkConformance:
 
     def test_permanent_failure_is_not_retried(self, tmp_path: Path, kit_database_url: str
                                               ) -> None:
-        retry = RetryPolicy((0.0, 60.0, 120.0), jitter=0.0)
-
         async def scenario(far: FarSide) -> None:
-            far.reply_with(PERMANENT)
-            async with self._delivery(far, kit_database_url, tmp_path, retry) as run:
-                [eid] = await run.emit(1)
-                d = await run.attempts(eid, 1)
+            async with self._one_event(far, PERMANENT, (0.0, 60.0, 120.0), tmp_path,
+                                       kit_database_url) as (run, eid, d):
                 assert d["status"] == "failed" and d["next_attempt_at"] is None
                 run.clock.advance(3600)
                 run.engine.wake()
@@ -242,13 +246,9 @@ class SinkConformance:
 
     def test_retry_after_replaces_the_schedule(self, tmp_path: Path, kit_database_url: str
                                                ) -> None:
-        retry = RetryPolicy((0.0, 600.0), jitter=0.0)
-
         async def scenario(far: FarSide) -> None:
-            far.reply_with(Answer("retryable", retry_after=7))
-            async with self._delivery(far, kit_database_url, tmp_path, retry) as run:
-                [eid] = await run.emit(1)
-                d = await run.attempts(eid, 1)
+            async with self._one_event(far, Answer("retryable", retry_after=7), (0.0, 600.0),
+                                       tmp_path, kit_database_url) as (run, eid, d):
                 assert d["status"] == "pending"
                 now = run.clock.now()
                 assert await run.queue.due(now + timedelta(seconds=6.9)) == set()
