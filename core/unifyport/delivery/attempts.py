@@ -42,7 +42,10 @@ async def attempt(sink: EventSink, target: Target, claims: Sequence[Claim], cloc
     except TimeoutError:
         results = [Failed(f"timeout: no response within {target.timeout:g} s")] * len(claims)
     except Exception as exc:
-        log.exception("sink %s failed delivering to %s", sink.name, target.name)
+        # Its message may hold what the sink was sending: the traceback only at debug level.
+        log.error("sink %s raised %s delivering to %s", sink.name, type(exc).__name__,
+                  target.name)
+        log.debug("sink %s traceback", sink.name, exc_info=True)
         results = [Failed(f"sink error: {type(exc).__name__}")] * len(claims)
     if len(results) != len(claims):
         results = [Failed(f"sink error: {len(results)} results for {len(claims)} events")

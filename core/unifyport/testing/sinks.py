@@ -70,8 +70,8 @@ class FarSide(Protocol):
         ...
 
 
-class _Run:
-    """The sink's delivery engine over the kit's database, on a manual clock."""
+class KitRun:
+    """The sink's delivery engine over a database of its own, on a manual clock."""
 
     def __init__(self, url: str, settings: Settings, sink: EventSink) -> None:
         self.db = Database(url)
@@ -98,12 +98,16 @@ class _Run:
                       for i in range(count)]
         return [e.id for e in events]
 
-    async def delivery(self, event_id: str) -> dict[str, Any] | None:
-        """The event's delivery (to the kit's one target) with its attempts, once made."""
+    async def deliveries(self, event_id: str) -> list[dict[str, Any]]:
+        """The event's deliveries (one per target, once made) with their attempts."""
         async with self.db.read() as s:
             event = await EventRepository(s).get(event_id)
             assert event is not None
-            deliveries = await deliveries_json(s, event)
+            return await deliveries_json(s, event)
+
+    async def delivery(self, event_id: str) -> dict[str, Any] | None:
+        """The event's delivery to the kit's one target, once made."""
+        deliveries = await self.deliveries(event_id)
         return deliveries[0] if deliveries else None
 
     async def attempts(self, event_id: str, count: int) -> dict[str, Any]:
@@ -113,13 +117,13 @@ class _Run:
             return d is not None and len(d["attempts"]) >= count and (
                 d["status"] != "pending" or d["next_attempt_at"] is not None)
 
-        await _until(recorded, f"{count} attempt(s) of {event_id} recorded")
+        await until(recorded, f"{count} attempt(s) of {event_id} recorded")
         d = await self.delivery(event_id)
         assert d is not None
         return d
 
 
-async def _until(check: Callable[[], Awaitable[bool] | bool], what: str) -> None:
+async def until(check: Callable[[], Awaitable[bool] | bool], what: str) -> None:
     deadline = time.monotonic() + WITHIN
     while True:
         done = check()
@@ -155,11 +159,11 @@ class SinkConformance:
 
     @asynccontextmanager
     async def _delivery(self, far: FarSide, url: str, tmp_path: Path,
-                        retry: RetryPolicy) -> AsyncIterator[_Run]:
+                        retry: RetryPolicy) -> AsyncIterator[KitRun]:
         cfg = tmp_path / "kit.toml"
         cfg.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n{self.config_toml}',
                        encoding="utf-8")
-        run = _Run(url, load_settings(cfg, environ={}),
+        run = KitRun(url, load_settings(cfg, environ={}),
                    self.make_sink(far, self.target, retry))
         try:
             await run.start()
@@ -184,17 +188,17 @@ class SinkConformance:
             far.reply_with(then=Answer(delay=0.1))
             async with self._delivery(far, kit_database_url, tmp_path, retry) as run:
                 ids = await run.emit(self.restart_events)
-                await _until(lambda: len(far.received()) >= self.target.max_concurrency,
+                await until(lambda: len(far.received()) >= self.target.max_concurrency,
                              "the first deliveries")
             assert len(set(far.received())) < len(ids), "everything arrived before the stop"
             async with self._delivery(far, kit_database_url, tmp_path, retry) as run:
-                await _until(lambda: set(far.received()) >= set(ids), "every event")
+                await until(lambda: set(far.received()) >= set(ids), "every event")
 
                 async def settled() -> bool:
                     [state] = await run.queue.targets()
                     return state.pending == 0
 
-                await _until(settled, "no delivery pending")
+                await until(settled, "no delivery pending")
                 [state] = await run.queue.targets()
                 assert (state.succeeded, state.failed) == (len(ids), 0)
 
@@ -203,7 +207,7 @@ class SinkConformance:
     @asynccontextmanager
     async def _one_event(self, far: FarSide, answer: Answer, schedule: tuple[float, ...],
                          tmp_path: Path, url: str
-                         ) -> AsyncIterator[tuple[_Run, str, dict[str, Any]]]:
+                         ) -> AsyncIterator[tuple[KitRun, str, dict[str, Any]]]:
         """Delivery running, one event committed and answered with ``answer``: yields the
         run, the event id and its delivery once the attempt is recorded."""
         far.reply_with(answer)
