@@ -3,6 +3,8 @@ variant, proof that the kit fails a sloppy sink, and the registration check of s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -125,3 +127,12 @@ def test_registration_accepts_a_sink(tmp_path: Path) -> None:
     reg = build_registry(make_settings(tmp_path / "data", '[plugins]\ndisabled = ["webhook"]\n'),
                          (("memsink", _Registers(sink)),))
     assert reg.sinks["memory"] is sink and reg.owners["sink:memory"] == "memsink"
+
+
+def test_the_sink_types_import_no_framework() -> None:
+    """Plugins import the sink types without the web framework, the database layer or aiohttp."""
+    code = ("import sys, unifyport.events.sinks; "
+            "print(sorted(m for m in ('sqlalchemy', 'quart', 'aiohttp') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
