@@ -200,11 +200,15 @@ class EventSink(Protocol):
 
 @runtime_checkable
 class RunningSink(Protocol):
+    """A sink with the optional ``running(ctx)``."""
+
     def running(self, ctx: SinkContext) -> AbstractAsyncContextManager[object]: ...
 
 
 @runtime_checkable
 class BatchSink(Protocol):
+    """A sink with the optional ``deliver_batch(claims)``."""
+
     async def deliver_batch(self, claims: Sequence[Claim]) -> Sequence[DeliveryResult]: ...
 
 
