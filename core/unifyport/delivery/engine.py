@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from unifyport.delivery.attempts import Recorded, attempt
+from unifyport.delivery.attempts import attempt
 from unifyport.delivery.clock import Clock, SystemClock
 from unifyport.delivery.lanes import TargetLane
 from unifyport.delivery.queue import DeliveryQueue
@@ -265,9 +265,14 @@ class DeliveryEngine:
                 ready: list[Claim] = []
                 for claim in claims:
                     (ready if lane.startable(claim) else lane.stale).append(claim)
-                if ready:
-                    results = await attempt(self.sink, lane.target, ready, self.clock)
-                    await self._record(lane, results)
+                results = await attempt(self.sink, lane.target, ready, self.clock) if ready else []
+                for outcome, disable in results:
+                    if disable is not None:
+                        await self._disable(lane, outcome, disable)
+                        continue
+                    if not self._outcomes:
+                        self._outcomes_since = time.monotonic()
+                    self._outcomes.append(outcome)
             except Exception:
                 log.exception("delivery to %s/%s failed unexpectedly", self.queue.sink,
                               lane.name)
@@ -277,18 +282,12 @@ class DeliveryEngine:
             if lane.hungry or len(self._outcomes) >= RECORD_MAX:
                 self._wake.set()
 
-    async def _record(self, lane: TargetLane, results: list[Recorded]) -> None:
-        for outcome, disable in results:
-            if disable is not None:
-                log.warning("sink %s disabling target %s: %s", self.queue.sink, lane.name,
-                            disable)
-                await self.queue.complete([outcome])
-                await self.queue.set_enabled(lane.name, False, disable)
-                self.wake()
-                continue
-            if not self._outcomes:
-                self._outcomes_since = time.monotonic()
-            self._outcomes.append(outcome)
+    async def _disable(self, lane: TargetLane, outcome: Outcome, reason: str) -> None:
+        """Record ``outcome`` at once and disable its target, as the sink asked."""
+        log.warning("sink %s disabling target %s: %s", self.queue.sink, lane.name, reason)
+        await self.queue.complete([outcome])
+        await self.queue.set_enabled(lane.name, False, reason)
+        self.wake()
 
     async def _disable_failing(self) -> None:
         after = self.sink.retry.disable_after
