@@ -88,11 +88,10 @@ class DeliveryEngine:
 
     # --- the loop ------------------------------------------------------------------------
 
-    def wake(self, refresh: bool = True) -> None:
-        """Look for work now instead of at the next poll (``refresh``: re-read target state
-        too, e.g. after it was enabled)."""
-        if refresh:
-            self._states_at = 0.0
+    def wake(self) -> None:
+        """Re-read target state and look for work now instead of at the next poll (e.g.
+        after a target was enabled)."""
+        self._states_at = 0.0
         self._polled_at = 0.0
         for lane in self._lanes.values():
             lane.maybe_due = True
