@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from unifyport.crypto.box import SecretBox
 from unifyport.db.database import Database
 from unifyport.locks import AccountLocks
 from unifyport.plugins.registry import Registry
 from unifyport.settings import Settings
+
+if TYPE_CHECKING:
+    from unifyport.delivery.engine import DeliveryEngine
 
 # Purposes of sealed secrets (the ``secrets.purpose`` column).
 FIELDS = "fields"
@@ -48,3 +51,5 @@ class Gateway:
     """The running event sinks (see ``unifyport.delivery.runner``)."""
     housekeeping: list[asyncio.Task[None]] = field(default_factory=list)
     """Background upkeep while serving: retention (``unifyport.retention``)."""
+    sink_engines: dict[str, DeliveryEngine] = field(default_factory=dict)
+    """Their delivery engines by sink name, while serving."""

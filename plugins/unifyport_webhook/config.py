@@ -9,14 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from unifyport.delivery.patterns import valid_pattern
 from unifyport.errors import ConfigError
+from unifyport.events.sinks import DEFAULT_RETRY_SCHEDULE, valid_pattern
 from unifyport.outbound.addresses import OutboundRefused
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.settings import Secret, Settings
 
 PREFIX = "plugins.webhook"
-DEFAULT_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+DEFAULT_SCHEDULE = DEFAULT_RETRY_SCHEDULE
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}

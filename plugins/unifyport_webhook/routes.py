@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from unifyport.accounts.views import iso
-from unifyport.delivery.queue import DeliveryQueue
-from unifyport.delivery.types import TargetState
 from unifyport.errors import ApiError, not_found
+from unifyport.events.sinks import SinkControl, TargetState
 from unifyport.http.plugin_routes import Route, RouteRequest
 from unifyport_webhook.config import Endpoint
 from unifyport_webhook.sink import WebhookSink
@@ -29,10 +28,10 @@ def routes(sink: WebhookSink) -> list[Route]:
     ]
 
 
-def _queue(sink: WebhookSink) -> DeliveryQueue:
-    if sink.ctx is None:
+def _control(sink: WebhookSink) -> SinkControl:
+    if sink.control is None:
         raise ApiError(503, "sink_not_running", "webhook delivery is not running")
-    return sink.ctx.queue
+    return sink.control
 
 
 def _endpoint(sink: WebhookSink, name: str) -> Endpoint:
@@ -60,7 +59,7 @@ def _json(endpoint: Endpoint, state: TargetState | None) -> dict[str, Any]:
 
 
 async def _states(sink: WebhookSink) -> dict[str, TargetState]:
-    return {t.name: t for t in await _queue(sink).targets()}
+    return {t.name: t for t in await _control(sink).target_states()}
 
 
 def _list(sink: WebhookSink) -> Handler:
@@ -75,8 +74,7 @@ def _recover(sink: WebhookSink) -> Handler:
     async def handler(req: RouteRequest) -> tuple[int, Any]:
         endpoint = _endpoint(sink, req.path_params["name"])
         since = _since(req.json.get("since"))
-        count = await _queue(sink).recover(endpoint.name, since, sink.clock.now())
-        sink.wake()
+        count = await _control(sink).recover(endpoint.name, since)
         return 202, {"endpoint": endpoint.name, "since": iso(since), "requeued": count}
 
     return handler
@@ -85,9 +83,8 @@ def _recover(sink: WebhookSink) -> Handler:
 def _enable(sink: WebhookSink) -> Handler:
     async def handler(req: RouteRequest) -> tuple[int, Any]:
         endpoint = _endpoint(sink, req.path_params["name"])
-        if not await _queue(sink).set_enabled(endpoint.name, True):
+        if not await _control(sink).set_enabled(endpoint.name, True):
             raise not_found("webhook endpoint")
-        sink.wake()
         return 200, _json(endpoint, (await _states(sink)).get(endpoint.name))
 
     return handler

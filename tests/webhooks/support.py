@@ -19,8 +19,8 @@ from tests.webhooks.receiver import Received
 from unifyport.accounts.service import emit
 from unifyport.db.repositories import EventRepository
 from unifyport.delivery.clock import ManualClock
+from unifyport.delivery.engine import DeliveryEngine
 from unifyport.gateway import Gateway
-from unifyport_webhook.sink import WebhookSink
 
 
 def new_secret() -> str:
@@ -48,15 +48,15 @@ def config_toml(*endpoints: str, schedule: Sequence[float | str] = (0, 60, 120),
 
 @asynccontextmanager
 async def webhook_app(data_dir: Path, toml: str, database_url: str | None = None,
-                      manual_clock: bool = True) -> AsyncIterator[tuple[Api, WebhookSink]]:
-    """The gateway with the webhook plugin configured by ``toml``; its sink on a manual clock."""
+                      manual_clock: bool = True) -> AsyncIterator[tuple[Api, DeliveryEngine]]:
+    """The gateway with the webhook plugin configured by ``toml``; the delivery engine that
+    drives its sink, on a manual clock."""
     settings = make_settings(data_dir, toml, database_url=database_url)
     async with running(settings) as api:
-        sink = api.gateway.registry.sinks["webhook"]
-        assert isinstance(sink, WebhookSink)
+        engine = api.gateway.sink_engines["webhook"]
         if manual_clock:
-            sink.clock = ManualClock()
-        yield api, sink
+            engine.clock = ManualClock()
+        yield api, engine
 
 
 async def emit_events(gw: Gateway, count: int = 1, type: str = "message.received",

@@ -21,7 +21,7 @@ from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.db.repositories import EventRepository
 from unifyport.delivery.queue import DeliveryQueue
-from unifyport.delivery.types import Target
+from unifyport.events.sinks import Target
 
 EVENTS = 1000
 UNIFYPORT = str(Path(sys.executable).with_name("unifyport"))

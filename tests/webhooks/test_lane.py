@@ -3,14 +3,13 @@ before the leases run out at the pace attempts have been taking."""
 
 from __future__ import annotations
 
-from unifyport.delivery.types import Claim
-from unifyport_webhook.config import Endpoint
-from unifyport_webhook.lane import PER_WORKER, EndpointLane
+from unifyport.delivery.lanes import PER_WORKER, TargetLane
+from unifyport.events.sinks import Claim, Target
 
 
-def _lane(concurrency: int, timeout: float = 15.0) -> EndpointLane:
-    return EndpointLane(Endpoint(name="main", url="https://example.invalid/hook", keys=(b"k",),
-                                 events=("*",), timeout=timeout, max_concurrency=concurrency))
+def _lane(concurrency: int, timeout: float = 15.0) -> TargetLane:
+    return TargetLane(Target(name="main", patterns=("*",), timeout=timeout,
+                             max_concurrency=concurrency))
 
 
 def test_fast_receivers_get_eight_claims_per_worker_buffered() -> None:

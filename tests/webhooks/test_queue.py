@@ -14,7 +14,8 @@ from unifyport.db.types import utcnow
 from unifyport.delivery.admin import deliveries_json
 from unifyport.delivery.fanout import _advance
 from unifyport.delivery.queue import DeliveryQueue
-from unifyport.delivery.types import Outcome, Target
+from unifyport.delivery.types import Outcome
+from unifyport.events.sinks import Target
 
 LEASE = timedelta(seconds=30)
 

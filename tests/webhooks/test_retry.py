@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from unifyport_webhook.retry import parse_retry_after
+from unifyport.events.sinks import parse_retry_after
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from unifyport.delivery.models import (
     DeliveryTarget,
 )
 from unifyport.delivery.patterns import matches
-from unifyport.delivery.types import TargetState
+from unifyport.events.sinks import TargetState
 
 DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)
 """``next_attempt_at`` of a redelivery: earlier than any clock (shown as its queue time)."""

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from unifyport.db.types import UTCDateTime, utcnow
 from unifyport.delivery.models import DELIVERIES, EVENTS, FAILED, PENDING, TARGETS
 from unifyport.delivery.patterns import sql_filter
-from unifyport.delivery.types import Target
+from unifyport.events.sinks import Target
 
 GAP_GRACE = timedelta(seconds=30)
 BATCH = 1000

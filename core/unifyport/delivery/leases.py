@@ -49,7 +49,8 @@ from unifyport.delivery.models import (
     SUCCEEDED,
     TARGETS,
 )
-from unifyport.delivery.types import Claim, Outcome
+from unifyport.delivery.types import Outcome
+from unifyport.events.sinks import Claim
 
 _STATUS = {"succeeded": SUCCEEDED, "retry": PENDING, "failed": FAILED}
 _d, _e, _t = DELIVERIES.c, EVENTS.c, TARGETS.c

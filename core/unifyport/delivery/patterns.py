@@ -1,19 +1,12 @@
-"""Event-type patterns: ``*`` matches everything, ``message.*`` every type under ``message.``."""
+"""Event-type patterns: ``*`` matches everything, ``message.*`` every type under ``message.``
+(:func:`unifyport.events.sinks.valid_pattern` says which are valid)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 from sqlalchemy import ColumnElement, false, func, or_, true
-
-_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
-
-
-def valid_pattern(pattern: str) -> bool:
-    """``*``, an exact dotted type, or a dotted prefix ending in ``.*``."""
-    return bool(_PATTERN.match(pattern))
 
 
 def matches(patterns: Iterable[str], event_type: str) -> bool:

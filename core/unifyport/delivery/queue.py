@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from unifyport.db.database import Database
 from unifyport.delivery import admin, fanout, leases, notify
-from unifyport.delivery.types import Claim, Outcome, Target, TargetState
+from unifyport.delivery.types import Outcome
+from unifyport.events.sinks import Claim, Target, TargetState
 from unifyport.metrics import observe_outcomes
 
 SYNC_TRIES = 3

@@ -1,4 +1,5 @@
-"""Run every registered sink while serving: one supervised task each, cancelled at shutdown."""
+"""Run a delivery engine for every registered sink while serving: one supervised task each,
+cancelled at shutdown."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import asyncio
 import contextlib
 import logging
 
-from unifyport.delivery.context import SinkContext
+from unifyport.delivery.engine import DeliveryEngine
 from unifyport.delivery.queue import DeliveryQueue
-from unifyport.events.sinks import EventSink
 from unifyport.gateway import Gateway
 from unifyport.outbound.policy import OutboundPolicy
 
@@ -17,14 +17,15 @@ RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 async def start_sinks(gw: Gateway) -> None:
-    """Start each sink's ``run`` as a task (restarted with backoff if it raises). Events
+    """Start each sink's engine as a task (restarted with backoff if it raises). Events
     committed from this call on reach the targets the sinks declare when they start."""
+    outbound = OutboundPolicy.from_settings(gw.settings)
     for name, sink in gw.registry.sinks.items():
         queue = DeliveryQueue(gw.db, name)
         await queue.mark_start()
-        ctx = SinkContext(sink=name, settings=gw.settings, queue=queue,
-                          outbound=OutboundPolicy.from_settings(gw.settings))
-        gw.sink_tasks.append(asyncio.create_task(_supervise(sink, ctx), name=f"sink:{name}"))
+        engine = DeliveryEngine(sink, queue, gw.settings, outbound)
+        gw.sink_engines[name] = engine
+        gw.sink_tasks.append(asyncio.create_task(_supervise(engine), name=f"sink:{name}"))
 
 
 async def stop_sinks(gw: Gateway) -> None:
@@ -35,18 +36,20 @@ async def stop_sinks(gw: Gateway) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    gw.sink_engines.clear()
 
 
-async def _supervise(sink: EventSink, ctx: SinkContext) -> None:
+async def _supervise(engine: DeliveryEngine) -> None:
     failures = 0
     while True:
         try:
-            await sink.run(ctx)
+            await engine.run()
             return
         except asyncio.CancelledError:
             raise
         except Exception:
             delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
             failures += 1
-            log.exception("event sink %s failed; restarting in %.0f s", ctx.sink, delay)
+            log.exception("event sink %s failed; restarting in %.0f s", engine.queue.sink,
+                          delay)
             await asyncio.sleep(delay)

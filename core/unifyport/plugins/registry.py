@@ -11,7 +11,7 @@ import pluggy
 
 from unifyport.auth.declare import problems
 from unifyport.errors import ConfigError
-from unifyport.events.sinks import EventSink
+from unifyport.events.sinks import EventSink, sink_problem
 from unifyport.plugins.manager import LoadedPlugin, create_plugin_manager
 from unifyport.providers import Provider
 from unifyport.settings import Settings
@@ -51,7 +51,7 @@ def build_registry(
             raise ConfigError(f"plugins.{table}", "no such plugin is installed")
     _call_each(reg, pm.hook.register_providers, "provider", reg.providers, _check_provider,
                settings)
-    _call_each(reg, pm.hook.register_event_sinks, "sink", reg.sinks, _no_check, settings)
+    _call_each(reg, pm.hook.register_event_sinks, "sink", reg.sinks, _check_sink, settings)
     return reg
 
 
@@ -70,8 +70,10 @@ def _call_each(
         impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
 
 
-def _no_check(obj: object) -> None:
-    return None
+def _check_sink(sink: EventSink) -> None:
+    problem = sink_problem(sink)
+    if problem is not None:
+        raise ConfigError("plugins", f"sink {sink.name!r} is not an event sink: {problem}")
 
 
 def _collector(

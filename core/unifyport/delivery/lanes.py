@@ -1,4 +1,4 @@
-"""One endpoint's share of the sink: its buffer of claims and the leases it holds."""
+"""One target's share of the delivery engine: its buffer of claims and the leases it holds."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import asyncio
 import time
 from datetime import timedelta
 
-from unifyport.delivery.types import Claim
-from unifyport_webhook.config import Endpoint
+from unifyport.events.sinks import Claim, Target
 
 LEASE_MARGIN = 10.0
 PREFETCH = 32
@@ -23,12 +22,12 @@ REFILL_AT = 3
 buffer outlasts the refill, late enough that a refill carries a batch worth a transaction."""
 
 
-class EndpointLane:
-    """``max_concurrency`` workers take claims from ``buffer``; the sink refills it ahead of
-    need so database round trips overlap with HTTP requests."""
+class TargetLane:
+    """``max_concurrency`` workers take claims from ``buffer``; the engine refills it ahead of
+    need so database round trips overlap with deliveries."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
+    def __init__(self, target: Target) -> None:
+        self.target = target
         self.buffer: asyncio.Queue[Claim] = asyncio.Queue()
         self.held: dict[int, Claim] = {}
         """Claims buffered or in flight, by delivery id."""
@@ -42,12 +41,13 @@ class EndpointLane:
         """False after a claim came back short: ask ``due()`` before claiming again."""
         self.workers: list[asyncio.Task[None]] = []
         self._started: dict[int, float] = {}
-        self.lease = timedelta(seconds=2 * endpoint.timeout + LEASE_MARGIN)
+        self.lease = timedelta(seconds=2 * target.timeout + LEASE_MARGIN)
         """Long enough for a wait in the buffer plus one attempt, when the receiver is fast."""
-        conc = endpoint.max_concurrency
-        # Attempts the workers can start within the lease, per second of pace.
-        self._startable = conc * (self.lease.total_seconds() - endpoint.timeout - LEASE_MARGIN)
-        self._most = max(PER_WORKER * conc, PREFETCH)
+        self._busy = target.max_concurrency * target.batch_size
+        """Claims the workers hold in flight at most."""
+        # Claims the workers can start within the lease, per second of pace.
+        self._startable = self._busy * (self.lease.total_seconds() - target.timeout - LEASE_MARGIN)
+        self._most = max(PER_WORKER * self._busy, PREFETCH)
         self.depth = 0
         """Claims to hold: the workers' plus a buffer they can start within the lease."""
         self.pace = 0.05
@@ -61,11 +61,11 @@ class EndpointLane:
     def pace(self, seconds: float) -> None:
         self._pace = seconds
         startable = int(self._startable / max(seconds, 1e-3))
-        self.depth = self.endpoint.max_concurrency + max(1, min(self._most, startable))
+        self.depth = self._busy + max(1, min(self._most, startable))
 
     @property
     def name(self) -> str:
-        return self.endpoint.name
+        return self.target.name
 
     @property
     def room(self) -> int:
@@ -86,7 +86,7 @@ class EndpointLane:
         """Whether an attempt started now ends before the lease does (otherwise another
         process may take the delivery while we send it)."""
         now = time.monotonic()
-        if self.expires.get(claim.delivery_id, 0.0) - now <= self.endpoint.timeout + 1.0:
+        if self.expires.get(claim.delivery_id, 0.0) - now <= self.target.timeout + 1.0:
             return False
         self._started[claim.delivery_id] = now
         return True
