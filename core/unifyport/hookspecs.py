@@ -15,7 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     from unifyport.cli.api import CliCommand
     from unifyport.events.sinks import EventSink
-    from unifyport.http.plugin_routes import Route
+    from unifyport.plugins.routes import Route
     from unifyport.providers import Provider
     from unifyport.settings import Settings
 
@@ -39,8 +39,8 @@ def register_event_sinks(register: Callable[[EventSink], None], settings: Settin
     """Register event sinks that consume the event stream (webhooks, queues...).
 
     Called once per app when the plugin manager is built. Call ``register(sink)`` for each
-    :class:`unifyport.events.sinks.EventSink`; the core runs each sink's ``run`` while serving.
-    Returns nothing.
+    :class:`unifyport.sdk.EventSink`; the core checks that it implements the protocol and,
+    while serving, runs a delivery engine for it that calls its ``deliver``. Returns nothing.
     """
 
 

@@ -1,8 +1,8 @@
-"""The public SDK for channel plugins: everything a plugin imports from UnifyPort.
+"""The public SDK for plugins: everything a channel or sink plugin imports from UnifyPort.
 
-A channel plugin imports this module only (``from unifyport import sdk`` or
+A plugin imports this module only (``from unifyport import sdk`` or
 ``from unifyport.sdk import ...``); the rest of the core is private and may change.
-``docs/plugins.md`` is the tutorial; ``unifyport.testing`` is the conformance kit.
+``docs/plugins.md`` is the tutorial; ``unifyport.testing`` holds the conformance kits.
 """
 
 from __future__ import annotations
@@ -32,7 +32,22 @@ from unifyport.auth.results import (
     StepResult,
 )
 from unifyport.cli.api import CliCommand
-from unifyport.errors import ConfigError, ErrorKind
+from unifyport.errors import ApiError, ConfigError, ErrorKind, not_found
+from unifyport.events.sinks import (
+    DEFAULT_RETRY_SCHEDULE,
+    Claim,
+    Delivered,
+    DeliveryResult,
+    EventSink,
+    Failed,
+    RetryPolicy,
+    SinkContext,
+    SinkControl,
+    Target,
+    TargetState,
+    parse_retry_after,
+    valid_pattern,
+)
 from unifyport.messages import Attachment, Chat, Message, OutgoingMessage, Reaction, Sender
 from unifyport.providers import (
     Provider,
@@ -41,13 +56,19 @@ from unifyport.providers import (
     SendContext,
     SessionRevoked,
 )
-from unifyport.settings import Settings
+from unifyport.outbound.addresses import OutboundRefused
+from unifyport.outbound.policy import OutboundPolicy
+from unifyport.plugins.routes import Route, RouteRequest
+from unifyport.settings import Secret, Settings
 
 __all__ = [
-    "AUTHORIZED", "CANCEL", "CORE_STATUSES", "FAILED", "LOGGED_OUT", "PENDING", "RESTARTABLE",
-    "Attachment", "AuthMode", "Chat", "CliCommand", "ConfigError", "Done", "ErrorKind",
-    "EventDraft", "External", "FieldSpec", "Identity", "Message", "Next", "Outbound",
-    "OutgoingMessage", "Provider", "Reaction", "RuntimeContext", "RuntimeStatus", "SendContext",
-    "Sender", "SessionRevoked", "Settings", "Step", "StepContext", "StepError", "StepResult",
-    "hookimpl",
+    "AUTHORIZED", "CANCEL", "CORE_STATUSES", "DEFAULT_RETRY_SCHEDULE", "FAILED", "LOGGED_OUT",
+    "PENDING", "RESTARTABLE", "ApiError", "Attachment", "AuthMode", "Chat", "Claim",
+    "CliCommand", "ConfigError", "Delivered", "DeliveryResult", "Done", "ErrorKind",
+    "EventDraft", "EventSink", "External", "Failed", "FieldSpec", "Identity", "Message", "Next",
+    "Outbound", "OutboundPolicy", "OutboundRefused", "OutgoingMessage", "Provider", "Reaction",
+    "RetryPolicy", "Route", "RouteRequest", "RuntimeContext", "RuntimeStatus", "Secret",
+    "SendContext", "Sender", "SessionRevoked", "Settings", "SinkContext", "SinkControl", "Step",
+    "StepContext", "StepError", "StepResult", "Target", "TargetState", "hookimpl", "not_found",
+    "parse_retry_after", "valid_pattern",
 ]

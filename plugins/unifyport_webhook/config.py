@@ -9,11 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from unifyport.errors import ConfigError
-from unifyport.events.sinks import DEFAULT_RETRY_SCHEDULE, valid_pattern
-from unifyport.outbound.addresses import OutboundRefused
-from unifyport.outbound.policy import OutboundPolicy
-from unifyport.settings import Secret, Settings
+from unifyport.sdk import (
+    DEFAULT_RETRY_SCHEDULE,
+    ConfigError,
+    OutboundPolicy,
+    OutboundRefused,
+    Secret,
+    Settings,
+    valid_pattern,
+)
 
 PREFIX = "plugins.webhook"
 DEFAULT_SCHEDULE = DEFAULT_RETRY_SCHEDULE

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from unifyport import hookimpl
-from unifyport.events.sinks import EventSink
-from unifyport.http.plugin_routes import Route
-from unifyport.settings import Settings
+from unifyport.sdk import EventSink, Route, Settings
 from unifyport_webhook.config import load_config
 from unifyport_webhook.routes import routes
 from unifyport_webhook.sink import WebhookSink

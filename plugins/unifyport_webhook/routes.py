@@ -6,14 +6,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from unifyport.accounts.views import iso
-from unifyport.errors import ApiError, not_found
-from unifyport.events.sinks import SinkControl, TargetState
-from unifyport.http.plugin_routes import Route, RouteRequest
+from unifyport.sdk import ApiError, Route, RouteRequest, SinkControl, TargetState, not_found
 from unifyport_webhook.config import Endpoint
 from unifyport_webhook.sink import WebhookSink
 
 Handler = Callable[[RouteRequest], Awaitable[tuple[int, Any]]]
+
+
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 with a ``Z`` suffix, as every time in the API."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def routes(sink: WebhookSink) -> list[Route]:

@@ -8,8 +8,14 @@ from datetime import UTC, datetime
 import aiohttp
 
 from unifyport import __version__
-from unifyport.events.sinks import Claim, Delivered, DeliveryResult, Failed, parse_retry_after
-from unifyport.outbound.addresses import OutboundRefused
+from unifyport.sdk import (
+    Claim,
+    Delivered,
+    DeliveryResult,
+    Failed,
+    OutboundRefused,
+    parse_retry_after,
+)
 from unifyport_webhook.config import Endpoint
 from unifyport_webhook.signing import signature_header
 

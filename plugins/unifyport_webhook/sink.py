@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
-from unifyport.events.sinks import (
+from unifyport.sdk import (
     Claim,
     DeliveryResult,
     RetryPolicy,

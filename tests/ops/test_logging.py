@@ -21,8 +21,8 @@ from tests.core.test_serve import free_port, wait_ready
 from tests.support.gateway import CORE_ONLY, make_settings, running
 from tests.support.logcapture import captured_log
 from unifyport import hookimpl
-from unifyport.http.plugin_routes import Route, RouteRequest
 from unifyport.logs import RateLimit, redact
+from unifyport.plugins.routes import Route, RouteRequest
 from unifyport.settings import LoggingSettings, Settings
 
 own = logging.getLogger("unifyport.ops_test")

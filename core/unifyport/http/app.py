@@ -25,9 +25,10 @@ from unifyport.http.context import EXTENSION
 from unifyport.http.errors import install_error_handlers
 from unifyport.http.observe import install_observation
 from unifyport.http.openapi import GatewayOpenAPI
-from unifyport.http.plugin_routes import Route, plugin_blueprint
+from unifyport.http.plugin_routes import plugin_blueprint
 from unifyport.metrics import GatewayMetrics
 from unifyport.plugins.registry import Registry, build_registry
+from unifyport.plugins.routes import Route
 from unifyport.retention import run_pruner
 from unifyport.runtime.supervisor import RuntimeSupervisor
 from unifyport.settings import Settings

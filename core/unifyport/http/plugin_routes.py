@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, request
@@ -11,29 +10,7 @@ from quart_schema import tag
 
 from unifyport.errors import ConfigError
 from unifyport.http.body import raw_json
-
-
-@dataclass(frozen=True)
-class RouteRequest:
-    """What a plugin route handler receives."""
-
-    path_params: Mapping[str, str]
-    query: Mapping[str, str]
-    json: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Route:
-    """A plugin route: ``path`` uses ``<name>`` placeholders and must start with ``/v1/``.
-
-    ``handler`` returns ``(status, json_body)``; raise :class:`unifyport.errors.ApiError`
-    for errors (rendered in the JSON error format)."""
-
-    method: str
-    path: str
-    handler: Callable[[RouteRequest], Awaitable[tuple[int, Any]]]
-    summary: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
+from unifyport.plugins.routes import Route, RouteRequest
 
 
 def plugin_blueprint(routes: list[Route]) -> Blueprint:
