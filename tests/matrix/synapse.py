@@ -30,6 +30,8 @@ OVERRIDES = {
     "rc_joins": {"local": RATE, "remote": RATE},
     "rc_invites": {"per_room": RATE, "per_user": RATE, "per_issuer": RATE},
     "rc_registration": RATE,
+    "rc_room_creation": RATE,
+    "rc_joins_per_room": RATE,
     "rc_admin_redaction": RATE,
     "url_preview_enabled": False,
 }
