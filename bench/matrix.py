@@ -4,8 +4,10 @@ not a timed test).
 Accounts brought online per second (``runtime/start`` -> ``running``) and steady-state RSS
 per idle online account (``--idle`` accounts, default 200: each holds a /sync long-poll);
 inbound message -> ``message.received`` stored latency (p50/p99) at ``--rate`` messages/s
-(default 200) spread over ``--busy`` accounts (default 20) for ``--seconds`` seconds. Synapse
-runs as a separate process, so the RSS measured is the gateway's own.
+(default 200) spread over ``--busy`` accounts (default 20) for ``--seconds`` seconds, from the
+homeserver's timestamp of each message to its stored event (Synapse's own time to accept a
+send is not the gateway's). Synapse runs as a separate process, so the RSS measured is the
+gateway's own.
 
     .venv/bin/python bench/matrix.py [--idle 200] [--busy 20] [--rate 200] [--seconds 10]
 """
@@ -20,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +110,10 @@ async def latency(api: Api, hs: Synapse, users: list[dict[str, Any]],
         if len(rows) >= sent:
             break
         await asyncio.sleep(0.5)
-    lat = sorted(r.created_at.timestamp() - float(r.data["message"]["text"][2:]) for r in rows
+    # From the homeserver's timestamp (origin_server_ts, the message's date) to the event row:
+    # what the gateway adds, not the time Synapse takes to accept a send under load.
+    lat = sorted(r.created_at.timestamp() - datetime.fromisoformat(
+        r.data["message"]["date"].replace("Z", "+00:00")).timestamp() for r in rows
                  if r.data["message"]["text"].startswith("t="))
     if not lat:
         print("[matrix] no message.received events stored")
