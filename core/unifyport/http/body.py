@@ -40,7 +40,7 @@ async def raw_json() -> dict[str, Any]:
     return value
 
 
-def _parse(data: bytes) -> Any:
+def _parse(data: str | bytes) -> Any:
     try:
         value = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
