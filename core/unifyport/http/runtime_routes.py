@@ -66,6 +66,7 @@ async def send(account_id: str) -> tuple[dict[str, Any], int]:
                        "the account's client is not running in this process; start its runtime",
                        status=account.runtime_status)
     reply = None if body.reply_to_id is None else str(body.reply_to_id)
+    sup = _supervisor()
     try:
         message = await asyncio.wait_for(
             provider.send_message(account_id, str(body.chat_id), body.text, reply), SEND_TIMEOUT
@@ -74,6 +75,11 @@ async def send(account_id: str) -> tuple[dict[str, Any], int]:
         raise err.api_error() from None
     except TimeoutError:
         raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
+    except Exception:
+        if sup.is_running(account_id):
+            raise
+        raise ApiError(409, "runtime_not_running", "the account's client stopped while sending",
+                       status="stopped") from None
     async with gw.db.write() as s:
         emit(s, "message.sent", account_id, {"provider": account.provider,
                                              "message": dict(message)})
