@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -59,25 +59,43 @@ class _Context:
     async def set_status(self, status: RuntimeStatus, error: str | None = None) -> None:
         if status is RuntimeStatus.RUNNING:
             self._sup.attempts[self.account_id] = 0
-        await self._sup.set_status(self.account_id, status, error, fence=self._task)
+        await _uncancelled(self._sup.set_status(self.account_id, status, error,
+                                                fence=self._task))
 
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
         await self.emit_many([(type, data)])
 
     async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        if not events:
-            return
+        if events:
+            await _uncancelled(self._emit_many(events))
+
+    async def _emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         async with self._sup.gw.db.write() as s:
             if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
                 for type, data in events:
                     emit(s, type, self.account_id, data)
 
     async def save_session(self, session: bytes) -> None:
+        await _uncancelled(self._save_session(session))
+        self.session = session
+
+    async def _save_session(self, session: bytes) -> None:
         async with self._sup.gw.db.write() as s:
             if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
                 await SecretRepository(s, self._sup.gw.box).put(self.account_id, SESSION,
                                                                 session)
-        self.session = session
+
+
+async def _uncancelled(write: Coroutine[Any, Any, None]) -> None:
+    """Run a client's database write to its end even when the client is cancelled
+    meanwhile (the cancellation still reaches the client): a transaction cut off half-way
+    can keep SQLite's write lock from every other writer."""
+    task = asyncio.ensure_future(write)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 class RuntimeSupervisor:
@@ -303,7 +321,7 @@ class RuntimeSupervisor:
                     await provider.run_runtime(ctx)
                     error = "runtime ended"
                 except SessionRevoked as exc:
-                    await self._logged_out(account_id, exc.reason)
+                    await _uncancelled(self._logged_out(account_id, exc.reason))
                     return
                 except asyncio.CancelledError:
                     raise
@@ -312,8 +330,8 @@ class RuntimeSupervisor:
                     log.warning("account %s runtime error: %s", account_id, error)
                 attempt = self.attempts.get(account_id, 0)
                 self.attempts[account_id] = attempt + 1
-                await self.set_status(account_id, RuntimeStatus.RECONNECTING, error,
-                                      fence=asyncio.current_task())
+                await _uncancelled(self.set_status(account_id, RuntimeStatus.RECONNECTING,
+                                                   error, fence=asyncio.current_task()))
                 await asyncio.sleep(backoff_delay(attempt))
         finally:
             if self.tasks.get(account_id) is asyncio.current_task():
