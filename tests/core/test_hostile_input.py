@@ -14,6 +14,8 @@ from tests.support.gateway import Api
 from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 
+pytestmark = pytest.mark.loop_watchdog
+
 
 def _cursor(*values: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")

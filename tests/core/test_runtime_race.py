@@ -146,6 +146,7 @@ async def _hammer(apis: list[Api], providers: list[TestProvider], seed: int) -> 
     return hammer
 
 
+@pytest.mark.loop_watchdog
 async def test_race_in_one_process(api: Api, provider: TestProvider) -> None:
     await _hammer([api], [provider], seed=19)
 
@@ -162,6 +163,7 @@ async def test_race_across_two_processes(tmp_path: Path, database_url: str) -> N
         await _hammer(apis, [p.provider for p in plugins], seed=20)
 
 
+@pytest.mark.loop_watchdog
 @pytest.mark.parametrize("stop_first", [False, True])
 async def test_stop_right_after_start_wins(api: Api, provider: TestProvider,
                                            stop_first: bool) -> None:

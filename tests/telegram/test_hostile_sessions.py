@@ -33,6 +33,7 @@ async def _import(api: Api, session_url: str) -> tuple[int, dict]:
     return status, body
 
 
+@pytest.mark.loop_watchdog
 @pytest.mark.parametrize("backend", ["telethon"], indirect=True)
 async def test_view_over_an_expensive_query_neither_stalls_nor_passes(
         api: Api, import_dir: Path) -> None:
