@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.gateway import Api
+from unifyport_telegram.sandbox.testing import RunningSandbox
 
-from .helpers import create, step
+from .helpers import authorized, create, received, runtime_status, step, wait_running
 
 # A ``sessions`` *view* whose every column costs a recursive query of ~10^8 steps (tens of
 # seconds); only a reader that honours views pays for it.
@@ -68,3 +69,37 @@ async def test_symlink_loop_is_4xx(api: Api, import_dir: Path) -> None:
     (import_dir / "b.session").symlink_to(import_dir / "a.session")
     status, body = await _import(api, (import_dir / "a.session").as_uri())
     assert status == 400 and body["error"]["code"] == "download_failed", body
+
+
+async def test_start_stop_race_on_a_real_client(api: Api, sb: RunningSandbox) -> None:
+    """Starts and stops a few milliseconds apart with the real client library: every call
+    answers within seconds, the stored status is what runs, the next request wins, and a
+    message arrives while running (issue #19 item 2)."""
+    acc, user = await authorized(api, sb, "+15550019001", "Rae")
+    friend = await sb.control.create_user("+15550019002", "Ned")
+    provider = api.gateway.registry.provider("telegram")
+    for last in ("stop", "start", "stop", "start"):
+        first = "start" if last == "stop" else "stop"
+        started = time.monotonic()
+        answers = []
+        for op in (first, last) * 2:  # each a few milliseconds after the previous one
+            answers.append(asyncio.create_task(api.post(f"/v1/accounts/{acc}/runtime/{op}")))
+            await asyncio.sleep(0.003)
+        for status, _ in await asyncio.wait_for(asyncio.gather(*answers), 15):
+            assert status == 200
+        assert time.monotonic() - started < 15
+        # whichever reached the supervisor last won; the stored status says which
+        if await runtime_status(api, acc) != "stopped":
+            await wait_running(api, acc)
+        running = await runtime_status(api, acc) == "running"
+        assert (acc in provider.runtimes.online) == running  # type: ignore[attr-defined]
+        # and the next request wins
+        status, body = await api.post(f"/v1/accounts/{acc}/runtime/{last}")
+        assert status == 200, body
+        if last == "start":
+            await wait_running(api, acc)
+        assert await runtime_status(api, acc) == ("running" if last == "start" else "stopped")
+        assert (acc in provider.runtimes.online) == (last == "start")  # type: ignore[attr-defined]
+    await sb.control.push_message(user["id"], friend["id"], "after the race")
+    [event] = await received(api, acc)
+    assert event["data"]["message"]["text"] == "after the race"

@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.service import emit, get_account, load_fields
@@ -169,6 +170,8 @@ class RuntimeSupervisor:
             )
             held = (await s.scalars(select(Account).where(
                 Account.runtime_owner == self.owner))).all()
+        for task in self.stopping.values():  # a client that swallowed its cancellation
+            task.cancel()
         owned = [a for a in held if a.runtime_desired]
         owned_ids = {a.id for a in owned}
         for account_id in [a for a in self.tasks if a not in owned_ids]:
@@ -197,15 +200,20 @@ class RuntimeSupervisor:
             await self.set_status(account_id, RuntimeStatus.STOPPED, None)
 
     async def start(self, account_id: str) -> Account:
-        async with self.gw.locks.hold(account_id), self._lock:
-            account = await get_account(self.gw, account_id)
-            if account.status != AuthStatus.AUTHORIZED:
+        """Bring the account online. Only ``_lock`` is taken (not the account's request
+        lock, which would let an earlier start overtake a later stop); the status check and
+        the change are one conditional UPDATE instead."""
+        async with self._lock:
+            async with self.gw.db.write() as s:
+                result = await s.execute(
+                    update(Account).where(Account.id == account_id,
+                                          Account.status == AuthStatus.AUTHORIZED.value)
+                    .values(runtime_desired=True).execution_options(synchronize_session=False))
+            if not cast(CursorResult[Any], result).rowcount:
+                account = await get_account(self.gw, account_id)  # 404 when missing
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            async with self.gw.db.write() as s:
-                await s.execute(update(Account).where(Account.id == account_id)
-                                .values(runtime_desired=True))
             await self._maintain()
         return await get_account(self.gw, account_id)
 
@@ -266,11 +274,21 @@ class RuntimeSupervisor:
             return
         self.stopping[account_id] = task
         task.add_done_callback(lambda t: self._ended(account_id, t))
-        task.cancel()
-        await asyncio.wait([task], timeout=self.stop_wait)
-        if not task.done():
+        await self._cancel_within(task, self.stop_wait)
+        if task.done():
+            self._ended(account_id, task)  # now, not when its done-callback gets to run
+        else:
             log.warning("account %s: the client did not stop within %.0f s",
                         account_id, self.stop_wait)
+
+    @staticmethod
+    async def _cancel_within(task: asyncio.Task[None], seconds: float) -> None:
+        """Cancel ``task`` and wait for it, at most ``seconds``; the cancellation is repeated
+        every 100 ms, as a client library may swallow one (e.g. while connecting)."""
+        deadline = time.monotonic() + seconds
+        while not task.done() and (left := deadline - time.monotonic()) > 0:
+            task.cancel()
+            await asyncio.wait([task], timeout=min(0.1, left))
 
     def _ended(self, account_id: str, task: asyncio.Task[None]) -> None:
         if self.stopping.get(account_id) is task:
