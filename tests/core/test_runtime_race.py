@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.core.test_runtime import authorized
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
@@ -182,3 +182,18 @@ async def test_stop_right_after_start_wins(api: Api, provider: TestProvider,
     await asyncio.sleep(0.2)  # and it stays so
     assert (await Hammer([api], [provider], 0).state(acc))[:3] == (
         ("running", 1, 1) if last == "start" else ("stopped", 0, 0))
+
+
+async def test_a_stale_running_status_is_settled_at_start(data_dir: Path,
+                                                         plugin: TestPlugin) -> None:
+    """A status left ``running`` for an account that should be offline (an older version's
+    race, a crash between a stop and its status write) is ``stopped`` after a restart."""
+    settings = make_settings(data_dir, CORE_ONLY)
+    async with running(settings, (("testprov", plugin),)) as api:
+        acc = await authorized(api)
+        async with api.gateway.db.write() as s:
+            await s.execute(update(Account).where(Account.id == acc).values(
+                runtime_status="running", runtime_desired=False))
+    async with running(settings, (("testprov", plugin),)) as api:
+        status, body = await api.get(f"/v1/accounts/{acc}/runtime")
+        assert (status, body["status"]) == (200, "stopped")
