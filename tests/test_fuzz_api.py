@@ -18,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from tests.fixtures import figures
 from tests.support.gateway import make_settings
 from tests.support.testprovider import TestPlugin
 from tests.telegram.conftest import telegram_toml
@@ -177,7 +178,7 @@ def test_no_server_errors(case: Any, served: Served) -> None:
 
 def test_figures(served: Served) -> None:
     """After the fuzz cases (file order): the figures, and the loop was never held."""
-    print(f"\nfuzz stage: {served.calls} cases, {len(served.errors)} server errors, longest "
+    figures.report(f"fuzz stage: {served.calls} cases, {len(served.errors)} server errors, longest "
           f"call {served.longest * 1000:.0f} ms, longest loop stall "
           f"{served.watchdog.longest * 1000:.0f} ms wall / "
           f"{served.watchdog.longest_busy * 1000:.0f} ms busy "

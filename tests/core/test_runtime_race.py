@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.core.test_runtime import authorized
+from tests.fixtures import figures
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin, TestProvider
 from unifyport.db.models import Account
@@ -141,7 +142,7 @@ async def _hammer(apis: list[Api], providers: list[TestProvider], seed: int) -> 
     for _ in range(ROUNDS):
         await hammer.round(await authorized(apis[0]))
     assert max(p.most_clients for p in providers) == 1
-    print(f"\nruntime race ({len(apis)} gateway(s)): {hammer.calls} calls, 0 server errors, "
+    figures.report(f"runtime race ({len(apis)} gateway(s)): {hammer.calls} calls, 0 server errors, "
           f"longest call {hammer.longest * 1000:.0f} ms")
     return hammer
 
