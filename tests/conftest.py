@@ -13,7 +13,8 @@ from tests.support.testprovider import TestPlugin, TestProvider
 from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 
-pytest_plugins: list[str] = ["tests.fixtures.postgres"]
+pytest_plugins: list[str] = ["tests.fixtures.postgres", "tests.fixtures.loopwatch",
+                             "tests.fixtures.figures"]
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ ENV_PREFIX = "UNIFYPORT_"
 MASTER_KEY_ENV = "UNIFYPORT_MASTER_KEY"
 
 _CORE_KEYS: dict[str, dict[str, str]] = {
-    "server": {"host": "str", "port": "port"},
+    "server": {"host": "str", "port": "port", "loop_watchdog_ms": "ms"},
     "storage": {"data_dir": "str", "database_url": "str"},
     "security": {"master_key_file": "str", "outbound_allow_cidrs": "cidrs"},
     "logging": {"level": "level", "format": "format", "libraries": "level"},
@@ -173,6 +173,10 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
             raise ConfigError(key, "must be an integer port between 0 and 65535")
         return value
+    if kind == "ms":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60_000:
+            raise ConfigError(key, "must be an integer number of milliseconds (0-60000)")
+        return value
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list):
@@ -219,7 +223,8 @@ def _plugins(table: Any) -> PluginsSettings:
 def effective_values(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, secrets masked (for ``config check``)."""
     return {
-        "server": {"host": settings.server.host, "port": settings.server.port},
+        "server": {"host": settings.server.host, "port": settings.server.port,
+                   "loop_watchdog_ms": settings.server.loop_watchdog_ms},
         "storage": {
             "data_dir": str(settings.storage.data_dir),
             "database_url": _mask_url(settings.storage.effective_database_url),

@@ -49,6 +49,9 @@ from unifyport.events.sinks import (
     valid_pattern,
 )
 from unifyport.messages import Attachment, Chat, Message, OutgoingMessage, Reaction, Sender
+from unifyport.outbound.addresses import OutboundRefused
+from unifyport.outbound.policy import OutboundPolicy
+from unifyport.plugins.routes import Route, RouteRequest
 from unifyport.providers import (
     Provider,
     RuntimeContext,
@@ -56,9 +59,6 @@ from unifyport.providers import (
     SendContext,
     SessionRevoked,
 )
-from unifyport.outbound.addresses import OutboundRefused
-from unifyport.outbound.policy import OutboundPolicy
-from unifyport.plugins.routes import Route, RouteRequest
 from unifyport.settings import Secret, Settings
 
 __all__ = [

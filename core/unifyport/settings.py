@@ -36,6 +36,8 @@ class Secret:
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8300
+    loop_watchdog_ms: int = 0
+    """Debug: log every event-loop stall longer than this (0: off)."""
 
 
 @dataclass(frozen=True)

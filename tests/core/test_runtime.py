@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin, TestProvider
-from unifyport.runtime.supervisor import backoff_delay
+from unifyport.runtime.tasks import backoff_delay
 
 CODE = {"provider": "testprov", "auth_mode": "code",
         "provider_data": {"api_id": 1, "api_hash": "h", "phone": "+15551234567"}}

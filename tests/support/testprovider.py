@@ -99,6 +99,14 @@ class TestProvider(Provider):
         self.runtime_events: dict[str, asyncio.Queue[str]] = {}
         self.sent: list[tuple[str, str, str]] = []
         self.step_delay = 0.0
+        self.connect_delay = 0.0
+        """Seconds ``run_runtime`` takes to come online (a connection being set up)."""
+        self.disconnect_delay = 0.0
+        """Seconds a cancelled client takes to disconnect (it finishes even if cancelled)."""
+        self.clients: dict[str, set[asyncio.Task[Any] | None]] = {}
+        """The tasks of the clients running now, per account."""
+        self.most_clients = 0
+        """The most clients one account ever had at once."""
 
     async def run_step(self, step: str, ctx: StepContext) -> StepResult:
         self.calls.append((ctx.account_id, step, dict(ctx.flow)))
@@ -163,6 +171,21 @@ class TestProvider(Provider):
 
     async def run_runtime(self, ctx: RuntimeContext) -> None:
         assert ctx.session == f"session-{ctx.account_id}".encode()
+        acc, me = ctx.account_id, asyncio.current_task()
+        clients = self.clients.setdefault(acc, set())
+        clients.add(me)
+        self.most_clients = max(self.most_clients, len(clients))
+        try:
+            await asyncio.sleep(self.connect_delay)
+            await self._serve(ctx)
+        finally:
+            try:
+                if self.disconnect_delay:
+                    await asyncio.shield(asyncio.sleep(self.disconnect_delay))
+            finally:
+                clients.discard(me)
+
+    async def _serve(self, ctx: RuntimeContext) -> None:
         queue = self.runtime_events.setdefault(ctx.account_id, asyncio.Queue())
         ctx.attach(queue)
         await ctx.set_status(RuntimeStatus.RUNNING)

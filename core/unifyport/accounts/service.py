@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +24,7 @@ from unifyport.gateway import FIELDS, SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.outbound.fetch import outbound_for
 from unifyport.providers import Provider
+from unifyport.query_values import time_cursor
 
 log = logging.getLogger(__name__)
 LOGOUT_TIMEOUT = 15.0
@@ -103,13 +103,7 @@ async def list_accounts(
     gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
 ) -> tuple[Sequence[Account], str | None]:
     """A page, newest first, and the cursor of the next page (``None`` at the end)."""
-    after: tuple[datetime, str] | None = None
-    if cursor:
-        try:
-            at, last_id = Cursor.decode(cursor)
-            after = (datetime.fromisoformat(at), str(last_id))
-        except (ValueError, TypeError):
-            raise ApiError(400, "invalid_request", "invalid cursor") from None
+    after = None if not cursor else time_cursor(cursor)
     async with gw.db.read() as s:
         rows = await AccountRepository(s).page(limit + 1, after, provider, status)
     more = len(rows) > limit

@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     asyncio.run(check_keys(settings))  # refuse before serving: one line, nothing changed
     app = create_app(settings)
     app.while_serving(tune_garbage_collector)  # after the app's own start-up
+    if settings.server.loop_watchdog_ms:
+        from unifyport.loopwatch import serving_watchdog
+
+        app.while_serving(serving_watchdog(settings.server.loop_watchdog_ms))
     return asyncio.run(_serve(app, settings, config))
 
 

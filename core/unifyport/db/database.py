@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
@@ -18,7 +19,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from unifyport.private_files import ensure_private
+
 T = TypeVar("T")
+SQLITE_SIDE_FILES = ("", "-wal", "-shm")
+"""The database file and the files SQLite keeps next to it in WAL mode."""
 
 
 class Database:
@@ -53,6 +58,11 @@ class Database:
         self._sync: _SyncEngines | None = None
         self._thread: ThreadPoolExecutor | None = None
         if self.is_sqlite and self.engine.url.database not in (None, "", ":memory:"):
+            # SQLite gives the WAL and shared-memory files the database file's mode: 0600.
+            for suffix in SQLITE_SIDE_FILES:
+                side = Path(self.engine.url.database + suffix)
+                if not suffix or side.exists():
+                    ensure_private(side)
             self._sync = _SyncEngines(self.engine.url.set(drivername="sqlite"))
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="unifyport-db")
 

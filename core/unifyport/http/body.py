@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from quart import request
 
@@ -13,6 +15,13 @@ from unifyport.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 1 << 20
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a body may have (requests need a handful)."""
+INLINE_BODY = 16 << 10
+"""Bodies up to this size are parsed on the event loop (microseconds); larger ones in a
+worker thread, so a 1 MiB body of tiny arrays never stalls other requests."""
+_PARSERS = anyio.CapacityLimiter(2)
+_TOO_DEEP = object()
 
 
 async def raw_json() -> dict[str, Any]:
@@ -22,13 +31,38 @@ async def raw_json() -> dict[str, Any]:
         return {}
     if len(data) > MAX_BODY:
         raise ApiError(413, "invalid_request", "request body too large")
+    if len(data) <= INLINE_BODY:
+        value = _parse(data)
+    else:
+        value = await anyio.to_thread.run_sync(_parse, data, limiter=_PARSERS)
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_request", "the JSON body must be an object")
+    return value
+
+
+def _parse(data: str | bytes) -> Any:
     try:
         value = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_request", f"malformed JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "invalid_request", "the JSON body must be an object")
+    except RecursionError:
+        value = _TOO_DEEP
+    if value is _TOO_DEEP or _too_deep(value):
+        raise ApiError(400, "invalid_request",
+                       f"the JSON body is nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests containers deeper than ``MAX_DEPTH`` (without recursion)."""
+    level: list[Any] = [value]
+    for _ in range(MAX_DEPTH):
+        level = [child for node in level if isinstance(node, (dict, list))
+                 for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+        if not level:
+            return False
+    return True
 
 
 def validate(model: type[M], data: Mapping[str, Any]) -> M:

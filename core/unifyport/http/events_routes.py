@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from quart import Blueprint
@@ -15,6 +14,7 @@ from unifyport.events.envelope import event_json
 from unifyport.http.body import query, raw_json
 from unifyport.http.context import gateway
 from unifyport.http.schemas import ListEventsQuery
+from unifyport.query_values import seq_cursor, timestamp
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
 
@@ -25,13 +25,8 @@ bp = Blueprint("events", __name__, url_prefix="/v1/events")
 async def list_() -> dict[str, Any]:
     """Events, newest first; filters ``type``, ``account_id``, ``since``."""
     q = query(ListEventsQuery)
-    try:
-        after = int(q.cursor) if q.cursor else None
-        since = datetime.fromisoformat(q.since.replace("Z", "+00:00")) if q.since else None
-    except ValueError:
-        raise ApiError(400, "invalid_request", "invalid cursor or since") from None
-    if since is not None and since.tzinfo is None:
-        raise ApiError(400, "invalid_request", "since must carry a timezone (e.g. Z)")
+    after = seq_cursor(q.cursor) if q.cursor else None
+    since = timestamp(q.since) if q.since else None
     async with gateway().db.read() as s:
         rows = await EventRepository(s).page(q.limit + 1, after, q.type, q.account_id, since)
     more = len(rows) > q.limit

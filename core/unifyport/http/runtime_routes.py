@@ -69,14 +69,20 @@ async def send(account_id: str) -> tuple[dict[str, Any], int]:
     outgoing = OutgoingMessage(
         chat_id=str(body.chat_id), text=body.text,
         reply_to_id=None if body.reply_to_id is None else str(body.reply_to_id))
+    sup = _supervisor()
     try:
         with anyio.fail_after(SEND_TIMEOUT):
-            message = (await _supervisor().send(account_id, outgoing)).as_json()
+            message = (await sup.send(account_id, outgoing)).as_json()
     except StepError as err:
         extra = {"status": account.runtime_status} if err.code == "runtime_not_running" else {}
         raise err.api_error(**extra) from None
     except TimeoutError:
         raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
+    except Exception:
+        if sup.is_running(account_id):
+            raise
+        raise ApiError(409, "runtime_not_running", "the account's client stopped while sending",
+                       status="stopped") from None
     async with gw.db.write() as s:
         emit(s, "message.sent", account_id, {"provider": account.provider, "message": message})
     return message, 201

@@ -5,13 +5,15 @@ revocation by logging the account out. Whether an account should be online is st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.service import emit, get_account, load_fields
 from unifyport.auth.declare import AUTHORIZED, LOGGED_OUT
@@ -26,26 +28,28 @@ from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage
 from unifyport.outbound.fetch import outbound_for
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
+from unifyport.runtime.tasks import backoff_delay, uncancelled
 
 log = logging.getLogger(__name__)
-BACKOFF_BASE = 1.0
-BACKOFF_MAX = 60.0
 LEASE_SECONDS = 30.0
 """How long a process holds an account's client without renewing."""
 RENEW_EVERY = 10.0
-
-
-def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    return random.uniform(0, min(cap, base * 2 ** min(attempt, 20)))
+STOP_WAIT = 3.0
+"""Longest a stop waits for a client to end before answering."""
 
 
 class _Context:
-    """The :class:`unifyport.providers.RuntimeContext` the core hands a running client."""
+    """The :class:`unifyport.providers.RuntimeContext` the core hands a running client.
+
+    Its writes are fenced: a client this process no longer should run (stopped or deleted
+    here or elsewhere, taken over by another process, replaced by a newer client) stores
+    nothing and wakes the lease loop, which stops it. A client being stopped here may still
+    flush what it received and save its session while no other process owns the account."""
 
     def __init__(self, sup: RuntimeSupervisor, account_id: str,
                  provider_data: Mapping[str, Any], session: bytes) -> None:
         self._sup = sup
+        self._task = asyncio.current_task()
         self.account_id = account_id
         self.provider_data = provider_data
         self.session = session
@@ -57,7 +61,8 @@ class _Context:
     async def set_status(self, status: RuntimeStatus, error: str | None = None) -> None:
         if status is RuntimeStatus.RUNNING:
             self._sup.attempts[self.account_id] = 0
-        await self._sup.set_status(self.account_id, status, error)
+        await uncancelled(self._sup.set_status(self.account_id, status, error,
+                                                fence=self._task))
 
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
         await self.emit_many([(type, data)])
@@ -69,16 +74,24 @@ class _Context:
                               for m in messages])
 
     async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        if not events:
-            return
+        if events:
+            await uncancelled(self._emit_many(events))
+
+    async def _emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         async with self._sup.gw.db.write() as s:
-            for type, data in events:
-                emit(s, type, self.account_id, data)
+            if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
+                for type, data in events:
+                    emit(s, type, self.account_id, data)
 
     async def save_session(self, session: bytes) -> None:
-        async with self._sup.gw.db.write() as s:
-            await SecretRepository(s, self._sup.gw.box).put(self.account_id, SESSION, session)
+        await uncancelled(self._save_session(session))
         self.session = session
+
+    async def _save_session(self, session: bytes) -> None:
+        async with self._sup.gw.db.write() as s:
+            if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
+                await SecretRepository(s, self._sup.gw.box).put(self.account_id, SESSION,
+                                                                session)
 
 
 class RuntimeSupervisor:
@@ -86,38 +99,60 @@ class RuntimeSupervisor:
 
     An account's client runs in exactly one process: the one whose id is in the account's
     ``runtime_owner`` with an unexpired ``runtime_lease_until``. Every ``renew_every``
-    seconds this process renews its leases, takes over accounts whose lease ran out (their
-    process died) and stops clients whose lease it lost (stopped or deleted elsewhere)."""
+    seconds (or at once when a fenced write was refused) this process renews its leases,
+    takes over accounts whose lease ran out (their process died) and stops clients whose
+    lease it lost (stopped or deleted elsewhere).
+
+    ``start``, ``stop`` and lease maintenance run one at a time (``_lock``), so in one
+    process the last request wins; each waits at most ``stop_wait`` seconds for a client
+    to end, and a client that outlives that wait is fenced (it can no longer write)."""
 
     def __init__(self, gw: Gateway, *, lease_seconds: float = LEASE_SECONDS,
-                 renew_every: float = RENEW_EVERY) -> None:
+                 renew_every: float = RENEW_EVERY, stop_wait: float = STOP_WAIT) -> None:
         self.gw = gw
         self.owner = new_id("wrk")
         self.lease_seconds = lease_seconds
         self.renew_every = renew_every
+        self.stop_wait = stop_wait
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.clients: dict[str, object] = {}
         """Account id -> the client its running runtime attached (what ``send`` uses)."""
         self.provider_of: dict[str, str] = {}
         self.outbound = outbound_for(gw)
+        self.stopping: dict[str, asyncio.Task[None]] = {}
+        """Clients cancelled here that have not ended yet (at most one per account)."""
         self.attempts: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        """Claim the accounts that should be online, then keep the leases in a loop."""
+        """Mark accounts nobody runs as stopped, claim the accounts that should be online,
+        then keep the leases in a loop."""
+        await self._settle_stale_statuses()
         await self.maintain()
         self._maintainer = asyncio.create_task(self._maintain_loop(), name="runtime-leases")
 
     async def _maintain_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.renew_every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.renew_every)
+            self._wake.clear()
             try:
                 await self.maintain()
             except Exception:
                 log.exception("runtime lease maintenance failed")
 
+    def wake(self) -> None:
+        """Run lease maintenance now rather than at the next renewal."""
+        self._wake.set()
+
     async def maintain(self) -> None:
         """Renew own leases, claim orphaned accounts, start and stop clients accordingly."""
+        async with self._lock:
+            await self._maintain()
+
+    async def _maintain(self) -> None:
         now = utcnow()
         providers = list(self.gw.registry.providers)
         async with self.gw.db.write() as s:
@@ -132,40 +167,84 @@ class RuntimeSupervisor:
                         runtime_lease_until=now + timedelta(seconds=self.lease_seconds))
                 .execution_options(synchronize_session=False)
             )
-            owned = (await s.scalars(select(Account).where(
-                Account.runtime_owner == self.owner, Account.runtime_desired.is_(True)))).all()
+            held = (await s.scalars(select(Account).where(
+                Account.runtime_owner == self.owner))).all()
+        for task in self.stopping.values():  # a client that swallowed its cancellation
+            task.cancel()
+        owned = [a for a in held if a.runtime_desired]
         owned_ids = {a.id for a in owned}
         for account_id in [a for a in self.tasks if a not in owned_ids]:
             log.info("account %s: lease lost or runtime stopped elsewhere", account_id)
             await self._cancel(account_id)
+        for account in held:
+            if not account.runtime_desired:  # stopped elsewhere: ours to mark stopped
+                await self._release(account.id)
         for account in owned:
             if account.id not in self.tasks:
                 await self.set_status(account.id, RuntimeStatus.STARTING, None)
-                self._spawn(account)
+                if account.id not in self.stopping:  # else: spawned once the old one ended
+                    self._spawn(account)
+
+    async def _settle_stale_statuses(self) -> None:
+        """Accounts that should be offline, that no live process holds, but whose stored
+        status says otherwise (a crash between a stop and its status write) are stopped."""
+        live = [st.value for st in (RuntimeStatus.STARTING, RuntimeStatus.RUNNING,
+                                    RuntimeStatus.RECONNECTING)]
+        async with self.gw.db.read() as s:
+            stale = (await s.scalars(select(Account.id).where(
+                Account.runtime_desired.is_(False), Account.runtime_status.in_(live),
+                or_(Account.runtime_owner.is_(None),
+                    Account.runtime_lease_until < utcnow())))).all()
+        for account_id in stale:
+            await self.set_status(account_id, RuntimeStatus.STOPPED, None)
 
     async def start(self, account_id: str) -> Account:
-        async with self.gw.locks.hold(account_id):
-            account = await get_account(self.gw, account_id)
-            if account.status != AUTHORIZED:
+        """Bring the account online. Only ``_lock`` is taken (not the account's request
+        lock, which would let an earlier start overtake a later stop); the status check and
+        the change are one conditional UPDATE instead."""
+        async with self._lock:
+            async with self.gw.db.write() as s:
+                result = await s.execute(
+                    update(Account).where(Account.id == account_id,
+                                          Account.status == AUTHORIZED)
+                    .values(runtime_desired=True).execution_options(synchronize_session=False))
+            if not cast(CursorResult[Any], result).rowcount:
+                account = await get_account(self.gw, account_id)  # 404 when missing
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            async with self.gw.db.write() as s:
-                await s.execute(update(Account).where(Account.id == account_id)
-                                .values(runtime_desired=True))
-            await self.maintain()
+            await self._maintain()
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
-        """Take the account offline; with ``persist`` it stays offline across restarts
-        (and a client running in another process stops at that process's next renewal)."""
-        if persist:
+        """Take the account offline; it stays offline across restarts. A client running in
+        another live process stops there (and that process records ``stopped``) at its next
+        write or lease renewal. Without ``persist`` (the account is being deleted) no status
+        change is recorded."""
+        async with self._lock:
             async with self.gw.db.write() as s:
-                await s.execute(update(Account).where(Account.id == account_id).values(
-                    runtime_desired=False, runtime_owner=None, runtime_lease_until=None))
-        await self._cancel(account_id)
-        if persist:
-            await self.set_status(account_id, RuntimeStatus.STOPPED, None)
+                await s.execute(update(Account).where(Account.id == account_id)
+                                .values(runtime_desired=False))
+                await s.execute(  # nobody, or a dead process, runs it: nothing to hand over
+                    update(Account).where(Account.id == account_id, or_(
+                        Account.runtime_owner.is_(None), Account.runtime_lease_until < utcnow()))
+                    .values(runtime_owner=None, runtime_lease_until=None))
+            await self._cancel(account_id)
+            if persist:
+                await self._release(account_id)
+
+    async def _release(self, account_id: str) -> None:
+        """Record ``stopped`` and give up the lease of an account that should be offline,
+        unless its client still runs (here, winding down, or in another process)."""
+        if account_id in self.stopping:
+            return  # released by the lease loop once that client has ended
+        async with self.gw.db.write() as s:
+            account = await s.get(Account, account_id, with_for_update=True)
+            if account is None or account.runtime_desired or \
+                    account.runtime_owner not in (None, self.owner):
+                return
+            account.runtime_owner = account.runtime_lease_until = None
+            self._write_status(s, account, RuntimeStatus.STOPPED, None)
 
     def is_running(self, account_id: str) -> bool:
         """Whether this process runs the account's client."""
@@ -194,20 +273,61 @@ class RuntimeSupervisor:
         if self._maintainer is not None:
             self._maintainer.cancel()
             await asyncio.gather(self._maintainer, return_exceptions=True)
-        held = list(self.tasks)  # every lease this process holds has a running task
-        for account_id in held:
-            await self._cancel(account_id)
-        if held:  # no write (nor wait for SQLite's write lock) when there is nothing to hand over
-            async with self.gw.db.write() as s:
-                await s.execute(update(Account).where(Account.runtime_owner == self.owner)
-                                .values(runtime_owner=None, runtime_lease_until=None))
+        async with self._lock:
+            held = list(self.tasks)  # every lease this process holds has a running task
+            for account_id in held:
+                await self._cancel(account_id)
+            if held:  # no write (nor wait for SQLite's lock) when there is nothing to hand over
+                async with self.gw.db.write() as s:
+                    await s.execute(update(Account).where(Account.runtime_owner == self.owner)
+                                    .values(runtime_owner=None, runtime_lease_until=None))
 
     async def _cancel(self, account_id: str) -> None:
+        """Cancel the account's client and wait for it, at most ``stop_wait`` seconds; one
+        still running after that is fenced and replaced only once it has ended."""
         self.clients.pop(account_id, None)
         task = self.tasks.pop(account_id, None)
-        if task is not None:
+        if task is None:
+            return
+        self.stopping[account_id] = task
+        task.add_done_callback(lambda t: self._ended(account_id, t))
+        await self._cancel_within(task, self.stop_wait)
+        if task.done():
+            self._ended(account_id, task)  # now, not when its done-callback gets to run
+        else:
+            log.warning("account %s: the client did not stop within %.0f s",
+                        account_id, self.stop_wait)
+
+    @staticmethod
+    async def _cancel_within(task: asyncio.Task[None], seconds: float) -> None:
+        """Cancel ``task`` and wait for it, at most ``seconds``; the cancellation is repeated
+        every 100 ms, as a client library may swallow one (e.g. while connecting)."""
+        deadline = time.monotonic() + seconds
+        while not task.done() and (left := deadline - time.monotonic()) > 0:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait([task], timeout=min(0.1, left))
+
+    def _ended(self, account_id: str, task: asyncio.Task[None]) -> None:
+        if self.stopping.get(account_id) is task:
+            del self.stopping[account_id]
+            self.wake()  # a start may be waiting for this client to end
+
+    async def may_write(self, s: AsyncSession, account_id: str, task: asyncio.Task[Any] | None,
+                        *, winding_down: bool = False) -> bool:
+        """In write transaction ``s``: may the client running as ``task`` write for the
+        account? Yes while it is the account's current client here and this process holds
+        the lease of a desired-online account; with ``winding_down`` also while it is being
+        stopped here and no other process owns the account. A refusal wakes the lease loop."""
+        row = (await s.execute(select(Account.runtime_owner, Account.runtime_desired)
+                               .where(Account.id == account_id).with_for_update())).first()
+        current = task is not None and self.tasks.get(account_id) is task
+        allowed = row is not None and (
+            (current and row.runtime_owner == self.owner and row.runtime_desired)
+            or (winding_down and self.stopping.get(account_id) is task
+                and row.runtime_owner in (None, self.owner)))
+        if not allowed and current:
+            self.wake()
+        return allowed
 
     def _spawn(self, account: Account) -> None:
         provider = self.gw.registry.provider(account.provider)
@@ -222,7 +342,10 @@ class RuntimeSupervisor:
     async def _supervise(self, provider: Provider, account_id: str) -> None:
         try:
             while True:
-                account = await get_account(self.gw, account_id)
+                try:
+                    account = await get_account(self.gw, account_id)
+                except ApiError:  # deleted
+                    return
                 async with self.gw.db.read() as s:
                     session = await SecretRepository(s, self.gw.box).get(account_id, SESSION)
                     provider_data, _ = await load_fields(self.gw, s, account)
@@ -235,7 +358,7 @@ class RuntimeSupervisor:
                     error = "runtime ended"
                     self.clients.pop(account_id, None)
                 except SessionRevoked as exc:
-                    await self._logged_out(account_id, exc.reason)
+                    await uncancelled(self._logged_out(account_id, exc.reason))
                     return
                 except asyncio.CancelledError:
                     raise
@@ -245,30 +368,40 @@ class RuntimeSupervisor:
                     log.warning("account %s runtime error: %s", account_id, error)
                 attempt = self.attempts.get(account_id, 0)
                 self.attempts[account_id] = attempt + 1
-                await self.set_status(account_id, RuntimeStatus.RECONNECTING, error)
+                await uncancelled(self.set_status(account_id, RuntimeStatus.RECONNECTING,
+                                                   error, fence=asyncio.current_task()))
                 await asyncio.sleep(backoff_delay(attempt))
         finally:
             if self.tasks.get(account_id) is asyncio.current_task():
                 del self.tasks[account_id]
                 self.clients.pop(account_id, None)
 
-    async def set_status(self, account_id: str, status: RuntimeStatus, error: str | None) -> None:
-        """Store the runtime status; emit ``account.runtime.state_changed`` when it changes."""
+    async def set_status(self, account_id: str, status: RuntimeStatus, error: str | None,
+                         *, fence: asyncio.Task[Any] | None = None) -> None:
+        """Store the runtime status; emit ``account.runtime.state_changed`` when it changes.
+        With ``fence`` (a client's task) only while that client may write (``may_write``)."""
         async with self.gw.db.write() as s:
-            account = await AccountRepository(s).get(account_id)
-            if account is None or (account.runtime_status == status.value
-                                   and account.runtime_error == error):
+            if fence is not None and not await self.may_write(s, account_id, fence):
                 return
-            frm = account.runtime_status
-            account.runtime_status, account.runtime_error = status.value, error
-            if frm != status.value:
-                account.runtime_since = utcnow()
-                data: dict[str, Any] = {"from": frm, "to": status.value}
-                if error:
-                    data["error"] = error
-                emit(s, "account.runtime.state_changed", account_id, data)
-            account.version += 1
-            account.updated_at = utcnow()
+            account = await s.get(Account, account_id, with_for_update=True)
+            if account is not None:
+                self._write_status(s, account, status, error)
+
+    @staticmethod
+    def _write_status(s: AsyncSession, account: Account, status: RuntimeStatus,
+                      error: str | None) -> None:
+        if account.runtime_status == status.value and account.runtime_error == error:
+            return
+        frm = account.runtime_status
+        account.runtime_status, account.runtime_error = status.value, error
+        if frm != status.value:
+            account.runtime_since = utcnow()
+            data: dict[str, Any] = {"from": frm, "to": status.value}
+            if error:
+                data["error"] = error
+            emit(s, "account.runtime.state_changed", account.id, data)
+        account.version += 1
+        account.updated_at = utcnow()
 
     async def _logged_out(self, account_id: str, reason: str) -> None:
         error = {"code": "session_revoked", "message": reason}

@@ -1,0 +1,28 @@
+"""Task helpers of the runtime supervisor: reconnect backoff, writes that outlive a cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Coroutine
+from typing import Any
+
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 60.0
+
+
+def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(cap, base * 2 ** min(attempt, 20)))
+
+
+async def uncancelled(write: Coroutine[Any, Any, None]) -> None:
+    """Run a client's database write to its end even when the client is cancelled
+    meanwhile (the cancellation still reaches the client): a transaction cut off half-way
+    can keep SQLite's write lock from every other writer."""
+    task = asyncio.ensure_future(write)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
