@@ -8,10 +8,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from unifyport.accounts.fields import split_secret, validate_fields
 from unifyport.auth.states import AuthStatus
+from unifyport.db import reads
 from unifyport.db.models import Account
 from unifyport.db.repositories import (
     AccountRepository,
@@ -79,12 +82,24 @@ def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -
     EventRepository(s).append(type, account_id, {"account_id": account_id, **data})
 
 
-async def get_account(gw: Gateway, account_id: str) -> Account:
-    async with gw.db.read() as s:
-        account = await AccountRepository(s).get(account_id)
-    if account is None:
+async def read_account(gw: Gateway, account_id: str) -> Row[Any]:
+    """The account's row, read on a plain connection (``account_json`` renders it); 404."""
+    row = await gw.db.run(lambda conn: reads.account(conn, account_id), write=False)
+    if row is None:
         raise not_found("account")
+    return row
+
+
+def _detached(row: Row[Any]) -> Account:
+    """A model instance from a row, detached (as a closed session leaves what it loaded)."""
+    account = Account(**row._asdict())
+    make_transient_to_detached(account)
     return account
+
+
+async def get_account(gw: Gateway, account_id: str) -> Account:
+    """The account as a model instance, for callers that change and save it."""
+    return _detached(await read_account(gw, account_id))
 
 
 async def load_fields(
@@ -98,10 +113,11 @@ async def load_fields(
     )
 
 
-async def list_accounts(
+async def account_page(
     gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
-) -> tuple[Sequence[Account], str | None]:
-    """A page, newest first, and the cursor of the next page (``None`` at the end)."""
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """A page of account rows, newest first, and the cursor of the next page (``None`` at
+    the end), read on a plain connection."""
     after: tuple[datetime, str] | None = None
     if cursor:
         try:
@@ -109,12 +125,20 @@ async def list_accounts(
             after = (datetime.fromisoformat(at), str(last_id))
         except (ValueError, TypeError):
             raise ApiError(400, "invalid_request", "invalid cursor") from None
-    async with gw.db.read() as s:
-        rows = await AccountRepository(s).page(limit + 1, after, provider, status)
+    rows = await gw.db.run(
+        lambda conn: reads.account_page(conn, limit + 1, after, provider, status), write=False)
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = Cursor.encode(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
     return rows, nxt
+
+
+async def list_accounts(
+    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
+) -> tuple[Sequence[Account], str | None]:
+    """A page as model instances, newest first, and the cursor of the next page."""
+    rows, nxt = await account_page(gw, limit, cursor, provider, status)
+    return [_detached(r) for r in rows], nxt
 
 
 async def delete_account(gw: Gateway, account_id: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from quart import Blueprint
 from quart_schema import document_querystring, tag
 
+from unifyport.db import reads
 from unifyport.db.repositories import EventRepository
 from unifyport.delivery.admin import deliveries_json, redeliver
 from unifyport.errors import ApiError, not_found
@@ -32,8 +33,8 @@ async def list_() -> dict[str, Any]:
         raise ApiError(400, "invalid_request", "invalid cursor or since") from None
     if since is not None and since.tzinfo is None:
         raise ApiError(400, "invalid_request", "since must carry a timezone (e.g. Z)")
-    async with gateway().db.read() as s:
-        rows = await EventRepository(s).page(q.limit + 1, after, q.type, q.account_id, since)
+    rows = await gateway().db.run(lambda conn: reads.event_page(
+        conn, q.limit + 1, after, q.type, q.account_id, since), write=False)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     return {"data": [event_json(e) for e in rows],
