@@ -82,9 +82,10 @@ def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -
     EventRepository(s).append(type, account_id, {"account_id": account_id, **data})
 
 
-async def read_account(gw: Gateway, account_id: str) -> Row[Any]:
-    """The account's row, read on a plain connection (``account_json`` renders it); 404."""
-    row = await gw.db.run(lambda conn: reads.account(conn, account_id), write=False)
+async def read_account(gw: Gateway, account_id: str, *, raw: bool = False) -> Row[Any]:
+    """The account's row, read on a plain connection (``account_json`` renders it; ``raw``:
+    JSON columns as stored text, for a response body); 404 if there is none."""
+    row = await gw.db.run(lambda conn: reads.account(conn, account_id, raw=raw), write=False)
     if row is None:
         raise not_found("account")
     return row
@@ -114,10 +115,11 @@ async def load_fields(
 
 
 async def account_page(
-    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
+    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None,
+    *, raw: bool = False,
 ) -> tuple[Sequence[Row[Any]], str | None]:
     """A page of account rows, newest first, and the cursor of the next page (``None`` at
-    the end), read on a plain connection."""
+    the end), read on a plain connection (``raw`` as for :func:`read_account`)."""
     after: tuple[datetime, str] | None = None
     if cursor:
         try:
@@ -126,7 +128,8 @@ async def account_page(
         except (ValueError, TypeError):
             raise ApiError(400, "invalid_request", "invalid cursor") from None
     rows = await gw.db.run(
-        lambda conn: reads.account_page(conn, limit + 1, after, provider, status), write=False)
+        lambda conn: reads.account_page(conn, limit + 1, after, provider, status, raw=raw),
+        write=False)
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = Cursor.encode(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
