@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from unifyport.accounts.fields import split_secret, validate_fields
 from unifyport.auth.states import AuthStatus
 from unifyport.db import reads
 from unifyport.db.models import Account
+from unifyport.db.reads import AccountView
 from unifyport.db.repositories import (
     AccountRepository,
     Cursor,
@@ -29,6 +30,7 @@ from unifyport.ids import new_id
 from unifyport.providers import AuthModeSpec, Provider
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 LOGOUT_TIMEOUT = 15.0
 
 
@@ -82,13 +84,20 @@ def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -
     EventRepository(s).append(type, account_id, {"account_id": account_id, **data})
 
 
-async def read_account(gw: Gateway, account_id: str, *, raw: bool = False) -> Row[Any]:
-    """The account's row, read on a plain connection (``account_json`` renders it; ``raw``:
-    JSON columns as stored text, for a response body); 404 if there is none."""
-    row = await gw.db.run(lambda conn: reads.account(conn, account_id, raw=raw), write=False)
+async def account_view(gw: Gateway, account_id: str) -> AccountView:
+    """What ``account_json`` shows of the account, read on a plain connection; 404."""
+    view = await gw.db.run(lambda conn: reads.account_view(conn, account_id), write=False)
+    if view is None:
+        raise not_found("account")
+    return view
+
+
+async def get_account(gw: Gateway, account_id: str) -> Account:
+    """The account as a model instance, for callers that change and save it."""
+    row = await gw.db.run(lambda conn: reads.account(conn, account_id), write=False)
     if row is None:
         raise not_found("account")
-    return row
+    return _detached(row)
 
 
 def _detached(row: Row[Any]) -> Account:
@@ -96,11 +105,6 @@ def _detached(row: Row[Any]) -> Account:
     account = Account(**row._asdict())
     make_transient_to_detached(account)
     return account
-
-
-async def get_account(gw: Gateway, account_id: str) -> Account:
-    """The account as a model instance, for callers that change and save it."""
-    return _detached(await read_account(gw, account_id))
 
 
 async def load_fields(
@@ -114,34 +118,45 @@ async def load_fields(
     )
 
 
-async def account_page(
-    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None,
-    *, raw: bool = False,
-) -> tuple[Sequence[Row[Any]], str | None]:
-    """A page of account rows, newest first, and the cursor of the next page (``None`` at
-    the end), read on a plain connection (``raw`` as for :func:`read_account`)."""
-    after: tuple[datetime, str] | None = None
-    if cursor:
-        try:
-            at, last_id = Cursor.decode(cursor)
-            after = (datetime.fromisoformat(at), str(last_id))
-        except (ValueError, TypeError):
-            raise ApiError(400, "invalid_request", "invalid cursor") from None
-    rows = await gw.db.run(
-        lambda conn: reads.account_page(conn, limit + 1, after, provider, status, raw=raw),
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    try:
+        at, last_id = Cursor.decode(cursor)
+        return datetime.fromisoformat(at), str(last_id)
+    except (ValueError, TypeError):
+        raise ApiError(400, "invalid_request", "invalid cursor") from None
+
+
+def _paged(rows: Sequence[T], limit: int) -> tuple[Sequence[T], str | None]:
+    """The first ``limit`` of ``limit + 1`` rows and the cursor after them, if more."""
+    if len(rows) <= limit:
+        return rows, None
+    last: Any = rows[limit - 1]
+    return rows[:limit], Cursor.encode(last.created_at.isoformat(), last.id)
+
+
+async def account_views(
+    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
+) -> tuple[Sequence[AccountView], str | None]:
+    """A page of what ``account_json`` shows, newest first, and the cursor of the next page
+    (``None`` at the end), read on a plain connection."""
+    after = _after(cursor)
+    views = await gw.db.run(
+        lambda conn: reads.account_view_page(conn, limit + 1, after, provider, status),
         write=False)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = Cursor.encode(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
-    return rows, nxt
+    return _paged(views, limit)
 
 
 async def list_accounts(
     gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
 ) -> tuple[Sequence[Account], str | None]:
     """A page as model instances, newest first, and the cursor of the next page."""
-    rows, nxt = await account_page(gw, limit, cursor, provider, status)
-    return [_detached(r) for r in rows], nxt
+    after = _after(cursor)
+    rows = await gw.db.run(
+        lambda conn: reads.account_page(conn, limit + 1, after, provider, status), write=False)
+    page, nxt = _paged(rows, limit)
+    return [_detached(r) for r in page], nxt
 
 
 async def delete_account(gw: Gateway, account_id: str) -> None:

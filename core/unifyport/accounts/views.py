@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from unifyport.db.models import Account
+from unifyport.db.reads import AccountView
 
 
 def iso(value: datetime | None) -> str | None:
@@ -17,9 +18,9 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def account_json(account: Account | Row[Any]) -> dict[str, Any]:
+def account_json(account: Account | AccountView | Row[Any]) -> dict[str, Any]:
     """Everything a client may see; secrets are never in ``provider_data``. ``account`` is a
-    model instance or a row of the accounts table (``unifyport.db.reads``)."""
+    model instance, a view or a row of the accounts table (``unifyport.db.reads``)."""
     return {
         "id": account.id,
         "provider": account.provider,
@@ -36,7 +37,7 @@ def account_json(account: Account | Row[Any]) -> dict[str, Any]:
     }
 
 
-def runtime_json(account: Account | Row[Any]) -> dict[str, Any]:
+def runtime_json(account: Account | AccountView | Row[Any]) -> dict[str, Any]:
     return {
         "status": account.runtime_status,
         "since": iso(account.runtime_since),

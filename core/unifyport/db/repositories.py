@@ -81,7 +81,7 @@ class AccountRepository:
         status: str | None = None,
     ) -> Sequence[Account]:
         """Newest first; ``cursor`` is the (created_at, id) of the last item already seen."""
-        q, params = reads.account_page_params(limit, cursor, provider, status)
+        q, params = reads.account_page_query(limit, cursor, provider, status)
         return (await self.s.scalars(select(Account).from_statement(q), params)).all()
 
 
@@ -152,7 +152,7 @@ class EventRepository:
         since: datetime | None = None,
     ) -> Sequence[Event]:
         """Newest first; ``after_seq`` is the seq of the last item already seen."""
-        q, params = reads.event_page_params(limit, after_seq, type, account_id, since)
+        q, params = reads.event_page_query(limit, after_seq, type, account_id, since)
         return (await self.s.scalars(select(Event).from_statement(q), params)).all()
 
 

@@ -24,7 +24,7 @@ from unifyport.http.context import EXTENSION
 from unifyport.http.errors import install_error_handlers
 from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import Route, plugin_blueprint
-from unifyport.http.rendering import install_fast_json
+from unifyport.http.rendering import install_rendering
 from unifyport.plugins.registry import Registry, build_registry
 from unifyport.runtime.supervisor import RuntimeSupervisor
 from unifyport.settings import Settings
@@ -60,7 +60,7 @@ def create_app(
         security=[{"bearer": []}],
         openapi_provider_class=GatewayOpenAPI,
     )
-    install_fast_json(app)
+    install_rendering(app)
     install_error_handlers(app)
     install_authentication(app)
     for bp in (health.bp, accounts.bp, auth_routes.bp, runtime_routes.bp, events_routes.bp):
