@@ -16,7 +16,18 @@ from functools import cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import JSON, Connection, FromClause, Row, Select, bindparam, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    Connection,
+    FromClause,
+    Row,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    select,
+    type_coerce,
+)
 
 from unifyport.db.models import Account, Event
 from unifyport.db.types import RawJSON
@@ -56,12 +67,13 @@ class EventView(NamedTuple):
 
 @cache
 def _select(table: FromClause, fields: tuple[str, ...] | None) -> Select[Any]:
-    """Every column, or ``fields`` with JSON ones as stored text."""
+    """Every column, or ``fields`` with JSON ones as stored text (cast: PostgreSQL's driver
+    would decode ``json``)."""
     if fields is None:
         return select(table)
     columns = (table.c[name] for name in fields)
-    return select(*(type_coerce(c, RawJSON()).label(c.key) if isinstance(c.type, JSON) else c
-                    for c in columns))
+    return select(*(type_coerce(cast(c, Text), RawJSON()).label(c.key)
+                    if isinstance(c.type, JSON) else c for c in columns))
 
 
 def account(conn: Connection, account_id: str) -> Row[Any] | None:
@@ -118,7 +130,7 @@ def account_view_page(conn: Connection, limit: int, cursor: tuple[datetime, str]
                       provider: str | None = None, status: str | None = None
                       ) -> list[AccountView]:
     q = account_page_query(limit, cursor, provider, status, view=True)
-    return [AccountView._make(r) for r in conn.execute(*q)]
+    return [AccountView._make(r) for r in conn.execute(*q).all()]
 
 
 @cache
@@ -159,4 +171,4 @@ def event_view_page(conn: Connection, limit: int, after_seq: int | None,
                     type: str | None = None, account_id: str | None = None,
                     since: datetime | None = None) -> list[EventView]:
     q = event_page_query(limit, after_seq, type, account_id, since, view=True)
-    return [EventView._make(r) for r in conn.execute(*q)]
+    return [EventView._make(r) for r in conn.execute(*q).all()]

@@ -6,12 +6,12 @@ pass through pydantic first (see :func:`install_rendering`).
 
 Otherwise the output means what Flask's provider made of the same value: its ``default``
 for dates and other types, non-string keys as strings. A value orjson refuses (an integer
-beyond 64 bits in a client's ``params``) goes through the standard library instead. Keys
-keep their order (they are not sorted) and non-ASCII text is sent as UTF-8."""
+beyond 64 bits in a client's ``params``) goes through the standard library instead; such
+values come from model instances, never with fragments (the standard library cannot copy
+those). Keys keep their order (they are not sorted) and non-ASCII text is sent as UTF-8."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,23 +29,16 @@ class FastJSONProvider(DefaultJSONProvider):
         except orjson.JSONEncodeError:
             return None
 
-    def _stdlib_default(self, o: Any) -> Any:
-        if isinstance(o, orjson.Fragment):
-            return json.loads(o.contents)
-        return self.default(o)
-
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if not kwargs and (body := self._orjson(obj)) is not None:
             return body.decode()
-        kwargs.setdefault("default", self._stdlib_default)
         return super().dumps(obj, **kwargs)
 
     def response(self, *args: Any, **kwargs: Any) -> Any:
         obj = self._prepare_response_obj(args, kwargs)
         body = self._orjson(obj)
         if body is None:
-            body = super().dumps(obj, default=self._stdlib_default,
-                                 separators=(",", ":")).encode()
+            body = super().dumps(obj, separators=(",", ":")).encode()
         response_class: Any = self._app.response_class  # Quart's takes bytes
         return response_class(body, mimetype=self.mimetype)
 
