@@ -123,13 +123,13 @@ async def verify_key(db: Database, token: str) -> ApiKey | None:
         async with cache.lock:  # one version read however many requests find it stale
             if time.monotonic() - cache.checked > KEY_CACHE_SECONDS:
                 started = time.monotonic()
-                cache.adopt(await db.run(_read_version, write=False), started)
+                cache.adopt(await db.query(_read_version), started)
     try:
         return cache.keys[digest]
     except KeyError:
         pass
     started = time.monotonic()
-    version, row = await db.run(lambda conn: _lookup(digest, conn), write=False)
+    version, row = await db.query(lambda conn: _lookup(digest, conn))
     key = row if row is not None and row.revoked_at is None and hmac.compare_digest(
         row.key_hash, digest) else None
     if cache.adopt(version, started):

@@ -86,7 +86,7 @@ def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -
 
 async def account_view(gw: Gateway, account_id: str) -> AccountView:
     """What ``account_json`` shows of the account, read on a plain connection; 404."""
-    view = await gw.db.run(lambda conn: reads.account_view(conn, account_id), write=False)
+    view = await gw.db.query(lambda conn: reads.account_view(conn, account_id))
     if view is None:
         raise not_found("account")
     return view
@@ -94,7 +94,7 @@ async def account_view(gw: Gateway, account_id: str) -> AccountView:
 
 async def get_account(gw: Gateway, account_id: str) -> Account:
     """The account as a model instance, for callers that change and save it."""
-    row = await gw.db.run(lambda conn: reads.account(conn, account_id), write=False)
+    row = await gw.db.query(lambda conn: reads.account(conn, account_id))
     if row is None:
         raise not_found("account")
     return _detached(row)
@@ -142,9 +142,8 @@ async def account_views(
     """A page of what ``account_json`` shows, newest first, and the cursor of the next page
     (``None`` at the end), read on a plain connection."""
     after = _after(cursor)
-    views = await gw.db.run(
-        lambda conn: reads.account_view_page(conn, limit + 1, after, provider, status),
-        write=False)
+    views = await gw.db.query(
+        lambda conn: reads.account_view_page(conn, limit + 1, after, provider, status))
     return _paged(views, limit)
 
 
@@ -153,8 +152,8 @@ async def list_accounts(
 ) -> tuple[Sequence[Account], str | None]:
     """A page as model instances, newest first, and the cursor of the next page."""
     after = _after(cursor)
-    rows = await gw.db.run(
-        lambda conn: reads.account_page(conn, limit + 1, after, provider, status), write=False)
+    rows = await gw.db.query(
+        lambda conn: reads.account_page(conn, limit + 1, after, provider, status))
     page, nxt = _paged(rows, limit)
     return [_detached(r) for r in page], nxt
 

@@ -33,8 +33,8 @@ async def list_() -> dict[str, Any]:
         raise ApiError(400, "invalid_request", "invalid cursor or since") from None
     if since is not None and since.tzinfo is None:
         raise ApiError(400, "invalid_request", "since must carry a timezone (e.g. Z)")
-    rows = await gateway().db.run(lambda conn: reads.event_view_page(
-        conn, q.limit + 1, after, q.type, q.account_id, since), write=False)
+    rows = await gateway().db.query(lambda conn: reads.event_view_page(
+        conn, q.limit + 1, after, q.type, q.account_id, since))
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     return {"data": [event_json(e) for e in rows],
