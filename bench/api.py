@@ -5,7 +5,8 @@ gateway (``unifyport serve`` in its own process) beside a bare Quart app on hype
 process) that checks the bearer header and returns, from memory, the very status and JSON body
 the gateway answered for that request, and the ratio; the two are measured alternately
 ``--rounds`` times and the medians printed, with the range of the ratios (a shared 2-core
-machine drifts by tens of percent between runs). Then p50/p99 latency of each request on
+machine drifts by tens of percent between runs), and each server's CPU time per request
+(steadier there than requests/s). Then p50/p99 latency of each request on
 both servers at a fixed 200 requests/s (measured from each request's scheduled time, so a
 stall counts against every request queued behind it).
 
@@ -144,14 +145,23 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
             "statuses": statuses}
 
 
-def load(port: int, key: str, method: str, paths: list[str], requests: int, rate: int = 0
-         ) -> dict[str, Any]:
-    """Run the load client in its own process; its result."""
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(server: tuple[int, int], key: str, method: str, paths: list[str], requests: int,
+         rate: int = 0) -> dict[str, Any]:
+    """Run the load client in its own process against ``server`` (port, pid); its result,
+    with the server's CPU time per request (warm-up included) under ``cpu``."""
+    port, pid = server
     spec = {"port": port, "key": key, "method": method, "paths": paths, "requests": requests,
             "rate": rate}
+    cpu = cpu_seconds(pid)
     out = subprocess.run([sys.executable, __file__, "--load"], input=json.dumps(spec),
                          capture_output=True, text=True, timeout=600, check=True)
     result: dict[str, Any] = json.loads(out.stdout)
+    result["cpu"] = (cpu_seconds(pid) - cpu) / (requests + WARMUP)
     return result
 
 
@@ -328,32 +338,37 @@ def bench_database(tmp: Path, label: str, url: str, sb: dict[str, Any],
                    args: argparse.Namespace) -> None:
     name = f"gw{secrets.token_hex(3)}"
     gw, gw_port, key = start_gateway(tmp, name, url, sb)
+    gw_server = (gw_port, gw.pid)
     bare = None
     try:
         target = Target(gw_port, key)
         target.setup()
         bare, bare_port = start_bare(tmp, name, target)
+        bare_server = (bare_port, bare.pid)
         for req_label, method, paths in target.requests:
             for path in paths:  # the bare app answers exactly what the gateway did
                 assert call(bare_port, key, method, path) == (
                     target.answers[f"{method} {path}"]["status"],
                     target.answers[f"{method} {path}"]["body"]), req_label
-            rates, bares = [], []
+            rates, bares, cpus, bare_cpus = [], [], [], []
             for _ in range(args.rounds):
-                b = load(bare_port, key, method, paths, args.requests)
-                g = load(gw_port, key, method, paths, args.requests)
+                b = load(bare_server, key, method, paths, args.requests)
+                g = load(gw_server, key, method, paths, args.requests)
                 want = target.answers[f"{method} {paths[0]}"]["status"]
                 assert set(g["statuses"]) == {str(want)}, (req_label, g["statuses"])
                 bares.append(b["rps"])
                 rates.append(g["rps"])
+                cpus.append(g["cpu"])
+                bare_cpus.append(b["cpu"])
             ratios = sorted(r / b for r, b in zip(rates, bares, strict=True))
             print(f"{label:12} {req_label:32} {statistics.median(rates):>8.0f} "
                   f"{statistics.median(bares):>8.0f} {statistics.median(ratios):>6.2f}  "
-                  f"({ratios[0]:.2f}-{ratios[-1]:.2f})", flush=True)
+                  f"({ratios[0]:.2f}-{ratios[-1]:.2f})  {statistics.median(cpus) * 1e6:>6.0f} "
+                  f"{statistics.median(bare_cpus) * 1e6:>6.0f}", flush=True)
         n = int(LATENCY_RATE * LATENCY_SECONDS)
         for req_label, method, paths in target.requests:
-            g = load(gw_port, key, method, paths, n, LATENCY_RATE)
-            b = load(bare_port, key, method, paths, n, LATENCY_RATE)
+            g = load(gw_server, key, method, paths, n, LATENCY_RATE)
+            b = load(bare_server, key, method, paths, n, LATENCY_RATE)
             print(f"{label:12} {req_label:32} at {LATENCY_RATE}/s: gateway p50 "
                   f"{g['p50'] * 1000:5.1f} ms p99 {g['p99'] * 1000:5.1f} ms   bare p50 "
                   f"{b['p50'] * 1000:5.1f} ms p99 {b['p99'] * 1000:5.1f} ms", flush=True)
@@ -378,8 +393,9 @@ def run(args: argparse.Namespace) -> None:
                 else:
                     print(f"PostgreSQL skipped: {source}")
             print(f"\n{'database':12} {'request':32} {'gw req/s':>8} {'bare':>8} {'ratio':>6}  "
-                  f"(ratios of {args.rounds} rounds, {args.requests} requests each, "
-                  f"{CONNECTIONS} connections)")
+                  f"{'(range)':11}  {'CPU us/request gw':>6} {'bare':>6}\n"
+                  f"({args.rounds} rounds of {args.requests} requests on {CONNECTIONS} "
+                  "connections; medians)")
             for label, url in dbs:
                 bench_database(tmp, label, url, sb, args)
         finally:

@@ -76,10 +76,14 @@ class _KeyCache:
 
     def adopt(self, version: int, started: float) -> bool:
         """Take note of ``version`` read by a statement started at ``started``; ``False``
-        when the cache already knows a newer state (the read's result must not be kept)."""
-        if version < self.version or started < self.floor:
+        when the read is older than what the cache knows (its result must not be kept).
+        Any other version than the cache's drops the cache, a lower one too (a restored
+        database)."""
+        if started < self.floor:
             return False
         if version != self.version:
+            if started < self.checked:
+                return False
             self.keys.clear()
             self.version = version
         self.checked = max(self.checked, started)
