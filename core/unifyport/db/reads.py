@@ -1,6 +1,6 @@
-"""The API's hot reads as Core statements built once, run by ``Database.run`` on a plain
-connection: no ORM session, no identity map, and on SQLite no hand-off to the driver's
-thread.
+"""The API's hot reads as Core statements built once, run by ``Database.query`` on a plain
+connection: no ORM session, no identity map, no transaction around the one statement, and on
+SQLite no hand-off to the driver's thread.
 
 Two shapes: full rows (every column, JSON decoded, the models' attribute names) for code
 that goes on to build model instances, and views for response bodies: the columns the API

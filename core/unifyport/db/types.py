@@ -37,7 +37,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 class RawJSON(TypeDecorator[Any]):
     """A JSON column read as its stored text, wrapped as ``orjson.Fragment`` for a response
     body to copy as it is (``unifyport.http.rendering``); ``None`` for SQL NULL. For reads
-    only: ``type_coerce(column, RawJSON())`` (``unifyport.db.reads``)."""
+    only: ``type_coerce(cast(column, Text), RawJSON())`` (``unifyport.db.reads``)."""
 
     impl = Text
     cache_ok = True
