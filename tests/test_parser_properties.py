@@ -14,13 +14,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from unifyport_webhook.retry import parse_retry_after
 
 from unifyport.errors import ApiError, ConfigError
 from unifyport.outbound.addresses import OutboundRefused
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.providers import StepError
 from unifyport.query_values import seq_cursor, time_cursor, timestamp
+from unifyport.sdk import parse_retry_after
 from unifyport_telegram.session_import import SQLITE_MAGIC, parse_content
 from unifyport_webhook.config import duration
 

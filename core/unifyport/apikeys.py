@@ -1,14 +1,29 @@
-"""API keys: random with a recognisable prefix, shown once, stored as SHA-256."""
+"""API keys: random with a recognisable prefix, shown once, stored as SHA-256.
+
+Verified keys are cached per process (per :class:`Database`), keyed by the token's hash,
+with unknown tokens remembered too. The cache is trusted for :data:`KEY_CACHE_SECONDS` after
+the process last read the key-set version (``api_key_version``, bumped by database triggers
+on any change to ``api_keys``); past that, the next request reads the version again (one
+request at a time; a single-row read) and drops the cache if it moved. So a key revoked or
+deleted by any process, or by hand, stops working everywhere within that bound, and at once
+in the process that revoked it. The cache holds which key a token is, never data.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import math
 import secrets
+import time
+import weakref
 from pathlib import Path
 
+from sqlalchemy import Connection, bindparam, select
+
 from unifyport.db.database import Database
-from unifyport.db.models import ApiKey
+from unifyport.db.models import ApiKey, ApiKeyVersion
 from unifyport.db.repositories import ApiKeyRepository
 from unifyport.db.types import utcnow
 from unifyport.ids import new_id
@@ -34,16 +49,98 @@ async def create_key(db: Database, name: str) -> tuple[ApiKey, str]:
     return row, token
 
 
+KEY_CACHE_SECONDS = 1.0
+"""How long a process trusts its cached keys without reading the key-set version: the bound
+on how late a revocation (or deletion) made elsewhere takes effect here."""
+KEY_CACHE_ENTRIES = 10_000
+"""The cache is emptied when it reaches this many tokens (unknown ones included)."""
+
+_KEYS = ApiKey.__table__
+_VERSION = select(ApiKeyVersion.version).where(ApiKeyVersion.id == 1)
+_LOOKUP = (select(ApiKeyVersion.version, *_KEYS.columns)
+           .select_from(ApiKeyVersion.__table__.outerjoin(
+               _KEYS, _KEYS.c.key_hash == bindparam("digest")))
+           .where(ApiKeyVersion.id == 1))
+"""The version and the key in one statement: one snapshot on every database."""
+
+
+class _KeyCache:
+    def __init__(self) -> None:
+        self.version = -1
+        self.checked = -math.inf
+        """``time.monotonic()`` at the start of the newest read that saw ``version``."""
+        self.floor = -math.inf
+        """Reads started before this are too old to fill the cache (a local revocation)."""
+        self.keys: dict[str, ApiKey | None] = {}
+        self.lock = asyncio.Lock()
+
+    def adopt(self, version: int, started: float) -> bool:
+        """Take note of ``version`` read by a statement started at ``started``; ``False``
+        when the read is older than what the cache knows (its result must not be kept).
+        Any other version than the cache's drops the cache, a lower one too (a restored
+        database)."""
+        if started < self.floor:
+            return False
+        if version != self.version:
+            if started < self.checked:
+                return False
+            self.keys.clear()
+            self.version = version
+        self.checked = max(self.checked, started)
+        return True
+
+    def invalidate(self) -> None:
+        self.keys.clear()
+        self.checked = -math.inf
+        self.floor = time.monotonic()
+
+
+_caches: weakref.WeakKeyDictionary[Database, _KeyCache] = weakref.WeakKeyDictionary()
+
+
+def _cache(db: Database) -> _KeyCache:
+    cache = _caches.get(db)
+    if cache is None:
+        cache = _caches[db] = _KeyCache()
+    return cache
+
+
+def _read_version(conn: Connection) -> int:
+    return int(conn.execute(_VERSION).scalar_one())
+
+
+def _lookup(digest: str, conn: Connection) -> tuple[int, ApiKey | None]:
+    row = conn.execute(_LOOKUP, {"digest": digest}).one()
+    if row.id is None:
+        return int(row.version), None
+    return int(row.version), ApiKey(**{c.key: getattr(row, c.key) for c in _KEYS.columns})
+
+
 async def verify_key(db: Database, token: str) -> ApiKey | None:
-    """The active key matching ``token``, or ``None``."""
+    """The active key matching ``token``, or ``None``. The row returned may be shared with
+    other requests: read it, never change it."""
     if not token.startswith(KEY_PREFIX) or len(token) > 200:
         return None
     digest = hash_key(token)
-    async with db.read() as s:
-        row = await ApiKeyRepository(s).by_hash(digest)
-    if row is None or row.revoked_at is not None:
-        return None
-    return row if hmac.compare_digest(row.key_hash, digest) else None
+    cache = _cache(db)
+    if time.monotonic() - cache.checked > KEY_CACHE_SECONDS:
+        async with cache.lock:  # one version read however many requests find it stale
+            if time.monotonic() - cache.checked > KEY_CACHE_SECONDS:
+                started = time.monotonic()
+                cache.adopt(await db.query(_read_version), started)
+    try:
+        return cache.keys[digest]
+    except KeyError:
+        pass
+    started = time.monotonic()
+    version, row = await db.query(lambda conn: _lookup(digest, conn))
+    key = row if row is not None and row.revoked_at is None and hmac.compare_digest(
+        row.key_hash, digest) else None
+    if cache.adopt(version, started):
+        if len(cache.keys) >= KEY_CACHE_ENTRIES:
+            cache.keys.clear()
+        cache.keys[digest] = key
+    return key
 
 
 async def revoke_key(db: Database, key_id: str) -> bool:
@@ -52,6 +149,7 @@ async def revoke_key(db: Database, key_id: str) -> bool:
         if row is None or row.revoked_at is not None:
             return False
         row.revoked_at = utcnow()
+    _cache(db).invalidate()
     return True
 
 

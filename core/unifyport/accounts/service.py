@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from unifyport.accounts.fields import split_secret, validate_fields
 from unifyport.auth.declare import PENDING, AuthMode
+from unifyport.db import reads
 from unifyport.db.models import Account
+from unifyport.db.reads import AccountView
 from unifyport.db.repositories import (
     AccountRepository,
     Cursor,
@@ -27,6 +31,7 @@ from unifyport.providers import Provider
 from unifyport.query_values import time_cursor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 LOGOUT_TIMEOUT = 15.0
 
 
@@ -80,11 +85,26 @@ def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -
     EventRepository(s).append(type, account_id, {"account_id": account_id, **data})
 
 
-async def get_account(gw: Gateway, account_id: str) -> Account:
-    async with gw.db.read() as s:
-        account = await AccountRepository(s).get(account_id)
-    if account is None:
+async def account_view(gw: Gateway, account_id: str) -> AccountView:
+    """What ``account_json`` shows of the account, read on a plain connection; 404."""
+    view = await gw.db.query(lambda conn: reads.account_view(conn, account_id))
+    if view is None:
         raise not_found("account")
+    return view
+
+
+async def get_account(gw: Gateway, account_id: str) -> Account:
+    """The account as a model instance, for callers that change and save it."""
+    row = await gw.db.query(lambda conn: reads.account(conn, account_id))
+    if row is None:
+        raise not_found("account")
+    return _detached(row)
+
+
+def _detached(row: Row[Any]) -> Account:
+    """A model instance from a row, detached (as a closed session leaves what it loaded)."""
+    account = Account(**row._asdict())
+    make_transient_to_detached(account)
     return account
 
 
@@ -99,17 +119,34 @@ async def load_fields(
     )
 
 
+def _paged(rows: Sequence[T], limit: int) -> tuple[Sequence[T], str | None]:
+    """The first ``limit`` of ``limit + 1`` rows and the cursor after them, if more."""
+    if len(rows) <= limit:
+        return rows, None
+    last: Any = rows[limit - 1]
+    return rows[:limit], Cursor.encode(last.created_at.isoformat(), last.id)
+
+
+async def account_views(
+    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
+) -> tuple[Sequence[AccountView], str | None]:
+    """A page of what ``account_json`` shows, newest first, and the cursor of the next page
+    (``None`` at the end), read on a plain connection."""
+    after = None if not cursor else time_cursor(cursor)
+    views = await gw.db.query(
+        lambda conn: reads.account_view_page(conn, limit + 1, after, provider, status))
+    return _paged(views, limit)
+
+
 async def list_accounts(
     gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
 ) -> tuple[Sequence[Account], str | None]:
-    """A page, newest first, and the cursor of the next page (``None`` at the end)."""
+    """A page as model instances, newest first, and the cursor of the next page."""
     after = None if not cursor else time_cursor(cursor)
-    async with gw.db.read() as s:
-        rows = await AccountRepository(s).page(limit + 1, after, provider, status)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = Cursor.encode(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
-    return rows, nxt
+    rows = await gw.db.query(
+        lambda conn: reads.account_page(conn, limit + 1, after, provider, status))
+    page, nxt = _paged(rows, limit)
+    return [_detached(r) for r in page], nxt
 
 
 async def delete_account(gw: Gateway, account_id: str) -> None:

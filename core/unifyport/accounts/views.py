@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from unifyport.db.models import Account
+from unifyport.db.reads import AccountView
 
 
 def iso(value: datetime | None) -> str | None:
@@ -15,8 +18,9 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def account_json(account: Account) -> dict[str, Any]:
-    """Everything a client may see; secrets are never in ``provider_data``."""
+def account_json(account: Account | AccountView | Row[Any]) -> dict[str, Any]:
+    """Everything a client may see; secrets are never in ``provider_data``. ``account`` is a
+    model instance, a view or a row of the accounts table (``unifyport.db.reads``)."""
     return {
         "id": account.id,
         "provider": account.provider,
@@ -33,7 +37,7 @@ def account_json(account: Account) -> dict[str, Any]:
     }
 
 
-def runtime_json(account: Account) -> dict[str, Any]:
+def runtime_json(account: Account | AccountView | Row[Any]) -> dict[str, Any]:
     return {
         "status": account.runtime_status,
         "since": iso(account.runtime_since),

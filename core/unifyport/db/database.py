@@ -24,6 +24,8 @@ from unifyport.private_files import ensure_private
 T = TypeVar("T")
 SQLITE_SIDE_FILES = ("", "-wal", "-shm")
 """The database file and the files SQLite keeps next to it in WAL mode."""
+POOL_SIZE = 10
+"""Lasting connections of a PostgreSQL pool (10 more may be opened for bursts, then closed)."""
 
 
 class Database:
@@ -44,7 +46,7 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=10)
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
@@ -52,6 +54,9 @@ class Database:
         else:
             _ping_when_idle(self.engine)
             writer = self.engine
+        self._single = self.engine.execution_options(
+            **({"sqlite_begin": ""} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}))
+        self._query_slots = asyncio.Semaphore(POOL_SIZE)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
         self._writer = writer
@@ -87,21 +92,40 @@ class Database:
         write lock up front), else rolled back. The transaction finishes even if the caller
         is cancelled while it runs in the database thread."""
         if self._sync is not None and self._thread is not None:
-            try:
-                return _run_sync(self._sync.now(write), fn, write)
-            except OperationalError as exc:
-                if not _busy(exc):
-                    raise
-            # Locked by another transaction (maybe one this event loop must finish): wait in
-            # the database thread. Nothing was committed by the attempt above.
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._thread, _run_sync, self._sync.waiting(write), fn, write)
+            return await self._run_sqlite(fn, write, single=False)
         if write:
             async with self._writer.begin() as conn:
                 return await conn.run_sync(fn)
         async with self.engine.connect() as conn:
             return await conn.run_sync(fn)
+
+    async def query(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(connection)`` for a read of one statement (its own snapshot), run as
+        ``run(fn, write=False)`` but outside an explicit transaction: on SQLite no ``BEGIN``
+        and rollback around it, on PostgreSQL no round trips to open and close one
+        (autocommit). For the API's hot reads (``unifyport.db.reads``, the key cache).
+
+        At most :data:`POOL_SIZE` run at once: beyond the pool's lasting connections, each
+        read would open an overflow connection and close it after (a connection set-up per
+        read under load: half the CPU time of a PostgreSQL read at 20 concurrent requests)."""
+        if self._sync is not None and self._thread is not None:
+            return await self._run_sqlite(fn, False, single=True)
+        async with self._query_slots, self._single.connect() as conn:
+            return await conn.run_sync(fn)
+
+    async def _run_sqlite(self, fn: Callable[[Connection], T], write: bool, *, single: bool
+                          ) -> T:
+        assert self._sync is not None and self._thread is not None
+        try:
+            return _run_sync(self._sync.now(write, single), fn, write)
+        except OperationalError as exc:
+            if not _busy(exc):
+                raise
+        # Locked by another transaction (maybe one this event loop must finish): wait in
+        # the database thread. Nothing was committed by the attempt above.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._thread, _run_sync, self._sync.waiting(write, single), fn, write)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -113,27 +137,29 @@ class Database:
 
 class _SyncEngines:
     """Synchronous engines on the SQLite file: ``now`` ones fail at once when the write
-    lock is taken; ``waiting`` ones wait for it (30 s), for the database thread."""
+    lock is taken; ``waiting`` ones wait for it (30 s), for the database thread. Each has
+    variants for writes (``BEGIN IMMEDIATE``) and for single-statement reads (no ``BEGIN``)."""
 
     def __init__(self, url: URL) -> None:
-        self._engines: dict[tuple[bool, bool], Engine] = {}
+        self._engines: dict[tuple[bool, bool, bool], Engine] = {}
         for waits in (False, True):
             engine = create_engine(url, connect_args={"timeout": 30 if waits else 0,
                                                       "check_same_thread": False})
             _sqlite_pragmas(engine, busy_timeout_ms=30000 if waits else 0)
-            self._engines[waits, False] = engine
-            self._engines[waits, True] = engine.execution_options(
+            self._engines[waits, False, False] = engine
+            self._engines[waits, True, False] = engine.execution_options(
                 sqlite_begin="BEGIN IMMEDIATE")
+            self._engines[waits, False, True] = engine.execution_options(sqlite_begin="")
 
-    def now(self, write: bool) -> Engine:
-        return self._engines[False, write]
+    def now(self, write: bool, single: bool = False) -> Engine:
+        return self._engines[False, write, single]
 
-    def waiting(self, write: bool) -> Engine:
-        return self._engines[True, write]
+    def waiting(self, write: bool, single: bool = False) -> Engine:
+        return self._engines[True, write, single]
 
     def dispose(self) -> None:
-        for (_waits, write), engine in self._engines.items():
-            if not write:
+        for (_waits, write, single), engine in self._engines.items():
+            if not write and not single:
                 engine.dispose()
 
 
@@ -194,4 +220,6 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine, busy_timeout_ms: int = 30000) 
 
     @event.listens_for(sync, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        begin = conn.get_execution_options().get("sqlite_begin", "BEGIN")
+        if begin:  # "": a single statement, in autocommit mode (Database.query)
+            conn.exec_driver_sql(begin)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.crypto.box import SecretBox, key_id_of
+from unifyport.db import reads
 from unifyport.db.models import Account, ApiKey, Event, StoredSecret
 from unifyport.db.types import utcnow
 from unifyport.ids import new_id
@@ -80,17 +81,8 @@ class AccountRepository:
         status: str | None = None,
     ) -> Sequence[Account]:
         """Newest first; ``cursor`` is the (created_at, id) of the last item already seen."""
-        q = select(Account).order_by(Account.created_at.desc(), Account.id.desc())
-        if provider:
-            q = q.where(Account.provider == provider)
-        if status:
-            q = q.where(Account.status == status)
-        if cursor:
-            at, last_id = cursor
-            q = q.where(
-                (Account.created_at < at) | ((Account.created_at == at) & (Account.id < last_id))
-            )
-        return (await self.s.scalars(q.limit(limit))).all()
+        q, params = reads.account_page_query(limit, cursor, provider, status)
+        return (await self.s.scalars(select(Account).from_statement(q), params)).all()
 
 
 class SecretRepository:
@@ -160,16 +152,8 @@ class EventRepository:
         since: datetime | None = None,
     ) -> Sequence[Event]:
         """Newest first; ``after_seq`` is the seq of the last item already seen."""
-        q = select(Event).order_by(Event.seq.desc())
-        if type:
-            q = q.where(Event.type == type)
-        if account_id:
-            q = q.where(Event.account_id == account_id)
-        if since:
-            q = q.where(Event.created_at >= since)
-        if after_seq is not None:
-            q = q.where(Event.seq < after_seq)
-        return (await self.s.scalars(q.limit(limit))).all()
+        q, params = reads.event_page_query(limit, after_seq, type, account_id, since)
+        return (await self.s.scalars(select(Event).from_statement(q), params)).all()
 
 
 class ApiKeyRepository:

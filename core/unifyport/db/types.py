@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+import orjson
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Text
 from sqlalchemy.types import TypeDecorator
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -31,6 +32,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class RawJSON(TypeDecorator[Any]):
+    """A JSON column read as its stored text, wrapped as ``orjson.Fragment`` for a response
+    body to copy as it is (``unifyport.http.rendering``); ``None`` for SQL NULL. For reads
+    only: ``type_coerce(cast(column, Text), RawJSON())`` (``unifyport.db.reads``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        raise TypeError("RawJSON columns are read-only")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> orjson.Fragment | None:
+        return None if value is None else orjson.Fragment(value)
 
 
 def utcnow() -> datetime:

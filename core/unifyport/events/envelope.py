@@ -6,13 +6,14 @@ from typing import Any
 
 from unifyport.accounts.views import iso
 from unifyport.db.models import Event
+from unifyport.db.reads import EventView
 
 
-def envelope(ev: Event) -> dict[str, Any]:
+def envelope(ev: Event | EventView) -> dict[str, Any]:
     """``{"type", "timestamp", "data"}``: the body a sink delivers."""
     return {"type": ev.type, "timestamp": iso(ev.created_at), "data": ev.data}
 
 
-def event_json(ev: Event) -> dict[str, Any]:
-    """The API view: the envelope with its ``id``."""
+def event_json(ev: Event | EventView) -> dict[str, Any]:
+    """The API view: the envelope with its ``id`` (of a model instance or a view)."""
     return {"id": ev.id, **envelope(ev)}

@@ -36,7 +36,7 @@ async def create() -> tuple[dict[str, Any], int]:
 async def list_() -> dict[str, Any]:
     """Accounts, newest first, with cursor pagination."""
     q = query(ListAccountsQuery)
-    rows, nxt = await service.list_accounts(gateway(), q.limit, q.cursor, q.provider, q.status)
+    rows, nxt = await service.account_views(gateway(), q.limit, q.cursor, q.provider, q.status)
     return {"data": [account_json(a) for a in rows], "next_cursor": nxt}
 
 
@@ -45,7 +45,7 @@ async def list_() -> dict[str, Any]:
 @document_response(AccountOut)
 async def get(account_id: str) -> dict[str, Any]:
     """One account."""
-    return account_json(await service.get_account(gateway(), account_id))
+    return account_json(await service.account_view(gateway(), account_id))
 
 
 @bp.delete("/<account_id>")

@@ -26,6 +26,7 @@ from unifyport.http.errors import install_error_handlers
 from unifyport.http.observe import install_observation
 from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import plugin_blueprint
+from unifyport.http.rendering import install_rendering
 from unifyport.metrics import GatewayMetrics
 from unifyport.plugins.registry import Registry, build_registry
 from unifyport.plugins.routes import Route
@@ -64,6 +65,7 @@ def create_app(
         security=[{"bearer": []}],
         openapi_provider_class=GatewayOpenAPI,
     )
+    install_rendering(app)
     install_error_handlers(app)
     steps = frozenset(s.name for p in registry.providers.values() for m in p.auth_modes
                       for s in m.all_steps)

@@ -7,6 +7,7 @@ from typing import Any
 from quart import Blueprint
 from quart_schema import document_querystring, tag
 
+from unifyport.db import reads
 from unifyport.db.repositories import EventRepository
 from unifyport.delivery.admin import deliveries_json, redeliver
 from unifyport.errors import ApiError, not_found
@@ -27,8 +28,8 @@ async def list_() -> dict[str, Any]:
     q = query(ListEventsQuery)
     after = seq_cursor(q.cursor) if q.cursor else None
     since = timestamp(q.since) if q.since else None
-    async with gateway().db.read() as s:
-        rows = await EventRepository(s).page(q.limit + 1, after, q.type, q.account_id, since)
+    rows = await gateway().db.query(lambda conn: reads.event_view_page(
+        conn, q.limit + 1, after, q.type, q.account_id, since))
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     return {"data": [event_json(e) for e in rows],
