@@ -1,10 +1,15 @@
-"""The account JSON shape of the contract."""
+"""The account JSON shape of the contract, declared once: the pydantic models below describe
+it in the OpenAPI document, and the renderers build their dictionaries from those models'
+fields (a field added to the model without a way to render it fails at import)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Row
 
 from unifyport.db.models import Account
@@ -18,28 +23,60 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def account_json(account: Account | AccountView | Row[Any]) -> dict[str, Any]:
+class Runtime(BaseModel):
+    status: str
+    since: str | None
+    error: str | None
+
+
+class AccountOut(BaseModel):
+    id: str
+    provider: str
+    auth_mode: str
+    name: str | None
+    status: str
+    runtime: Runtime
+    identity: dict[str, Any] | None
+    provider_data: dict[str, Any]
+    params: dict[str, Any]
+    last_error: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+
+
+Shown = Account | AccountView | Row[Any]
+Getter = Callable[[Any], Any]
+
+
+def _runtime_since(account: Any) -> str | None:
+    return iso(account.runtime_since)
+
+
+def _created_at(account: Any) -> str | None:
+    return iso(account.created_at)
+
+
+def _updated_at(account: Any) -> str | None:
+    return iso(account.updated_at)
+
+
+_RUNTIME_GETTERS: dict[str, Getter] = {
+    "status": attrgetter("runtime_status"), "since": _runtime_since,
+    "error": attrgetter("runtime_error")}
+_RUNTIME = tuple((name, _RUNTIME_GETTERS[name]) for name in Runtime.model_fields)
+
+
+def runtime_json(account: Shown) -> dict[str, Any]:
+    return {name: get(account) for name, get in _RUNTIME}
+
+
+_SPECIAL: dict[str, Getter] = {"runtime": runtime_json, "created_at": _created_at,
+                               "updated_at": _updated_at}
+_ACCOUNT = tuple((name, _SPECIAL.get(name) or attrgetter(name))
+                 for name in AccountOut.model_fields)
+
+
+def account_json(account: Shown) -> dict[str, Any]:
     """Everything a client may see; secrets are never in ``provider_data``. ``account`` is a
     model instance, a view or a row of the accounts table (``unifyport.db.reads``)."""
-    return {
-        "id": account.id,
-        "provider": account.provider,
-        "auth_mode": account.auth_mode,
-        "name": account.name,
-        "status": account.status,
-        "runtime": runtime_json(account),
-        "identity": account.identity,
-        "provider_data": account.provider_data,
-        "params": account.params,
-        "last_error": account.last_error,
-        "created_at": iso(account.created_at),
-        "updated_at": iso(account.updated_at),
-    }
-
-
-def runtime_json(account: Account | AccountView | Row[Any]) -> dict[str, Any]:
-    return {
-        "status": account.runtime_status,
-        "since": iso(account.runtime_since),
-        "error": account.runtime_error,
-    }
+    return {name: get(account) for name, get in _ACCOUNT}

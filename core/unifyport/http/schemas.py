@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from unifyport.accounts.views import AccountOut, Runtime
 from unifyport.messages import Message
 
 
@@ -52,25 +53,7 @@ class ListEventsQuery(_Strict):
     since: str | None = Field(default=None, description="RFC 3339 time.")
 
 
-class Runtime(BaseModel):
-    status: str
-    since: str | None
-    error: str | None
-
-
-class AccountOut(BaseModel):
-    id: str
-    provider: str
-    auth_mode: str
-    name: str | None
-    status: str
-    runtime: Runtime
-    identity: dict[str, Any] | None
-    provider_data: dict[str, Any]
-    params: dict[str, Any]
-    last_error: dict[str, Any] | None
-    created_at: str
-    updated_at: str
+__all__ = ["AccountOut", "Runtime"]  # declared with their renderer, in accounts/views.py
 
 
 class AccountList(BaseModel):
