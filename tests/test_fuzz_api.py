@@ -17,6 +17,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.fixtures import figures
 from tests.support.gateway import make_settings
@@ -44,6 +49,11 @@ class Served:
     calls: int = 0
     longest: float = 0.0
     errors: list[str] = field(default_factory=list)
+    schema_breaks: list[str] = field(default_factory=list)
+
+
+SCHEMA_CHECKS = (status_code_conformance, content_type_conformance, response_schema_conformance)
+"""Every answer is one the OpenAPI document lists, with the content type and body it says."""
 
 
 def _free_port() -> int:
@@ -171,6 +181,10 @@ def test_no_server_errors(case: Any, served: Served) -> None:
     if response.status_code >= 500 and label not in KNOWN_DEFECTS:
         served.errors.append(f"{case.method} {case.formatted_path}: {response.status_code} "
                              f"{response.text[:200]}")
+    try:
+        case.validate_response(response, checks=SCHEMA_CHECKS)
+    except BaseExceptionGroup as exc:  # schemathesis' failures: the answer breaks the schema
+        served.schema_breaks.append(f"{label} {response.status_code}: {str(exc)[:300]}")
     assert response.status_code < 500 or label in KNOWN_DEFECTS, (
         response.status_code, response.text[:300], case.as_curl_command())
     assert took < CALL_BOUND, f"{label} took {took:.1f} s"
@@ -178,10 +192,12 @@ def test_no_server_errors(case: Any, served: Served) -> None:
 
 def test_figures(served: Served) -> None:
     """After the fuzz cases (file order): the figures, and the loop was never held."""
-    figures.report(f"fuzz stage: {served.calls} cases, {len(served.errors)} server errors, longest "
+    figures.report(f"fuzz stage: {served.calls} cases, {len(served.errors)} server errors, "
+          f"{len(served.schema_breaks)} answers breaking the schema, longest "
           f"call {served.longest * 1000:.0f} ms, longest loop stall "
           f"{served.watchdog.longest * 1000:.0f} ms wall / "
           f"{served.watchdog.longest_busy * 1000:.0f} ms busy "
           f"(+ {served.watchdog.longest_gc * 1000:.0f} ms garbage collection)")
     assert served.calls > 0 and not served.errors, served.errors
+    assert not served.schema_breaks, served.schema_breaks[:20]
     assert served.watchdog.longest_busy < LOOP_BOUND, served.watchdog.culprit

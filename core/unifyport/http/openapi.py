@@ -33,9 +33,15 @@ COMMON_ERRORS = {
     400: "`invalid_request`: malformed JSON, query or cursor.",
     401: "`unauthorized`: missing or invalid API key.",
     404: "`not_found`.",
+    409: "`invalid_state`, `runtime_not_running`, `conflict`... (the body says which).",
+    413: "`invalid_request`: the body is over 1 MiB.",
     422: "`validation_failed`, with per-field `fields`.",
     503: "`not_ready`: the database or a component is not available; retry.",
 }
+SEND_ERRORS = {**COMMON_ERRORS, **{k: v for k, v in STEP_ERRORS.items() if k in (403, 429, 502)}}
+SUCCESS = {"get": (200,), "post": (200, 201, 202), "delete": (204,), "put": (200,),
+           "patch": (200,)}
+"""What an operation that declares no success response may answer."""
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -54,14 +60,19 @@ class GatewayOpenAPI(OpenAPIProvider):
         for name, step_schema in self._step_paths(providers, components).items():
             schema["paths"][f"/v1/accounts/{{account_id}}/auth/session/{name}"] = step_schema
         for path, item in schema["paths"].items():
-            for operation in item.values():
+            for method, operation in item.items():
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
                 if path in PUBLIC_PATHS:  # no key needed; only readiness can fail
                     operation["security"] = []
                     errors = {503: COMMON_ERRORS[503]} if path == "/ready" else {}
+                elif "/auth/session/" in path:
+                    errors = STEP_ERRORS
                 else:
-                    errors = STEP_ERRORS if "/auth/session/" in path else COMMON_ERRORS
+                    errors = SEND_ERRORS if path.endswith("/messages") else COMMON_ERRORS
+                if not any(str(code).startswith("2") for code in operation["responses"]):
+                    for code in SUCCESS.get(method, (200,)):
+                        operation["responses"][code] = {"description": "Success."}
                 for status, text in errors.items():
                     operation["responses"].setdefault(status, _error(text))
         return schema
