@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gateway import Api
+from unifyport.runtime.supervisor import RuntimeSupervisor
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
 from .helpers import authorized, create, received, runtime_status, step, wait_running
@@ -77,7 +78,8 @@ async def test_start_stop_race_on_a_real_client(api: Api, sb: RunningSandbox) ->
     message arrives while running (issue #19 item 2)."""
     acc, user = await authorized(api, sb, "+15550019001", "Rae")
     friend = await sb.control.create_user("+15550019002", "Ned")
-    provider = api.gateway.registry.provider("telegram")
+    supervisor = api.gateway.runtime
+    assert isinstance(supervisor, RuntimeSupervisor)
     for last in ("stop", "start", "stop", "start"):
         first = "start" if last == "stop" else "stop"
         started = time.monotonic()
@@ -92,14 +94,14 @@ async def test_start_stop_race_on_a_real_client(api: Api, sb: RunningSandbox) ->
         if await runtime_status(api, acc) != "stopped":
             await wait_running(api, acc)
         running = await runtime_status(api, acc) == "running"
-        assert (acc in provider.runtimes.online) == running  # type: ignore[attr-defined]
+        assert (acc in supervisor.clients) == running  # a client attached: it runs
         # and the next request wins
         status, body = await api.post(f"/v1/accounts/{acc}/runtime/{last}")
         assert status == 200, body
         if last == "start":
             await wait_running(api, acc)
         assert await runtime_status(api, acc) == ("running" if last == "start" else "stopped")
-        assert (acc in provider.runtimes.online) == (last == "start")  # type: ignore[attr-defined]
+        assert (acc in supervisor.clients) == (last == "start")
     await sb.control.push_message(user["id"], friend["id"], "after the race")
     [event] = await received(api, acc)
     assert event["data"]["message"]["text"] == "after the race"
