@@ -31,6 +31,8 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
+from online import rss_mb, wait_running  # bench/online.py, beside this script
+
 from tests.matrix.synapse import Synapse
 from tests.support.gateway import Api, make_settings, running
 from unifyport.db.models import Event
@@ -44,14 +46,6 @@ disabled = ["telegram", "webhook"]
 sync_timeout = 30
 """
 CONCURRENCY = 10
-DEADLINE = 600.0
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def login(api: Api, hs: Synapse, user: dict[str, Any], sem: asyncio.Semaphore) -> str:
@@ -64,18 +58,6 @@ async def login(api: Api, hs: Synapse, user: dict[str, Any], sem: asyncio.Semaph
                                       {"params": {"access_token": user["access_token"]}})
         assert status == 200 and body["status"] == "authorized", body
         return acc
-
-
-async def wait_running(api: Api, accounts: list[str]) -> None:
-    pending, deadline = set(accounts), time.monotonic() + DEADLINE
-    while pending and time.monotonic() < deadline:
-        for acc in list(pending):
-            if (await api.get(f"/v1/accounts/{acc}/runtime"))[1]["status"] == "running":
-                pending.discard(acc)
-        if pending:
-            await asyncio.sleep(0.05)
-    if pending:
-        raise RuntimeError(f"{len(pending)} accounts never came online")
 
 
 async def latency(api: Api, hs: Synapse, users: list[dict[str, Any]],

@@ -30,19 +30,13 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
+from online import rss_mb, wait_running  # bench/online.py, beside this script
+
 from tests.support.gateway import Api, make_settings, running
 from unifyport.db.models import Event
 from unifyport_telegram.sandbox.testing import API_HASH, API_ID, ControlClient
 
 LOGIN_CONCURRENCY = 20
-DEADLINE = 600.0
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def start_sandbox(state_dir: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
@@ -83,20 +77,6 @@ async def login(api: Api, control: ControlClient, phone: str, sem: asyncio.Semap
         status, body = await api.post(f"/v1/accounts/{acc}/auth/session/code", {"code": code})
         assert status == 200 and body["status"] == "authorized", body
         return acc, int(user["id"])
-
-
-async def wait_running(api: Api, accounts: list[str]) -> None:
-    pending = set(accounts)
-    deadline = time.monotonic() + DEADLINE
-    while pending and time.monotonic() < deadline:
-        for acc in list(pending):
-            _, body = await api.get(f"/v1/accounts/{acc}/runtime")
-            if body["status"] == "running":
-                pending.discard(acc)
-        if pending:
-            await asyncio.sleep(0.05)
-    if pending:
-        raise RuntimeError(f"{len(pending)} accounts never came online")
 
 
 async def bench_backend(backend: str, args: argparse.Namespace, root: Path) -> None:
