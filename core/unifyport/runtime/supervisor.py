@@ -419,8 +419,9 @@ class RuntimeSupervisor:
                     account.runtime_owner = account.runtime_lease_until = None
                     account.last_error = error
                     emit(s, "account.logged_out", account_id, {"reason": reason})
+                    self._write_status(s, account, RuntimeStatus.STOPPED, reason)  # at once
                     await AccountRepository(s).save(account, expected)
-                break
+                return
             except StaleAccount:
                 continue
         await self.set_status(account_id, RuntimeStatus.STOPPED, reason)
