@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import gc
 import logging
-import statistics
 import sys
 import tempfile
 import time
@@ -27,15 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
-from online import rss_mb, wait_running  # bench/online.py, beside this script
+from online import (  # bench/online.py, beside this script
+    report_latency,
+    rss_mb,
+    stored_received,
+    wait_running,
+)
 
 from tests.matrix.synapse import Synapse
 from tests.support.gateway import Api, make_settings, running
-from unifyport.db.models import Event
 
 TOML = """
 [security]
@@ -83,27 +85,13 @@ async def latency(api: Api, hs: Synapse, users: list[dict[str, Any]],
                 await asyncio.sleep(delay)
         await asyncio.gather(*pending)
     push_rate = sent / (time.perf_counter() - start)
-    rows: list[Any] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        async with api.gateway.db.read() as s:
-            rows = list((await s.execute(select(Event.data, Event.created_at).where(
-                Event.type == "message.received"))).all())
-        if len(rows) >= sent:
-            break
-        await asyncio.sleep(0.5)
+    rows = await stored_received(api, sent)
     # From the homeserver's timestamp (origin_server_ts, the message's date) to the event row:
     # what the gateway adds, not the time Synapse takes to accept a send under load.
-    lat = sorted(r.created_at.timestamp() - datetime.fromisoformat(
+    lat = [r.created_at.timestamp() - datetime.fromisoformat(
         r.data["message"]["date"].replace("Z", "+00:00")).timestamp() for r in rows
-                 if r.data["message"]["text"].startswith("t="))
-    if not lat:
-        print("[matrix] no message.received events stored")
-        return
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print(f"[matrix] inbound -> event stored at {push_rate:.0f} msg/s over {len(rooms)} "
-          f"accounts: {len(lat)}/{sent} stored, p50 {statistics.median(lat) * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms")
+           if r.data["message"]["text"].startswith("t=")]
+    report_latency("matrix", lat, sent, push_rate, len(rooms))
 
 
 async def main() -> None:

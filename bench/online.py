@@ -1,12 +1,18 @@
-"""Helpers the channel benchmarks share: the process's RSS, waiting for runtimes to run."""
+"""Helpers the channel benchmarks share: the process's RSS, waiting for runtimes to run,
+collecting stored inbound messages and printing their latency."""
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
 
 from tests.support.gateway import Api
+from unifyport.db.models import Event
 
 DEADLINE = 600.0
 
@@ -29,3 +35,31 @@ async def wait_running(api: Api, accounts: list[str]) -> None:
             await asyncio.sleep(0.05)
     if pending:
         raise RuntimeError(f"{len(pending)} accounts never came online")
+
+
+async def stored_received(api: Api, expected: int, within: float = 120.0) -> list[Any]:
+    """The stored ``message.received`` rows (``data``, ``created_at``), once ``expected`` of
+    them are there or ``within`` seconds have passed."""
+    rows: list[Any] = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        async with api.gateway.db.read() as s:
+            rows = list((await s.execute(select(Event.data, Event.created_at).where(
+                Event.type == "message.received"))).all())
+        if len(rows) >= expected:
+            break
+        await asyncio.sleep(0.5)
+    return rows
+
+
+def report_latency(label: str, latencies: list[float], sent: int, rate: float,
+                   accounts: int) -> None:
+    """Print p50/p99 of inbound message -> stored event latencies (seconds)."""
+    if not latencies:
+        print(f"[{label}] no message.received events stored")
+        return
+    lat = sorted(latencies)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(f"[{label}] inbound -> event stored at {rate:.0f} msg/s over {accounts} "
+          f"accounts: {len(lat)}/{sent} stored, p50 {statistics.median(lat) * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms")

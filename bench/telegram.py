@@ -19,21 +19,22 @@ import gc
 import json
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
-from online import rss_mb, wait_running  # bench/online.py, beside this script
+from online import (  # bench/online.py, beside this script
+    report_latency,
+    rss_mb,
+    stored_received,
+    wait_running,
+)
 
 from tests.support.gateway import Api, make_settings, running
-from unifyport.db.models import Event
 from unifyport_telegram.sandbox.testing import API_HASH, API_ID, ControlClient
 
 LOGIN_CONCURRENCY = 20
@@ -135,24 +136,10 @@ async def latency(api: Api, control: ControlClient, busy: list[tuple[str, int]],
         if delay > 0:
             await asyncio.sleep(delay)
     push_rate = sent / (time.perf_counter() - start)
-    deadline = time.monotonic() + 120
-    rows: list[Any] = []
-    while time.monotonic() < deadline:
-        async with api.gateway.db.read() as s:
-            rows = list((await s.execute(select(Event.data, Event.created_at).where(
-                Event.type == "message.received"))).all())
-        if len(rows) >= sent:
-            break
-        await asyncio.sleep(0.5)
-    lat = sorted(r.created_at.timestamp() - float(r.data["message"]["text"][2:]) for r in rows
-                 if r.data["message"]["text"].startswith("t="))
-    if not lat:
-        print(f"[{backend}] no message.received events stored")
-        return
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print(f"[{backend}] inbound -> event stored at {push_rate:.0f} msg/s over {len(busy)} "
-          f"accounts: {len(lat)}/{sent} stored, p50 {statistics.median(lat) * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms")
+    rows = await stored_received(api, sent)
+    lat = [r.created_at.timestamp() - float(r.data["message"]["text"][2:]) for r in rows
+           if r.data["message"]["text"].startswith("t=")]
+    report_latency(backend, lat, sent, push_rate, len(busy))
 
 
 async def main() -> None:
