@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from tests.support import waiting
 from tests.support.gateway import Api, make_settings, running
 
 from .conftest import MATRIX_TOML, account_body
@@ -16,13 +17,31 @@ from .synapse import Synapse
 Gateway = Callable[[], AbstractAsyncContextManager[Api]]
 
 
-async def wait_for(probe: Any, what: str, attempts: int = 200, delay: float = 0.1) -> Any:
-    for _ in range(attempts):
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(delay)
-    raise AssertionError(f"timed out waiting for {what}")
+async def wait_for(probe: Any, what: str, attempts: int = 200) -> Any:
+    """``tests.support.waiting.wait_for`` at the pace of a homeserver (0.1 s)."""
+    return await waiting.wait_for(probe, what, attempts, delay=0.1)
+
+
+def invite(synapse: Synapse, inviter: dict[str, Any], invitee: dict[str, Any]) -> str:
+    """A new room ``inviter`` made, inviting ``invitee``."""
+    return str(synapse.call("POST", "/_matrix/client/v3/createRoom",
+                            {"invite": [invitee["user_id"]]},
+                            token=inviter["access_token"])["room_id"])
+
+
+async def wait_joined(synapse: Synapse, member: dict[str, Any], room: str,
+                      joiner: dict[str, Any], what: str) -> None:
+    async def joined() -> bool:
+        members = synapse.call("GET", f"/_matrix/client/v3/rooms/{room}/joined_members",
+                               token=member["access_token"])["joined"]
+        return joiner["user_id"] in members
+    await wait_for(joined, what)
+
+
+async def wait_invited(api: Api, acc: str) -> list[dict[str, Any]]:
+    async def invited() -> list[dict[str, Any]]:
+        return await events(api, acc, "chat.invited")
+    return list(await wait_for(invited, "chat.invited"))
 
 
 async def events(api: Api, acc: str, type_: str) -> list[dict[str, Any]]:
@@ -151,20 +170,11 @@ async def test_invites_are_events_and_auto_join(tmp_path: Path, synapse: Synapse
         me, friend = synapse.new_user(), synapse.new_user("friend")
         acc = await login(api, synapse, me)
         await online(api, acc)
-        room = synapse.call("POST", "/_matrix/client/v3/createRoom",
-                            {"invite": [me["user_id"]]}, token=friend["access_token"])["room_id"]
-
-        async def invited() -> list[dict[str, Any]]:
-            return await events(api, acc, "chat.invited")
-        [event] = await wait_for(invited, "chat.invited")
+        room = invite(synapse, friend, me)
+        [event] = await wait_invited(api, acc)
         assert event["data"]["chat"]["id"] == room
         assert event["data"]["inviter"] == friend["user_id"]
-
-        async def joined() -> bool:
-            members = synapse.call("GET", f"/_matrix/client/v3/rooms/{room}/joined_members",
-                                   token=friend["access_token"])["joined"]
-            return me["user_id"] in members
-        await wait_for(joined, "auto-join")
+        await wait_joined(synapse, friend, room, me, "auto-join")
 
 
 async def test_revoked_token_logs_out(api: Api, synapse: Synapse) -> None:
@@ -189,13 +199,13 @@ async def test_a_homeserver_that_goes_away_is_reconnected(tmp_path: Path) -> Non
             await online(api, acc)
             own.stop()
 
-            async def status(wanted: str) -> Callable[[], Any]:
+            def status(wanted: str) -> Callable[[], Awaitable[bool]]:
                 async def probe() -> bool:
                     return (await api.get(f"/v1/accounts/{acc}/runtime"))[1]["status"] == wanted
                 return probe
-            await wait_for(await status("reconnecting"), "reconnecting")
+            await wait_for(status("reconnecting"), "reconnecting")
             own.start()
-            await wait_for(await status("running"), "running again", attempts=900)
+            await wait_for(status("running"), "running again", attempts=900)
     finally:
         own.stop()
 
@@ -206,16 +216,8 @@ async def test_auto_join_takes_invites_from_before_it_was_on(tmp_path: Path,
     async with running(make_settings(tmp_path / "data", MATRIX_TOML)) as api:
         acc = await login(api, synapse, me)
         await online(api, acc)
-        room = synapse.call("POST", "/_matrix/client/v3/createRoom",
-                            {"invite": [me["user_id"]]}, token=friend["access_token"])["room_id"]
-
-        async def invited() -> list[dict[str, Any]]:
-            return await events(api, acc, "chat.invited")
-        await wait_for(invited, "chat.invited")
+        room = invite(synapse, friend, me)
+        await wait_invited(api, acc)
     toml = MATRIX_TOML + "auto_join_invites = true\n"
     async with running(make_settings(tmp_path / "data", toml)):
-        async def joined() -> bool:
-            members = synapse.call("GET", f"/_matrix/client/v3/rooms/{room}/joined_members",
-                                   token=friend["access_token"])["joined"]
-            return me["user_id"] in members
-        await wait_for(joined, "the earlier invite joined after the restart")
+        await wait_joined(synapse, friend, room, me, "the earlier invite joined after the restart")

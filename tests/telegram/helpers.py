@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tests.support.gateway import Api
+from tests.support.waiting import wait_for
 
 from .conftest import CREDS
 
@@ -32,16 +32,6 @@ async def events(api: Api, account_id: str, type_: str | None = None) -> list[di
     status, body = await api.get(f"/v1/events{query}")
     assert status == 200, body
     return list(body["data"])
-
-
-async def wait_for(predicate: Any, what: str, attempts: int = 200, delay: float = 0.05) -> Any:
-    """Poll ``await predicate()`` until it returns something truthy (bounded)."""
-    for _ in range(attempts):
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(delay)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def authorized(api: Api, sb: Any, phone: str, name: str = "Owner",
