@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from unifyport.auth.results import Outbound
 from unifyport.crypto.box import SecretBox
 from unifyport.db.database import Database
 from unifyport.locks import AccountLocks
+from unifyport.outbound.fetch import outbound_for
 from unifyport.plugins.registry import Registry
 from unifyport.settings import Settings
 
@@ -53,3 +55,9 @@ class Gateway:
     """Background upkeep while serving: retention (``unifyport.retention``)."""
     sink_engines: dict[str, DeliveryEngine] = field(default_factory=dict)
     """Their delivery engines by sink name, while serving."""
+    outbound: Outbound = field(init=False)
+    """The outbound-URL policy's services handed to providers (steps, runtimes, sends,
+    logouts); built once from the settings."""
+
+    def __post_init__(self) -> None:
+        self.outbound = outbound_for(self.settings)

@@ -18,7 +18,7 @@ from unifyport.crypto.keyring import load_keyring
 from unifyport.db.database import Database
 from unifyport.gateway import Gateway
 from unifyport.outbound.addresses import OutboundRefused
-from unifyport.outbound.fetch import fetch, outbound_for
+from unifyport.outbound.fetch import fetch
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.plugins.registry import build_registry
 from unifyport.sdk import StepError
@@ -145,7 +145,7 @@ async def test_connector_refuses_a_name_resolving_to_loopback(server: str) -> No
             assert await resp.read() == PAYLOAD
 
 
-async def test_outbound_for_uses_the_gateway_settings(tmp_path: Path, server: str) -> None:
+async def test_the_gateway_outbound_uses_its_settings(tmp_path: Path, server: str) -> None:
     data_dir = tmp_path / "data"
     settings = make_settings(data_dir, '[security]\noutbound_allow_cidrs = ["127.0.0.1/32"]\n')
     data_dir.mkdir()
@@ -153,7 +153,7 @@ async def test_outbound_for_uses_the_gateway_settings(tmp_path: Path, server: st
                  box=SecretBox(load_keyring(settings, create=True)),
                  registry=build_registry(settings))
     try:
-        outbound = outbound_for(gw)
+        outbound = gw.outbound
         assert await outbound.fetch(f"http://{server}/file", 1 << 20) == PAYLOAD
     finally:
         await gw.db.dispose()

@@ -26,7 +26,6 @@ from unifyport.db.types import utcnow
 from unifyport.errors import ApiError, not_found
 from unifyport.gateway import FIELDS, SESSION, Gateway
 from unifyport.ids import new_id
-from unifyport.outbound.fetch import outbound_for
 from unifyport.providers import Provider
 from unifyport.query_values import time_cursor
 
@@ -165,7 +164,7 @@ async def delete_account(gw: Gateway, account_id: str) -> None:
             try:
                 await asyncio.wait_for(
                     provider.logout(account_id, provider_data, session,
-                                    outbound=outbound_for(gw)), LOGOUT_TIMEOUT
+                                    outbound=gw.outbound), LOGOUT_TIMEOUT
                 )
             except Exception as exc:  # logging out is best effort; deletion goes on
                 log.warning("logout of %s at %s failed: %s", account_id, account.provider,

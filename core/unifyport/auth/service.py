@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from unifyport.accounts.fields import validate_fields
 from unifyport.accounts.service import emit, get_account, load_fields, resolve_mode
 from unifyport.auth.declare import AUTHORIZED, CANCEL, FAILED, PENDING, AuthMode, Step
-from unifyport.auth.results import Done, External, Next, Outbound, StepContext, StepError
+from unifyport.auth.results import Done, External, Next, StepContext, StepError
 from unifyport.auth.states import transition
 from unifyport.db.models import Account
 from unifyport.db.repositories import AccountRepository, SecretRepository, StaleAccount
@@ -79,7 +79,6 @@ async def run_step(
     account_id: str,
     name: str,
     body: Mapping[str, Any],
-    outbound: Outbound | None = None,
 ) -> StepOutcome:
     """Perform step ``name`` on the account; raises :class:`ApiError` for every refusal."""
     async with gw.locks.hold(account_id):
@@ -107,7 +106,7 @@ async def run_step(
         ctx = StepContext(
             account_id=account_id, auth_mode=account.auth_mode, step=name, status=status,
             provider_data=provider_data, params=params, flow=flow, input=step_input,
-            outbound=outbound,
+            outbound=gw.outbound,
         )
         try:
             with anyio.fail_after(STEP_TIMEOUT):

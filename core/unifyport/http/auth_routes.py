@@ -16,7 +16,6 @@ from unifyport.accounts.views import account_json
 from unifyport.auth.service import run_step
 from unifyport.http.body import raw_json
 from unifyport.http.context import gateway
-from unifyport.outbound.fetch import outbound_for
 
 bp = Blueprint("auth", __name__, url_prefix="/v1/accounts/<account_id>/auth/session")
 
@@ -26,6 +25,6 @@ bp = Blueprint("auth", __name__, url_prefix="/v1/accounts/<account_id>/auth/sess
 async def step(account_id: str, step: str) -> dict[str, Any]:
     """Run the auth step ``step`` (see docs/auth-state-machine.md)."""
     gw = gateway()
-    outcome = await run_step(gw, account_id, step, await raw_json(), outbound_for(gw))
+    outcome = await run_step(gw, account_id, step, await raw_json())
     return {"status": outcome.account.status, "account": account_json(outcome.account),
             **outcome.response}

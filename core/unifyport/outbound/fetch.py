@@ -5,9 +5,9 @@ from __future__ import annotations
 import aiohttp
 
 from unifyport.auth.results import Outbound, StepError
-from unifyport.gateway import Gateway
 from unifyport.outbound.addresses import OutboundRefused
 from unifyport.outbound.policy import OutboundPolicy
+from unifyport.settings import Settings
 
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=30)
 CHUNK = 64 * 1024
@@ -47,9 +47,9 @@ def _too_large(max_bytes: int) -> StepError:
     return StepError("download_failed", f"the download is larger than {max_bytes} bytes")
 
 
-def outbound_for(gw: Gateway) -> Outbound:
+def outbound_for(settings: Settings) -> Outbound:
     """The :class:`Outbound` services handed to providers' steps, runtimes and sends."""
-    policy = OutboundPolicy.from_settings(gw.settings)
+    policy = OutboundPolicy.from_settings(settings)
 
     async def bound(url: str, max_bytes: int) -> bytes:
         return await fetch(policy, url, max_bytes)

@@ -26,7 +26,6 @@ from unifyport.errors import ApiError
 from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage
-from unifyport.outbound.fetch import outbound_for
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
 from unifyport.runtime.tasks import backoff_delay, uncancelled
 
@@ -53,7 +52,7 @@ class _Context:
         self.account_id = account_id
         self.provider_data = provider_data
         self.session = session
-        self.outbound = sup.outbound
+        self.outbound = sup.gw.outbound
 
     def attach(self, client: object) -> None:
         self._sup.clients[self.account_id] = client
@@ -118,7 +117,6 @@ class RuntimeSupervisor:
         self.clients: dict[str, object] = {}
         """Account id -> the client its running runtime attached (what ``send`` uses)."""
         self.provider_of: dict[str, str] = {}
-        self.outbound = outbound_for(gw)
         self.stopping: dict[str, asyncio.Task[None]] = {}
         """Clients cancelled here that have not ended yet (at most one per account)."""
         self.attempts: dict[str, int] = {}
@@ -265,7 +263,7 @@ class RuntimeSupervisor:
                 raise StepError("runtime_not_running", "the account is gone")
             provider_data, _ = await load_fields(self.gw, s, account)
         return await provider.send(
-            SendContext(account_id, provider_data, client, self.outbound), message)
+            SendContext(account_id, provider_data, client, self.gw.outbound), message)
 
     async def aclose(self) -> None:
         """Shutdown: stop every client here and release the leases so another process can
