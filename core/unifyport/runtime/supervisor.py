@@ -45,9 +45,10 @@ class _Context:
     nothing and wakes the lease loop, which stops it. A client being stopped here may still
     flush what it received and save its session while no other process owns the account."""
 
-    def __init__(self, sup: RuntimeSupervisor, account_id: str,
+    def __init__(self, sup: RuntimeSupervisor, provider: str, account_id: str,
                  provider_data: Mapping[str, Any], session: bytes) -> None:
         self._sup = sup
+        self._provider = provider
         self._task = asyncio.current_task()
         self.account_id = account_id
         self.provider_data = provider_data
@@ -67,8 +68,7 @@ class _Context:
         await self.emit_many([(type, data)])
 
     async def received(self, messages: Sequence[Message]) -> None:
-        provider = self._sup.provider_of.get(self.account_id, "")
-        await self.emit_many([("message.received", {"provider": provider,
+        await self.emit_many([("message.received", {"provider": self._provider,
                                                      "message": m.as_json()})
                               for m in messages])
 
@@ -116,7 +116,6 @@ class RuntimeSupervisor:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.clients: dict[str, object] = {}
         """Account id -> the client its running runtime attached (what ``send`` uses)."""
-        self.provider_of: dict[str, str] = {}
         self.stopping: dict[str, asyncio.Task[None]] = {}
         """Clients cancelled here that have not ended yet (at most one per account)."""
         self.attempts: dict[str, int] = {}
@@ -252,8 +251,7 @@ class RuntimeSupervisor:
         """Send through the client the account's runtime attached in this process; raises
         :class:`StepError` ``runtime_not_running`` when there is none (yet)."""
         client = self.clients.get(account_id)
-        provider = self.gw.registry.provider(self.provider_of.get(account_id, ""))
-        if client is None or provider is None or account_id not in self.tasks:
+        if client is None or account_id not in self.tasks:
             raise StepError("runtime_not_running",
                             "the account's client is not running in this process; "
                             "start its runtime")
@@ -262,6 +260,8 @@ class RuntimeSupervisor:
             if account is None:
                 raise StepError("runtime_not_running", "the account is gone")
             provider_data, _ = await load_fields(self.gw, s, account)
+        provider = self.gw.registry.provider(account.provider)
+        assert provider is not None, "a client runs only for a loaded provider (_spawn)"
         return await provider.send(
             SendContext(account_id, provider_data, client, self.gw.outbound), message)
 
@@ -332,7 +332,6 @@ class RuntimeSupervisor:
         if provider is None:
             log.error("account %s: provider %s is not loaded", account.id, account.provider)
             return
-        self.provider_of[account.id] = provider.name
         self.tasks[account.id] = asyncio.create_task(
             self._supervise(provider, account.id), name=f"runtime:{account.id}"
         )
@@ -350,7 +349,7 @@ class RuntimeSupervisor:
                 if session is None:
                     await self._logged_out(account_id, "session_missing")
                     return
-                ctx = _Context(self, account_id, provider_data, session)
+                ctx = _Context(self, provider.name, account_id, provider_data, session)
                 try:
                     await provider.run_runtime(ctx)
                     error = "runtime ended"
