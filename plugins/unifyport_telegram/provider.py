@@ -67,5 +67,4 @@ class TelegramProvider(Provider):
             await client.disconnect()
 
     async def aclose(self) -> None:
-        await self.flows.aclose()
-        await self.runtimes.aclose()
+        await self.flows.aclose()  # runtimes end with their tasks, which the core cancels

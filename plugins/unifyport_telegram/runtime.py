@@ -241,6 +241,3 @@ class Runtimes:
                 return Message.model_validate(online.complete(sent))
         raise StepError("provider_unavailable", "Telegram did not return the sent message",
                         kind=ErrorKind.UPSTREAM)
-
-    async def aclose(self) -> None:
-        """Nothing to do: each client disconnects when the core cancels its runtime."""
