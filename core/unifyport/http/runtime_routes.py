@@ -72,7 +72,7 @@ async def send(account_id: str) -> tuple[dict[str, Any], int]:
     sup = _supervisor()
     try:
         with anyio.fail_after(SEND_TIMEOUT):
-            message = (await sup.send(account_id, outgoing)).as_json()
+            message = (await sup.send(account, outgoing)).as_json()
     except StepError as err:
         extra = {"status": account.runtime_status} if err.code == "runtime_not_running" else {}
         raise err.api_error(**extra) from None

@@ -247,23 +247,20 @@ class RuntimeSupervisor:
         """Whether this process runs the account's client."""
         return account_id in self.tasks
 
-    async def send(self, account_id: str, message: OutgoingMessage) -> Message:
+    async def send(self, account: Account, message: OutgoingMessage) -> Message:
         """Send through the client the account's runtime attached in this process; raises
         :class:`StepError` ``runtime_not_running`` when there is none (yet)."""
-        client = self.clients.get(account_id)
-        if client is None or account_id not in self.tasks:
+        client = self.clients.get(account.id)
+        if client is None or account.id not in self.tasks:
             raise StepError("runtime_not_running",
                             "the account's client is not running in this process; "
                             "start its runtime")
         async with self.gw.db.read() as s:
-            account = await AccountRepository(s).get(account_id)
-            if account is None:
-                raise StepError("runtime_not_running", "the account is gone")
             provider_data, _ = await load_fields(self.gw, s, account)
         provider = self.gw.registry.provider(account.provider)
         assert provider is not None, "a client runs only for a loaded provider (_spawn)"
         return await provider.send(
-            SendContext(account_id, provider_data, client, self.gw.outbound), message)
+            SendContext(account.id, provider_data, client, self.gw.outbound), message)
 
     async def aclose(self) -> None:
         """Shutdown: stop every client here and release the leases so another process can
