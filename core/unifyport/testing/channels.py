@@ -24,7 +24,6 @@ import pytest
 from unifyport.auth.declare import AUTHORIZED, problems
 from unifyport.plugins.manager import ENTRY_POINT_GROUP
 from unifyport.plugins.registry import build_registry
-from unifyport.providers import Provider
 from unifyport.settings import Settings
 from unifyport.testing.gateway import Api, make_settings, running
 
@@ -104,8 +103,10 @@ class ChannelConformance(abc.ABC):
                       unifyport_setup: None) -> None:
         self._data_dir = tmp_path / "data"
         self._peer = self.peer()
+        self._provider = build_registry(self._settings(), self._extra()).providers[self.provider]
+        """The provider's declaration, read once per test (its gateways get fresh objects)."""
         marker = request.node.get_closest_marker("unifyport_requires")
-        if marker is not None and marker.args[0] not in self._provider_object().capabilities:
+        if marker is not None and marker.args[0] not in self._provider.capabilities:
             pytest.skip(f"provider {self.provider!r} does not declare {marker.args[0]!r}")
 
     def _settings(self) -> Settings:
@@ -114,10 +115,6 @@ class ChannelConformance(abc.ABC):
         installed = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
         disabled = "[plugins]\ndisabled = [" + ", ".join(f'"{n}"' for n in installed) + "]\n"
         return make_settings(self._data_dir, disabled + self.toml)
-
-    def _provider_object(self) -> Provider:
-        registry = build_registry(self._settings(), self._extra())
-        return registry.providers[self.provider]
 
     def _extra(self) -> tuple[tuple[str, object], ...]:
         return ((f"conformance_{self.provider}", self.plugin()),)
@@ -157,31 +154,36 @@ class ChannelConformance(abc.ABC):
         return dict(account)
 
     @staticmethod
-    async def _event(api: Api, account_id: str, type: str,
-                     match: Callable[[dict[str, Any]], bool] = lambda _: True) -> dict[str, Any]:
+    async def _until(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """``await probe()`` every 0.05 s until it answers something, for ``WAIT`` seconds."""
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
+            found = await probe()
+            if found:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{what}: not within {WAIT} s")
+
+    async def _event(self, api: Api, account_id: str, type: str,
+                     match: Callable[[dict[str, Any]], bool] = lambda _: True) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
             _, page = await api.get(f"/v1/events?account_id={account_id}&type={type}&limit=50")
-            for event in page["data"]:
-                if match(event["data"]):
-                    return dict(event["data"])
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no {type} event for {account_id} within {WAIT} s")
+            return next((dict(e["data"]) for e in page["data"] if match(e["data"])), None)
+        found: dict[str, Any] = await self._until(probe, f"a {type} event for {account_id}")
+        return found
 
     async def _online(self, api: Api, account_id: str) -> None:
         code, body = await api.post(f"/v1/accounts/{account_id}/runtime/start")
         assert code == 200, body
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
+
+        async def running() -> bool:
             _, runtime = await api.get(f"/v1/accounts/{account_id}/runtime")
-            if runtime["status"] == "running":
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"runtime of {account_id} not running within {WAIT} s: {runtime}")
+            return bool(runtime["status"] == "running")
+        await self._until(running, f"the runtime of {account_id} running")
 
     # -- the contract -----------------------------------------------------------------
     def test_declaration_is_sound(self) -> None:
-        provider = self._provider_object()
+        provider = self._provider
         assert problems(provider.name, provider.auth_modes) == []
         assert provider.description and provider.text_limit > 0
 
@@ -190,17 +192,17 @@ class ChannelConformance(abc.ABC):
         async with self.gateway() as api:
             response = await api.client.get("/openapi.json")
             paths = (await response.get_json())["paths"]
-        for mode in self._provider_object().auth_modes:
+        for mode in self._provider.auth_modes:
             for step in mode.all_steps:
                 op = paths[f"/v1/accounts/{{account_id}}/auth/session/{step.name}"]["post"]
                 assert "requestBody" in op and {200, 409, 422} <= {int(c) for c in op["responses"]}
 
     @pytest.mark.asyncio
     async def test_every_declared_step_logs_in(self) -> None:
-        declared = {s.name for m in self._provider_object().auth_modes for s in m.steps}
+        declared = {s.name for m in self._provider.auth_modes for s in m.steps}
         called: list[str] = []
         async with self.gateway() as api:
-            for mode in self._provider_object().auth_modes:
+            for mode in self._provider.auth_modes:
                 account = await self._new(api, mode.name)
                 await self._peer.login(mode.name, account,
                                        self._stepper(api, account["id"], called))
@@ -214,7 +216,7 @@ class ChannelConformance(abc.ABC):
     @pytest.mark.asyncio
     async def test_wrong_input_is_a_stable_error(self) -> None:
         async with self.gateway() as api:
-            for mode in self._provider_object().auth_modes:
+            for mode in self._provider.auth_modes:
                 account = await self._new(api, mode.name)
                 base = f"/v1/accounts/{account['id']}/auth/session/"
                 for step in mode.steps:
@@ -235,7 +237,7 @@ class ChannelConformance(abc.ABC):
     @pytest.mark.asyncio
     async def test_restart_in_the_middle_of_a_flow(self) -> None:
         """Every step after the first runs in a new gateway over the same data."""
-        for mode in self._provider_object().auth_modes:
+        for mode in self._provider.auth_modes:
             await self._login_across_restarts(mode.name)
 
     async def _login_across_restarts(self, mode: str) -> None:
@@ -265,7 +267,7 @@ class ChannelConformance(abc.ABC):
     @pytest.mark.asyncio
     async def test_inbound_message_becomes_an_event(self) -> None:
         async with self.gateway() as api:
-            account = await self._authorized(api, self._provider_object().auth_modes[0].name)
+            account = await self._authorized(api, self._provider.auth_modes[0].name)
             await self._online(api, account["id"])
             await self._peer.send_inbound(account, "hello from the far side")
             data = await self._event(api, account["id"], "message.received",
@@ -277,7 +279,7 @@ class ChannelConformance(abc.ABC):
     @pytest.mark.asyncio
     async def test_send_reaches_the_far_side(self) -> None:
         async with self.gateway() as api:
-            account = await self._authorized(api, self._provider_object().auth_modes[0].name)
+            account = await self._authorized(api, self._provider.auth_modes[0].name)
             chat = await self._peer.chat_for_send(account)
             path = f"/v1/accounts/{account['id']}/messages"
             code, body = await api.post(path, {"chat_id": chat, "text": "early"})
@@ -289,7 +291,7 @@ class ChannelConformance(abc.ABC):
             data = await self._event(api, account["id"], "message.sent")
             assert data["message"] == sent
             assert await self._peer.saw_sent(account, str(chat), "sent by the kit")
-            too_long = "x" * (self._provider_object().text_limit + 1)
+            too_long = "x" * (self._provider.text_limit + 1)
             code, body = await api.post(path, {"chat_id": chat, "text": too_long})
             assert (code, body["error"]["code"]) == (422, "validation_failed")
 
@@ -297,7 +299,7 @@ class ChannelConformance(abc.ABC):
     @pytest.mark.asyncio
     async def test_revocation_logs_the_account_out(self) -> None:
         async with self.gateway() as api:
-            account = await self._authorized(api, self._provider_object().auth_modes[0].name)
+            account = await self._authorized(api, self._provider.auth_modes[0].name)
             await self._online(api, account["id"])
             await self._peer.revoke(account)
             await self._event(api, account["id"], "account.logged_out")
@@ -308,10 +310,10 @@ class ChannelConformance(abc.ABC):
     @pytest.mark.asyncio
     async def test_deletion_removes_the_account(self) -> None:
         async with self.gateway() as api:
-            account = await self._authorized(api, self._provider_object().auth_modes[0].name)
+            account = await self._authorized(api, self._provider.auth_modes[0].name)
             code, _ = await api.delete(f"/v1/accounts/{account['id']}")
             assert code == 204
             code, _ = await api.get(f"/v1/accounts/{account['id']}")
             assert code == 404
-            if "logout" in self._provider_object().capabilities:
+            if "logout" in self._provider.capabilities:
                 assert await self._peer.session_ended(account)
