@@ -61,6 +61,11 @@ def joined_rooms(data: dict[str, Any]) -> set[str]:
     return set((data.get("rooms") or {}).get("join") or {})
 
 
+def invited_rooms(data: dict[str, Any]) -> set[str]:
+    """The rooms a sync reports the account is invited to."""
+    return set((data.get("rooms") or {}).get("invite") or {})
+
+
 def from_sync(data: dict[str, Any], own_id: str) -> tuple[list[Message], list[Message],
                                                             list[tuple[str, str]]]:
     """(received from others, sent by this user from elsewhere, invites as (room, inviter)).

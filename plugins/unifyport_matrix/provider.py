@@ -36,7 +36,7 @@ from unifyport.sdk import (
 
 from . import client as mx
 from .config import MatrixConfig
-from .normalise import from_sync, joined_rooms, localpart
+from .normalise import from_sync, invited_rooms, joined_rooms, localpart
 from .session import MatrixSession
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class MatrixProvider(Provider):
             first = await mx.sync(client, None, 0, first=True)
         session = MatrixSession(homeserver, session.user_id, session.device_id,
                                 session.access_token, str(first.get("next_batch") or "") or None,
-                                tuple(sorted(room for room, _ in from_sync(first, "")[2])))
+                                tuple(sorted(invited_rooms(first))))
         return Done(session=session.to_bytes(), identity=Identity(
             id=session.user_id, username=localpart(session.user_id),
             extra={"device_id": session.device_id}))
