@@ -8,10 +8,10 @@ from quart import Blueprint
 from quart_schema import document_querystring, document_request, document_response, tag
 
 from unifyport.accounts import service
-from unifyport.accounts.views import account_json
+from unifyport.accounts.views import AccountOut, account_json
 from unifyport.http.body import json_body, query
 from unifyport.http.context import gateway
-from unifyport.http.schemas import AccountList, AccountOut, CreateAccount, ListAccountsQuery
+from unifyport.http.schemas import AccountList, CreateAccount, ListAccountsQuery
 
 bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
 

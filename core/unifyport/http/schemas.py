@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from unifyport.accounts.views import AccountOut, Runtime
+from unifyport.accounts.views import AccountOut
 from unifyport.messages import Message
 
 
@@ -51,9 +51,6 @@ class ListEventsQuery(_Strict):
     type: str | None = None
     account_id: str | None = None
     since: str | None = Field(default=None, description="RFC 3339 time.")
-
-
-__all__ = ["AccountOut", "Runtime"]  # declared with their renderer, in accounts/views.py
 
 
 class AccountList(BaseModel):
