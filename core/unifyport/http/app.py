@@ -19,8 +19,19 @@ from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.delivery.runner import start_sinks, stop_sinks
 from unifyport.gateway import Gateway
-from unifyport.http import accounts, auth_routes, events_routes, health, observe, runtime_routes
+from unifyport.http import (
+    accounts,
+    auth_routes,
+    docs_ui,
+    events_routes,
+    health,
+    observe,
+    providers_routes,
+    runtime_routes,
+)
 from unifyport.http.auth import install_authentication
+from unifyport.http.console import accounts_pages, base, events_pages
+from unifyport.http.console.sessions import install_sessions
 from unifyport.http.context import EXTENSION
 from unifyport.http.errors import install_error_handlers
 from unifyport.http.observe import install_observation
@@ -58,7 +69,7 @@ def create_app(
         app,
         info=Info(title="UnifyPort", version=__version__),
         openapi_path="/openapi.json",
-        swagger_ui_path="/docs",
+        swagger_ui_path=None,  # served from our own files: ``unifyport.http.docs_ui``
         redoc_ui_path=None,
         scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
@@ -71,8 +82,10 @@ def create_app(
                       for s in m.all_steps)
     install_observation(app, GatewayMetrics(gw), steps)  # before authentication: 401s count
     install_authentication(app)
+    install_sessions(app)
     for bp in (health.bp, observe.bp, accounts.bp, auth_routes.bp, runtime_routes.bp,
-               events_routes.bp):
+               events_routes.bp, providers_routes.bp, docs_ui.bp, base.bp, accounts_pages.bp,
+               events_pages.bp):
         app.register_blueprint(bp)
     routes: list[Route] = []
     registry.pm.hook.register_routes(register=routes.append, settings=settings,
