@@ -120,7 +120,7 @@ async def _show(account: dict[str, Any], status: int = 200, failed: str = "",
     mode = mode_of(decl, account["auth_mode"]) or {"steps": [], "fields": []}
     steps, qr = wizard(mode, account["status"])
     return await page("account.html", status, account=account, mode=mode, steps=steps,
-                      qr=qr, failed=failed, error=error or {}, errors=errors or {}, slug=slug)
+                      show_qr=qr, failed=failed, error=error or {}, errors=errors or {}, slug=slug)
 
 
 @bp.get("/<account_id>")
