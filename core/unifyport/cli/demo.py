@@ -79,7 +79,7 @@ async def _main(port: int) -> int:
 
 
 def instructions(demo: Demo) -> str:
-    ada, bob, carol = (demo.users[n] for n in ("Ada", "Bob", "Carol"))
+    ada, carol = demo.users["Ada"], demo.users["Carol"]
     ctl = demo.control_url
     json_header = "-H 'Content-Type: application/json'"
     return f"""
