@@ -76,17 +76,7 @@ def ensure_postgres() -> None:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         say("PostgreSQL server binaries missing; installing Debian's postgresql package")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        apt = ["apt-get", "-q", "-o", "Dpkg::Use-Pty=0"]
-        ok = (
-            run([*apt, "update"], env=env) == 0
-            and run(
-                [*apt, "install", "-y", "--no-install-recommends", "postgresql"],
-                env=env,
-            )
-            == 0
-        )
-        if ok and postgres_available():
+        if apt_install(["postgresql"]) and postgres_available():
             say("PostgreSQL installed")
             return
         say("installing PostgreSQL failed (see above)")
@@ -96,6 +86,40 @@ def ensure_postgres() -> None:
         f"or set {TEST_DB_ENV}=postgresql+asyncpg://user:password@host:port/dbname "
         "pointing at a server where that user may create databases. "
         "Tests that need PostgreSQL will fail until then."
+    )
+
+
+def apt_install(packages: list[str]) -> bool:
+    """``apt-get install`` (as root, non-interactive); whether it succeeded."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt = ["apt-get", "-q", "-o", "Dpkg::Use-Pty=0"]
+    return (run([*apt, "update"], env=env) == 0
+            and run([*apt, "install", "-y", "--no-install-recommends", *packages], env=env) == 0)
+
+
+BROWSER = {"chromium": "chromium", "chromedriver": "chromium-driver"}
+"""The headless browser the console tests drive (command: Debian package)."""
+
+
+def browser_available() -> bool:
+    return all(shutil.which(command) for command in BROWSER)
+
+
+def ensure_browser() -> None:
+    """Make sure the console's browser tests find Chromium and its driver (never a
+    browser download: the system's packages)."""
+    if browser_available():
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("Chromium or its driver missing; installing Debian's chromium and chromium-driver")
+        if apt_install(list(BROWSER.values())) and browser_available():
+            say("Chromium installed")
+            return
+        say("installing Chromium failed (see above)")
+    say(
+        "Chromium and chromedriver were not found on PATH. Install them (Debian/Ubuntu: "
+        "apt-get install chromium chromium-driver). The console's browser tests "
+        "(tests/console) will fail until then."
     )
 
 
@@ -110,6 +134,7 @@ def cmd_serve(args: list[str]) -> None:
 def cmd_test(args: list[str]) -> int:
     ensure_venv()
     ensure_postgres()
+    ensure_browser()
     steps = [
         ("ruff check .", [str(BIN / "ruff"), "check", "."]),
         ("mypy core plugins", [str(BIN / "mypy"), "core", "plugins"]),
