@@ -28,6 +28,7 @@ PG_BIN_GLOB = "/usr/lib/postgresql/*/bin/initdb"
 TEST_DB_ENV = "UNIFYPORT_TEST_DATABASE_URL"
 
 USAGE = """usage:
+  python3 dev.py demo [--port N]
   python3 dev.py serve [unifyport serve args...]
   python3 dev.py test [pytest args...]"""
 
@@ -123,12 +124,12 @@ def ensure_browser() -> None:
     )
 
 
-def cmd_serve(args: list[str]) -> None:
+def cmd_serve(args: list[str], command: str = "serve") -> None:
     ensure_venv()
     exe = BIN / "unifyport"
-    say("starting unifyport serve")
+    say(f"starting unifyport {command}")
     os.chdir(ROOT)
-    os.execv(str(exe), [str(exe), "serve", *args])  # noqa: S606 (no shell wanted)
+    os.execv(str(exe), [str(exe), command, *args])  # noqa: S606 (no shell wanted)
 
 
 def cmd_test(args: list[str]) -> int:
@@ -154,11 +155,11 @@ def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 (dev.py may run on an older python3)
         print("dev.py: UnifyPort needs Python 3.11 or newer", file=sys.stderr)
         return 2
-    if not argv or argv[0] not in ("serve", "test"):
+    if not argv or argv[0] not in ("demo", "serve", "test"):
         print(USAGE, file=sys.stderr)
         return 2
-    if argv[0] == "serve":
-        cmd_serve(argv[1:])
+    if argv[0] in ("demo", "serve"):
+        cmd_serve(argv[1:], argv[0])
         return 0  # not reached: execv replaced the process
     return cmd_test(argv[1:])
 
