@@ -5,10 +5,12 @@ JSON error body on every route."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 from quart_schema import OpenAPIProvider
+from werkzeug.routing.rules import Rule
 
 from unifyport.accounts.fields import json_schema
 from unifyport.auth.declare import AuthMode, Step
@@ -49,7 +51,15 @@ def _error(description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorOut")}}}}
 
 
+NOT_API = ("/console", "/docs")
+"""HTML pages and their files (the console, Swagger UI): not part of the JSON API."""
+
+
 class GatewayOpenAPI(OpenAPIProvider):
+    def generate_rules(self) -> Iterable[Rule]:
+        return (rule for rule in super().generate_rules()
+                if not rule.rule.startswith(NOT_API))
+
     def schema(self) -> dict[str, Any]:
         schema = super().schema()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
