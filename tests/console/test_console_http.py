@@ -79,6 +79,18 @@ async def test_session_cookie_csrf_and_sign_out(api: Api) -> None:
     assert (await client.get("/console/accounts")).status_code == 303
 
 
+async def test_sessions_expire(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unifyport.http.console import sessions
+
+    monkeypatch.setattr(sessions, "SESSION_SECONDS", 0)
+    token = csrf_of(await (await api.client.get("/console/sign-in")).get_data(as_text=True))
+    answer = await api.client.post("/console/sign-in",
+                                   form={"csrf_token": token, "api_key": api.key})
+    assert answer.status_code == 303 and "unifyport_console=" in answer.headers["Set-Cookie"]
+    assert (await api.client.get("/console/accounts")).status_code == 303
+    assert (await api.client.get("/v1/accounts")).status_code == 401
+
+
 async def test_cookie_is_secure_behind_tls(api: Api) -> None:
     page = await api.client.get("/console/sign-in", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in page.headers["Set-Cookie"]

@@ -8,7 +8,15 @@ from urllib.parse import quote
 
 from quart import Blueprint, Response, request
 
-from unifyport.http.console.base import ApiErrorPage, call, checked_form, page, see_other
+from unifyport.http.console.base import (
+    ApiErrorPage,
+    call,
+    checked_form,
+    fetch,
+    page,
+    see_other,
+)
+from unifyport.http.console.client import Answer
 
 bp = Blueprint("console_accounts", __name__, url_prefix="/console/accounts")
 QR_START, QR_CHECK = "qr/start", "qr/check"
@@ -36,42 +44,39 @@ def typed(fields: list[dict[str, Any]], form: dict[str, str], *, step: bool = Fa
 
 
 async def declaration(provider: str) -> dict[str, Any]:
-    answer = await call("GET", f"/v1/providers/{quote(provider, safe='')}")
-    if not answer.ok:
-        raise ApiErrorPage(answer.status, answer.error.get("code", "error"),
-                           answer.error.get("message", "unknown provider"))
-    return dict(answer.body)
+    return await fetch(f"/v1/providers/{quote(provider, safe='')}")
 
 
 def mode_of(decl: dict[str, Any], name: str) -> dict[str, Any] | None:
     return next((m for m in decl["auth_modes"] if m["name"] == name), None)
 
 
+async def _accounts() -> tuple[Answer, dict[str, str]]:
+    filters = {k: request.args.get(k, "")[:64] for k in ("provider", "status")}
+    return await call("GET", "/v1/accounts", query={"limit": "200", **filters}), filters
+
+
 @bp.get("")
 async def list_() -> Response:
-    filters = {k: request.args.get(k, "")[:64] for k in ("provider", "status")}
-    answer = await call("GET", "/v1/accounts", query={"limit": "200", **filters})
+    answer, filters = await _accounts()
     providers = await call("GET", "/v1/providers")
-    return await page("accounts.html", accounts=answer.body.get("data", []) if answer.ok else [],
-                      error=answer.error, filters=filters,
-                      providers=providers.body["data"] if providers.ok else [])
+    return await page("accounts.html", accounts=answer.data, error=answer.error,
+                      filters=filters, providers=providers.data)
 
 
 @bp.get("/rows")
 async def rows() -> Response:
-    filters = {k: request.args.get(k, "")[:64] for k in ("provider", "status")}
-    answer = await call("GET", "/v1/accounts", query={"limit": "200", **filters})
-    return await page("_account_rows.html",
-                      accounts=answer.body.get("data", []) if answer.ok else [])
+    answer, _ = await _accounts()
+    return await page("_account_rows.html", accounts=answer.data)
 
 
 @bp.get("/new")
 async def new() -> Response:
     providers = await call("GET", "/v1/providers")
     name, mode_name = request.args.get("provider", ""), request.args.get("mode", "")
-    decl = next((p for p in providers.body.get("data", []) if p["name"] == name), None)
+    decl = next((p for p in providers.data if p["name"] == name), None)
     mode = mode_of(decl, mode_name) if decl else None
-    return await page("account_new.html", providers=providers.body.get("data", []),
+    return await page("account_new.html", providers=providers.data,
                       decl=decl, mode=mode, values={}, errors={}, error={})
 
 
@@ -96,11 +101,7 @@ async def create() -> Response:
 
 
 async def _account(account_id: str) -> dict[str, Any]:
-    answer = await call("GET", f"/v1/accounts/{quote(account_id, safe='')}")
-    if not answer.ok:
-        raise ApiErrorPage(answer.status, answer.error.get("code", "error"),
-                           answer.error.get("message", "account not found"))
-    return dict(answer.body)
+    return await fetch(f"/v1/accounts/{quote(account_id, safe='')}")
 
 
 def wizard(mode: dict[str, Any], status: str) -> tuple[list[dict[str, Any]], bool]:
@@ -191,6 +192,5 @@ async def delete(account_id: str) -> Response:
     await checked_form()
     answer = await call("DELETE", f"/v1/accounts/{quote(account_id, safe='')}")
     if not answer.ok:
-        raise ApiErrorPage(answer.status, answer.error.get("code", "error"),
-                           answer.error.get("message", ""))
+        raise ApiErrorPage.of(answer)
     return see_other("console_accounts.list_", deleted=account_id)

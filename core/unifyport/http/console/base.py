@@ -74,6 +74,20 @@ class ApiErrorPage(HTTPException):
         self.code = status
         self.error_code = code
 
+    @classmethod
+    def of(cls, answer: Answer) -> ApiErrorPage:
+        """The page of the API's error ``answer``."""
+        return cls(answer.status, answer.error.get("code", "error"),
+                   answer.error.get("message", ""))
+
+
+async def fetch(path: str) -> dict[str, Any]:
+    """``GET path`` of the API as the session; its error as the error page."""
+    answer = await call("GET", path)
+    if not answer.ok:
+        raise ApiErrorPage.of(answer)
+    return dict(answer.body)
+
 
 async def page(template: str, status: int = 200, **context: Any) -> Response:
     session = current_session()
@@ -117,20 +131,17 @@ async def index() -> Response:
 
 @bp.get("/sign-in")
 async def sign_in() -> Response:
-    token = secrets.token_urlsafe(32)
-    response = await page("sign_in.html", signin_csrf=token, error=None)
-    set_cookie(response, PRE_COOKIE, token, SIGN_IN_SECONDS)
-    return response
+    return await _sign_in_page(None, 200)
 
 
 @bp.post("/sign-in")
 async def sign_in_post() -> Response:
     form = await request.form
     if not same_token(form.get(CSRF_FIELD), request.cookies.get(PRE_COOKIE, "\0")):
-        return await _sign_in_again("The sign-in form expired: please try again.", 403)
+        return await _sign_in_page("The sign-in form expired: please try again.", 403)
     key = (form.get("api_key") or "").strip()
     if not key or len(key) > 512 or await verify_key(gateway().db, key) is None:
-        return await _sign_in_again("That API key is not valid (or was revoked).", 401)
+        return await _sign_in_page("That API key is not valid (or was revoked).", 401)
     sid, _ = sessions().open(key)
     response = see_other("console_accounts.list_")
     set_cookie(response, COOKIE, sid, SESSION_SECONDS)
@@ -138,7 +149,7 @@ async def sign_in_post() -> Response:
     return response
 
 
-async def _sign_in_again(error: str, status: int) -> Response:
+async def _sign_in_page(error: str | None, status: int) -> Response:
     token = secrets.token_urlsafe(32)
     response = await page("sign_in.html", status, signin_csrf=token, error=error)
     set_cookie(response, PRE_COOKIE, token, SIGN_IN_SECONDS)

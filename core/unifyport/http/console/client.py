@@ -26,6 +26,13 @@ class Answer:
         return self.status < 400
 
     @property
+    def data(self) -> list[dict[str, Any]]:
+        """The ``data`` list of a successful list answer (empty otherwise)."""
+        if self.ok and isinstance(self.body, dict) and isinstance(self.body.get("data"), list):
+            return list(self.body["data"])
+        return []
+
+    @property
     def error(self) -> dict[str, Any]:
         """The API's ``error`` object (code, message, fields...); empty on success."""
         if self.ok or not isinstance(self.body, dict):

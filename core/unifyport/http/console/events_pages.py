@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from quart import Blueprint, Response, request
 
-from unifyport.http.console.base import ApiErrorPage, call, checked_form, page, see_other
+from unifyport.http.console.base import ApiErrorPage, call, checked_form, fetch, page, see_other
 
 bp = Blueprint("console_events", __name__, url_prefix="/console")
 FILTERS = ("type", "account_id")
@@ -19,7 +19,7 @@ def _filters() -> dict[str, str]:
 
 async def _events() -> tuple[list[dict[str, object]], dict[str, object]]:
     answer = await call("GET", "/v1/events", query={"limit": "50", **_filters()})
-    return (answer.body.get("data", []) if answer.ok else []), answer.error
+    return answer.data, answer.error
 
 
 @bp.get("/events")
@@ -36,12 +36,12 @@ async def event_rows() -> Response:
 
 @bp.get("/events/<event_id>")
 async def event(event_id: str) -> Response:
-    answer = await call("GET", f"/v1/events/{quote(event_id, safe='')}")
-    if not answer.ok:
-        raise ApiErrorPage(answer.status, answer.error.get("code", "error"),
-                           answer.error.get("message", "event not found"))
-    return await page("event.html", event=answer.body, done=request.args.get("done", ""),
-                      error={})
+    return await page("event.html", event=await _event(event_id),
+                      done=request.args.get("done", ""), error={})
+
+
+async def _event(event_id: str) -> dict[str, object]:
+    return await fetch(f"/v1/events/{quote(event_id, safe='')}")
 
 
 @bp.post("/events/<event_id>/redeliver")
@@ -50,18 +50,15 @@ async def redeliver(event_id: str) -> Response:
     answer = await call("POST", f"/v1/events/{quote(event_id, safe='')}/redeliver", {})
     if answer.ok:
         return see_other("console_events.event", event_id=event_id, done="redelivered")
-    shown = await call("GET", f"/v1/events/{quote(event_id, safe='')}")
-    if not shown.ok:
-        raise ApiErrorPage(shown.status, "not_found", "event not found")
-    return await page("event.html", answer.status, event=shown.body, done="",
+    return await page("event.html", answer.status, event=await _event(event_id), done="",
                       error=answer.error)
 
 
 @bp.get("/webhooks")
 async def webhooks() -> Response:
     answer = await call("GET", "/v1/webhooks/endpoints")
-    return await page("webhooks.html", endpoints=answer.body.get("data", []) if answer.ok
-                      else [], available=answer.status != 404, error=answer.error,
+    return await page("webhooks.html", endpoints=answer.data,
+                      available=answer.status != 404, error=answer.error,
                       done=request.args.get("done", ""))
 
 
@@ -72,5 +69,4 @@ async def webhook_action(name: str, action: str) -> Response:
     answer = await call("POST", f"/v1/webhooks/endpoints/{quote(name, safe='')}/{action}", body)
     if answer.ok:
         return see_other("console_events.webhooks", done=f"{action}:{name}")
-    raise ApiErrorPage(answer.status, answer.error.get("code", "error"),
-                       answer.error.get("message", ""))
+    raise ApiErrorPage.of(answer)
