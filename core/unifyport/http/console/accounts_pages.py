@@ -95,6 +95,7 @@ async def create() -> Response:
     if answer.ok:
         return see_other("console_accounts.show", account_id=answer.body["id"])
     shown = {f["name"]: form.get(f["name"], "") for f in mode["fields"] if not f["secret"]}
+    shown["name"] = form.get("name", "")
     return await page("account_new.html", 422 if answer.status == 422 else answer.status,
                       providers=[], decl=decl, mode=mode, values=shown,
                       errors=answer.field_errors(), error=answer.error)
