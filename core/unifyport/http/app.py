@@ -19,7 +19,16 @@ from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.delivery.runner import start_sinks, stop_sinks
 from unifyport.gateway import Gateway
-from unifyport.http import accounts, auth_routes, events_routes, health, observe, runtime_routes
+from unifyport.http import (
+    accounts,
+    auth_routes,
+    events_routes,
+    health,
+    keys_routes,
+    observe,
+    runtime_routes,
+    webhooks_routes,
+)
 from unifyport.http.auth import install_authentication
 from unifyport.http.context import EXTENSION
 from unifyport.http.errors import install_error_handlers
@@ -72,7 +81,7 @@ def create_app(
     install_observation(app, GatewayMetrics(gw), steps)  # before authentication: 401s count
     install_authentication(app)
     for bp in (health.bp, observe.bp, accounts.bp, auth_routes.bp, runtime_routes.bp,
-               events_routes.bp):
+               events_routes.bp, webhooks_routes.bp, keys_routes.bp):
         app.register_blueprint(bp)
     routes: list[Route] = []
     registry.pm.hook.register_routes(register=routes.append, settings=settings,
