@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.webhooks.api_support import (
@@ -19,6 +21,11 @@ from tests.webhooks.api_support import (
 )
 from tests.webhooks.receiver import Receiver, Reply
 from tests.webhooks.support import emit_events, endpoint_toml, new_secret, verify, wait_until
+from unifyport.crypto.box import SecretBox
+from unifyport.crypto.keyring import append_new_key, load_keyring
+from unifyport.crypto.rotate import rotate_secrets
+from unifyport.db.database import Database
+from unifyport.webhooks.models import WebhookEndpoint
 
 
 async def test_endpoint_receives_the_events_it_asked_for_and_no_others(
@@ -206,3 +213,32 @@ async def test_validation_and_config_endpoints(data_dir: Path, receiver: Receive
         [rec] = await receiver.wait_for(1)  # the configured endpoint; the other asks account.*
         assert json.loads(rec.body)["type"] == "message.received"
         verify(secret, rec)
+
+
+async def test_master_key_rotation_reseals_endpoints(data_dir: Path, database_url: str,
+                                                    receiver: Receiver) -> None:
+    async with hooks_app(data_dir, database_url) as (api, _plugin):
+        ep = await create_endpoint(api, receiver.url, headers={"X-Token": "t0ps3cret"})
+        settings = api.gateway.settings
+        first = api.gateway.box.sealing_key_id
+    url = make_url(settings.storage.effective_database_url)
+    if url.get_backend_name() == "sqlite":  # sealed at rest
+        raw = Path(str(url.database)).read_bytes()
+        assert len(raw) > 10_000
+        assert ep["secret"].encode() not in raw and b"t0ps3cret" not in raw
+    newest = append_new_key(settings)
+    db = Database(settings.storage.effective_database_url)
+    try:
+        report = await rotate_secrets(db, SecretBox(load_keyring(settings)))
+        assert report.endpoints_rotated == 1 and newest.key_id != first
+        async with db.read() as s:
+            [row] = (await s.scalars(select(WebhookEndpoint))).all()
+        assert row.key_id == newest.key_id
+    finally:
+        await db.dispose()
+    async with hooks_app(data_dir, database_url) as (api, _plugin):
+        status, _ = await api.post(f"/v1/webhooks/{ep['id']}/test")
+        assert status == 202
+        [rec] = await receiver.wait_for(1)
+        verify(ep["secret"], rec)
+        assert rec.headers["x-token"] == "t0ps3cret"

@@ -119,3 +119,22 @@ async def test_keys_api_lists_and_revokes(data_dir: Path, database_url: str) -> 
         assert (await admin.delete(f"/v1/keys/{mine['id']}"))[0] == 204
         assert _code(await scoped.get(f"/v1/accounts/{acc}")) == (401, "unauthorized")
         assert (await admin.delete(f"/v1/keys/{mine['id']}"))[0] == 404
+
+
+async def test_openapi_names_each_operations_scope(data_dir: Path) -> None:
+    async with hooks_app(data_dir) as (admin, _plugin):
+        status, doc = await admin.get("/openapi.json")
+    assert status == 200
+    scopes = {(m.upper(), p): op.get("x-scope") for p, item in doc["paths"].items()
+              for m, op in item.items() if isinstance(op, dict)}
+    assert scopes[("GET", "/v1/accounts/{account_id}")] == "read"
+    assert scopes[("POST", "/v1/accounts/{account_id}/messages")] == "send"
+    assert scopes[("POST", "/v1/accounts/{account_id}/auth/session/code")] == "control"
+    assert scopes[("POST", "/v1/webhooks")] == "control"
+    assert scopes[("POST", "/v1/keys")] == "admin"
+    assert scopes[("GET", "/health")] is None
+    assert all(s in ("read", "send", "control", "admin") for (_m, p), s in scopes.items()
+               if p not in ("/health", "/ready", "/openapi.json", "/docs"))
+    created = doc["paths"]["/v1/webhooks"]["post"]["responses"]["201"]
+    schema = created["content"]["application/json"]["schema"]
+    assert "secret" in schema["properties"] and "secret" in schema["required"]

@@ -146,7 +146,8 @@ async def _rotate(args: argparse.Namespace, settings: Settings, db: Database) ->
     report = await rotate_secrets(db, args.box, batch_size=args.batch_size)
     print(json.dumps({"rotated": report.rotated, "already_current": report.already_current,
                       "failed": report.failed, "remaining": report.remaining,
-                      "key_id": report.key_id, "by_key": report.by_key}))
+                      "key_id": report.key_id, "by_key": report.by_key,
+                      "webhook_endpoints": report.endpoints_rotated}))
     return 0 if report.remaining == 0 else 1
 
 
