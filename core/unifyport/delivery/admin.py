@@ -142,7 +142,12 @@ async def redeliver(
 
 async def drop_target(s: AsyncSession, sink: str, target: str) -> int:
     """Delete ``target`` with its deliveries (their attempts go with them), leased ones too:
-    an outcome arriving later finds no row to update. Returns how many were pending."""
+    an outcome arriving later finds no row to update. Returns how many were pending.
+
+    The target row is locked first, as every writer of deliveries does (fan-out, outcomes),
+    so this cannot deadlock with them on PostgreSQL."""
+    await s.execute(select(DeliveryTarget.name).where(
+        DeliveryTarget.sink == sink, DeliveryTarget.name == target).with_for_update())
     pending = await s.scalar(select(func.count()).select_from(Delivery).where(
         Delivery.sink == sink, Delivery.target == target, Delivery.status == PENDING))
     await s.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(

@@ -274,7 +274,9 @@ class DeliveryEngine:
         if not wanted and not record:
             made = await self.queue.fan_out(now) if fan else 0  # one read if nothing is new
             return made, False
-        outcomes, self._outcomes = self._outcomes, []
+        # Outcomes of a target forgotten meanwhile (a deleted endpoint) have no rows left.
+        outcomes = [o for o in self._outcomes if o.claim.target in self._lanes]
+        self._outcomes = []
         since = self._outcomes_since
         claimed_at = time.monotonic()  # before the claim: leases end no earlier than this + lease
         wants = {lane.name: (lane.room, lane.lease) for lane in wanted}
