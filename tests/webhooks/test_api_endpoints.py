@@ -242,3 +242,18 @@ async def test_master_key_rotation_reseals_endpoints(data_dir: Path, database_ur
         [rec] = await receiver.wait_for(1)
         verify(ep["secret"], rec)
         assert rec.headers["x-token"] == "t0ps3cret"
+
+
+async def test_new_url_restarts_the_failure_clock(data_dir: Path, receiver: Receiver) -> None:
+    receiver.default = Reply(status=500)
+    async with hooks_app(data_dir) as (api, _plugin):
+        ep = await create_endpoint(api, receiver.url)
+        await emit_events(api.gateway, 1)
+        await receiver.wait_for(1)
+
+        async def failing() -> bool:
+            return (await api.get(f"/v1/webhooks/{ep['id']}"))[1]["failing_since"] is not None
+        await wait_until(failing, what="failing_since set")
+        status, body = await api.call("PATCH", f"/v1/webhooks/{ep['id']}",
+                                      {"url": receiver.url + "/v2"})
+        assert status == 200 and body["failing_since"] is None and body["url"].endswith("/v2")

@@ -8,6 +8,7 @@ from typing import Any
 from tests.support.gateway import Api
 from tests.webhooks.api_support import authorize, create_endpoint, hooks_app, new_account
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.support import emit_events, wait_until
 
 
 async def _key(api: Api, scopes: list[str], account_ids: list[str] | None) -> Api:
@@ -93,6 +94,17 @@ async def test_scoped_key_webhooks_and_control(data_dir: Path, database_url: str
         assert status == 422
         status, listed = await admin.get("/v1/webhooks")
         assert len(listed["data"]) == 3
+        # the deliveries of its account's event: only to the endpoints it sees
+        [eid] = await emit_events(admin.gateway, 1, "message.received", mine)
+        await receiver.wait_for(2)
+
+        async def both_recorded() -> bool:
+            return len((await admin.get(f"/v1/events/{eid}"))[1]["deliveries"]) == 2
+        await wait_until(both_recorded, what="two deliveries")
+        status, event = await key.get(f"/v1/events/{eid}")
+        assert status == 200 and [d["endpoint"] for d in event["deliveries"]] == [own["id"]]
+        status, body = await key.post(f"/v1/events/{eid}/redeliver")
+        assert status == 202 and [q["endpoint"] for q in body["queued"]] == [own["id"]]
         status, body = await key.delete(f"/v1/webhooks/{own['id']}")
         assert status == 200 and body["deleted"] is True
 
