@@ -80,7 +80,7 @@ def _json(gw: Gateway, found: WebhookEndpoint | Target, states: dict[str, Target
     return service.endpoint_json(gw, found, states.get(found.id), secret)
 
 
-async def check_grant(s: AsyncSession, account_ids: list[str] | None) -> None:
+async def _check_grant(s: AsyncSession, account_ids: list[str] | None) -> None:
     """The key may create an endpoint for these accounts (a scoped key: only for some of
     its own, 404 for others) and they exist."""
     if not access().sees_all(account_ids):
@@ -120,7 +120,7 @@ async def create() -> tuple[dict[str, Any], int]:
     gw = gateway()
     sink = service.sink_name(gw)
     async with gw.db.write() as s:
-        await check_grant(s, body.account_ids)
+        await _check_grant(s, body.account_ids)
         row, secret = await service.create_endpoint(gw, s, sink, service.NewEndpoint(
             body.url, body.events, body.account_ids, body.description, body.headers,
             body.secret))
@@ -160,7 +160,7 @@ async def patch(endpoint_id: str) -> dict[str, Any]:
     async with gw.db.write() as s:
         row = await _stored(s, gw, sink, endpoint_id)
         if "account_ids" in changes:
-            await check_grant(s, changes["account_ids"])
+            await _check_grant(s, changes["account_ids"])
         await service.update_endpoint(gw, s, sink, row, changes)
         await s.flush()
         out = _json(gw, row, await _states(s, sink))
