@@ -18,6 +18,7 @@ import math
 import secrets
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import Connection, bindparam, select
@@ -37,16 +38,49 @@ def hash_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_key(db: Database, name: str) -> tuple[ApiKey, str]:
-    """A new key: the stored row and the plaintext (shown once, never stored)."""
+async def create_key(db: Database, name: str, scopes: Sequence[str] | None = None,
+                     account_ids: Sequence[str] | None = None) -> tuple[ApiKey, str]:
+    """A new key: the stored row and the plaintext (shown once, never stored). Without
+    ``scopes`` an admin key; with them, a key limited to ``account_ids`` (see
+    :func:`grant_problem`, which the caller checks first)."""
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         id=new_id("key"), name=name, prefix=token[:10], key_hash=hash_key(token),
         created_at=utcnow(),
+        scopes=None if scopes is None else sorted(set(scopes)),
+        account_ids=None if scopes is None or account_ids is None
+        else list(dict.fromkeys(account_ids)),
     )
     async with db.write() as s:
         ApiKeyRepository(s).add(row)
     return row, token
+
+
+SCOPES = ("read", "send", "control")
+"""What an account-scoped key may be granted. ``read``: accounts, chats, messages, events,
+webhook endpoints; ``send``: send, react, mark read; ``control``: auth steps, runtime
+start/stop, webhook endpoint changes and redeliveries. An admin key may do everything,
+including what needs ``admin`` (accounts, keys, metrics)."""
+ADMIN = "admin"
+MAX_KEY_ACCOUNTS = 100
+
+
+def grant_problem(scopes: Sequence[str] | None, account_ids: Sequence[str] | None
+                  ) -> str | None:
+    """Why a key cannot be made with these scopes and accounts (``None``: it can). An admin
+    key has no scopes and no accounts; a scoped key has known scopes and 1-100 accounts."""
+    if scopes is None:
+        return None if account_ids is None else "an admin key is not limited to accounts"
+    if not scopes or any(scope not in SCOPES for scope in scopes):
+        return f"scopes must be a non-empty list of {', '.join(SCOPES)} (or only 'admin')"
+    if not account_ids or len(account_ids) > MAX_KEY_ACCOUNTS:
+        return f"a scoped key needs 1 to {MAX_KEY_ACCOUNTS} account_ids"
+    return None
+
+
+def allows(key: ApiKey, scope: str) -> bool:
+    """Whether ``key`` holds ``scope`` (an admin key holds every scope, ``admin`` too)."""
+    return key.scopes is None or scope in key.scopes
 
 
 KEY_CACHE_SECONDS = 1.0

@@ -25,6 +25,7 @@ from unifyport.settings import (
     ServerSettings,
     Settings,
     StorageSettings,
+    WebhookSettings,
 )
 
 DEFAULT_CONFIG = Path("unifyport.toml")
@@ -38,6 +39,7 @@ _CORE_KEYS: dict[str, dict[str, str]] = {
     "logging": {"level": "level", "format": "format", "libraries": "level"},
     "retention": {"events": "keep", "delivered": "keep", "failed": "keep", "attempts": "keep",
                   "interval": "duration", "batch_size": "batch"},
+    "webhooks": {"rotation_grace": "duration"},
 }
 _CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
@@ -145,6 +147,7 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], path: Path | None) -> Se
         ),
         logging=LoggingSettings(**sections["logging"]),
         retention=RetentionSettings(**sections["retention"]),
+        webhooks=WebhookSettings(**sections["webhooks"]),
         plugins=_plugins(raw.get("plugins", {})),
         config_path=path,
     )
@@ -238,6 +241,7 @@ def effective_values(settings: Settings) -> dict[str, Any]:
         },
         "logging": dataclasses.asdict(settings.logging),
         "retention": {k: _keep(v) for k, v in dataclasses.asdict(settings.retention).items()},
+        "webhooks": {k: _keep(v) for k, v in dataclasses.asdict(settings.webhooks).items()},
         "plugins": {
             "disabled": list(settings.plugins.disabled),
             **{name: _mask(t) for name, t in settings.plugins.tables.items()},

@@ -94,6 +94,15 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Webhook endpoints stored through the API (``/v1/webhooks``)."""
+
+    rotation_grace: timedelta = timedelta(hours=24)
+    """How long a rotated-out signing secret keeps signing alongside the new one, unless
+    ``rotate-secret`` names a ``grace_period``."""
+
+
+@dataclass(frozen=True)
 class PluginsSettings:
     disabled: tuple[str, ...] = ()
     tables: Mapping[str, Mapping[str, Any]] = field(
@@ -111,6 +120,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
     config_path: Path | None = None
 

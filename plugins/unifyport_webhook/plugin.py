@@ -13,9 +13,7 @@ from unifyport_webhook.sink import WebhookSink
 
 @hookimpl
 def register_event_sinks(register: Callable[[EventSink], None], settings: Settings) -> None:
-    sink = WebhookSink(load_config(settings))
-    if sink.endpoints:
-        register(sink)
+    register(WebhookSink(load_config(settings)))  # also delivers endpoints stored by API
 
 
 @hookimpl
@@ -23,7 +21,7 @@ def register_routes(
     register: Callable[[Route], None], settings: Settings, sinks: Mapping[str, EventSink]
 ) -> None:
     sink = sinks.get(WebhookSink.name)
-    if not isinstance(sink, WebhookSink):  # no endpoints configured: the routes list none
+    if not isinstance(sink, WebhookSink):  # the plugin's sink is not running here
         sink = WebhookSink(load_config(settings))
     for route in routes(sink):
         register(route)

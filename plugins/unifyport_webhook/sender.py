@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import aiohttp
@@ -16,7 +17,6 @@ from unifyport.sdk import (
     OutboundRefused,
     parse_retry_after,
 )
-from unifyport_webhook.config import Endpoint
 from unifyport_webhook.signing import signature_header
 
 USER_AGENT = f"UnifyPort-Webhooks/{__version__}"
@@ -27,21 +27,24 @@ GONE = 410
 MAX_READ = 64 * 1024
 
 
-async def post(session: aiohttp.ClientSession, endpoint: Endpoint, claim: Claim
-               ) -> DeliveryResult:
-    """POST ``claim`` to ``endpoint`` once and say what happened. The core bounds the attempt
-    by ``endpoint.timeout`` (it cancels the request then)."""
+async def post(session: aiohttp.ClientSession, url: str, keys: Sequence[bytes], claim: Claim,
+               extra_headers: Sequence[tuple[str, str]] = ()) -> DeliveryResult:
+    """POST ``claim`` to ``url`` once, signed with every key, and say what happened. The core
+    bounds the attempt by the endpoint's timeout (it cancels the request then). The
+    connector checks each address the URL resolves to (the outbound policy), so a DNS change
+    after the endpoint was created cannot lead a delivery elsewhere."""
     body = claim.body  # exactly the bytes signed
     timestamp = int(time.time())  # receivers compare it with their wall clock
     headers = {
+        **dict(extra_headers),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "webhook-id": claim.event_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(endpoint.keys, claim.event_id, timestamp, body),
+        "webhook-signature": signature_header(keys, claim.event_id, timestamp, body),
     }
     try:
-        async with session.post(endpoint.url, data=body, headers=headers,
+        async with session.post(url, data=body, headers=headers,
                                 allow_redirects=False) as resp:
             status = resp.status
             await resp.content.read(MAX_READ)

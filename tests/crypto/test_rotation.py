@@ -57,7 +57,7 @@ def test_rotation_end_to_end_via_the_cli(database_url: str, data_dir: Path,
     rc, (report,) = cli(capsys, settings, "secrets", "rotate", "--batch-size", "3")
     assert rc == 0
     assert report == {"rotated": total, "already_current": 0, "failed": 0, "remaining": 0,
-                      "key_id": new_id, "by_key": {new_id: total}}
+                      "key_id": new_id, "by_key": {new_id: total}, "webhook_endpoints": 0}
     rc, (again,) = cli(capsys, settings, "secrets", "rotate")
     assert rc == 0 and again["rotated"] == 0 and again["already_current"] == total
 
@@ -98,7 +98,7 @@ def test_interrupted_rotation_resumes_and_completes(database_url: str, data_dir:
     assert rc == 0
     assert report == {"rotated": before[old_id], "already_current": before[new_id],
                       "failed": 0, "remaining": 0, "key_id": new_id,
-                      "by_key": {new_id: len(snapshot)}}
+                      "by_key": {new_id: len(snapshot)}, "webhook_endpoints": 0}
 
     key_file = key_file_of(settings)
     lines = [ln for ln in key_file.read_text().splitlines() if ln and not ln.startswith("#")]

@@ -92,6 +92,9 @@ def test_default_endpoint_values(tmp_path: Path) -> None:
     assert (ep.events, ep.timeout, ep.max_concurrency) == (("*",), 15.0, 20)
 
 
-def test_no_endpoints_registers_no_sink(tmp_path: Path) -> None:
+def test_no_endpoints_still_registers_the_sink(tmp_path: Path) -> None:
+    """Without configured endpoints the sink is registered all the same: it delivers the
+    endpoints stored through the API (it declares ``stored_endpoints``)."""
     reg = build_registry(make_settings(tmp_path / "data", ""))
-    assert "webhook" not in reg.sinks
+    sink = reg.sinks["webhook"]
+    assert sink.targets() == [] and getattr(sink, "stored_endpoints", False) is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Row
@@ -28,6 +28,7 @@ from unifyport.gateway import FIELDS, SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.providers import Provider
 from unifyport.query_values import time_cursor
+from unifyport.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +56,9 @@ async def create_account(
     provider_data: Mapping[str, Any],
     params: Mapping[str, Any],
     name: str | None,
+    also: Callable[[AsyncSession, Account], Awaitable[None]] | None = None,
 ) -> Account:
+    """Create the account; ``also`` adds to the same transaction (its webhook endpoint)."""
     _provider, mode = resolve_mode(gw, provider_name, auth_mode)
     data = validate_fields(mode.fields, "provider_data", provider_data)
     prm = validate_fields(mode.fields, "params", params, require=False)
@@ -76,6 +79,8 @@ async def create_account(
                 account.id, FIELDS, {"provider_data": secret_data, "params": secret_params}
             )
         emit(s, "account.created", account.id, {"provider": provider_name})
+        if also is not None:
+            await also(s, account)
     return account
 
 
@@ -127,13 +132,14 @@ def _paged(rows: Sequence[T], limit: int) -> tuple[Sequence[T], str | None]:
 
 
 async def account_views(
-    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None
+    gw: Gateway, limit: int, cursor: str | None, provider: str | None, status: str | None,
+    ids: Collection[str] | None = None,
 ) -> tuple[Sequence[AccountView], str | None]:
     """A page of what ``account_json`` shows, newest first, and the cursor of the next page
-    (``None`` at the end), read on a plain connection."""
+    (``None`` at the end), read on a plain connection; only ``ids`` when given."""
     after = None if not cursor else time_cursor(cursor)
     views = await gw.db.query(
-        lambda conn: reads.account_view_page(conn, limit + 1, after, provider, status))
+        lambda conn: reads.account_view_page(conn, limit + 1, after, provider, status, ids))
     return _paged(views, limit)
 
 
@@ -172,3 +178,5 @@ async def delete_account(gw: Gateway, account_id: str) -> None:
         async with gw.db.write() as s:
             await AccountRepository(s).delete(account_id)
             emit(s, "account.deleted", account_id, {"provider": account.provider})
+            endpoints = await webhooks.delete_owned(gw, s, account_id)
+        webhooks.forget(gw, endpoints)

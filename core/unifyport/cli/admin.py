@@ -8,8 +8,10 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import select
+
 from unifyport.accounts.views import iso
-from unifyport.apikeys import create_key, revoke_key
+from unifyport.apikeys import ADMIN, SCOPES, create_key, grant_problem, revoke_key
 from unifyport.config import load_settings, to_json
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.check import verify_stored_secrets
@@ -17,6 +19,7 @@ from unifyport.crypto.keyring import append_new_key, load_keyring
 from unifyport.crypto.rotate import count_by_key_id, rotate_secrets
 from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
+from unifyport.db.models import Account
 from unifyport.db.repositories import ApiKeyRepository
 from unifyport.plugins.registry import build_registry
 from unifyport.retention import prune
@@ -28,6 +31,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                                                                           required=True)
     p = keys.add_parser("create", help="create a key; prints it once", parents=[common])
     p.add_argument("--name", required=True)
+    p.add_argument("--scope", action="append", choices=[*SCOPES, ADMIN], dest="scopes",
+                   help="repeat for several; without it an admin key")
+    p.add_argument("--account", action="append", dest="account_ids", metavar="ACCOUNT_ID",
+                   help="an account a scoped key is limited to (repeat for several)")
     p.set_defaults(func=_db_command(_keys_create))
     keys.add_parser("list", help="list keys", parents=[common]).set_defaults(
         func=_db_command(_keys_list))
@@ -100,8 +107,20 @@ async def _prune(args: argparse.Namespace, settings: Settings, db: Database) -> 
 
 
 async def _keys_create(args: argparse.Namespace, settings: Settings, db: Database) -> int:
-    row, token = await create_key(db, args.name)
-    print(json.dumps({"id": row.id, "name": row.name, "key": token}))
+    scopes = None if not args.scopes or args.scopes == [ADMIN] else args.scopes
+    problem = grant_problem(scopes, args.account_ids)
+    if problem is None and args.account_ids:
+        async with db.read() as s:
+            found = set(await s.scalars(select(Account.id).where(
+                Account.id.in_(args.account_ids))))
+        missing = sorted(set(args.account_ids) - found)
+        problem = f"no account {missing[0]}" if missing else None
+    if problem is not None:
+        print(f"error: {problem}")
+        return 2
+    row, token = await create_key(db, args.name, scopes, args.account_ids)
+    print(json.dumps({"id": row.id, "name": row.name, "key": token,
+                      "scopes": row.scopes or [ADMIN], "account_ids": row.account_ids}))
     return 0
 
 
@@ -110,6 +129,7 @@ async def _keys_list(args: argparse.Namespace, settings: Settings, db: Database)
         rows = await ApiKeyRepository(s).all()
     for r in rows:
         print(json.dumps({"id": r.id, "name": r.name, "prefix": r.prefix,
+                          "scopes": r.scopes or [ADMIN], "account_ids": r.account_ids,
                           "created_at": iso(r.created_at), "revoked_at": iso(r.revoked_at)}))
     return 0
 
@@ -126,7 +146,8 @@ async def _rotate(args: argparse.Namespace, settings: Settings, db: Database) ->
     report = await rotate_secrets(db, args.box, batch_size=args.batch_size)
     print(json.dumps({"rotated": report.rotated, "already_current": report.already_current,
                       "failed": report.failed, "remaining": report.remaining,
-                      "key_id": report.key_id, "by_key": report.by_key}))
+                      "key_id": report.key_id, "by_key": report.by_key,
+                      "webhook_endpoints": report.endpoints_rotated}))
     return 0 if report.remaining == 0 else 1
 
 

@@ -17,6 +17,8 @@ from unifyport.crypto.check import secret_counts
 from unifyport.db.database import Database
 from unifyport.db.models import StoredSecret
 from unifyport.db.types import utcnow
+from unifyport.webhooks.models import WebhookEndpoint
+from unifyport.webhooks.sealing import PURPOSE as ENDPOINT_PURPOSE
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,9 @@ class RotationReport:
     """The newest key id."""
     by_key: dict[str, int] = field(default_factory=dict)
     """Stored secrets per key id after this run."""
+    endpoints_rotated: int = 0
+    """Webhook endpoints (their signing secrets and headers) re-sealed by this run; they are
+    not counted above."""
 
 
 async def count_by_key_id(db: Database) -> dict[str, int]:
@@ -51,6 +56,7 @@ async def rotate_secrets(db: Database, box: SecretBox, batch_size: int = 200,
         raise ValueError("batch_size must be positive")
     newest = box.sealing_key_id
     rotated = failed = batches = 0
+    finished = False
     after: tuple[str, str] | None = None
     while max_batches is None or batches < max_batches:
         async with db.write() as s:
@@ -76,11 +82,32 @@ async def rotate_secrets(db: Database, box: SecretBox, batch_size: int = 200,
             if rows:
                 after = (rows[-1].account_id, rows[-1].purpose)
         if not rows:
+            finished = True
             break
         batches += 1
+    endpoints = await reseal_endpoints(db, box) if finished else 0
     counts = await count_by_key_id(db)
     current = counts.get(newest, 0)
     return RotationReport(
         rotated=rotated, already_current=current - rotated, failed=failed,
         remaining=sum(counts.values()) - current, key_id=newest, by_key=counts,
+        endpoints_rotated=endpoints,
     )
+
+
+async def reseal_endpoints(db: Database, box: SecretBox) -> int:
+    """Re-seal the webhook endpoints not sealed by the newest key (one transaction: there are
+    few); returns how many. One that does not open keeps its blob and is logged."""
+    newest, count = box.sealing_key_id, 0
+    async with db.write() as s:
+        for row in await s.scalars(select(WebhookEndpoint).where(
+                WebhookEndpoint.key_id != newest).with_for_update()):
+            try:
+                plain = box.open(ENDPOINT_PURPOSE, row.id, row.sealed)
+            except SecretError as exc:
+                log.error("rotation skipped a webhook endpoint: %s", exc)
+                continue
+            row.sealed = box.seal(ENDPOINT_PURPOSE, row.id, plain)
+            row.key_id = key_id_of(row.sealed)
+            count += 1
+    return count

@@ -70,6 +70,10 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scopes: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    """``None``: an admin key; else the scopes (``read``, ``send``, ``control``) of a key
+    limited to :attr:`account_ids` (``unifyport.apikeys.allows``)."""
+    account_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class ApiKeyVersion(Base):

@@ -10,7 +10,7 @@ The JSON views (``account_json``, ``event_json``) read both shapes alike."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
@@ -92,10 +92,13 @@ def _account_query(view: bool) -> Select[Any]:
 
 
 @cache
-def _account_page_query(provider: bool, status: bool, after: bool, view: bool) -> Select[Any]:
+def _account_page_query(provider: bool, status: bool, after: bool, view: bool,
+                        ids: bool = False) -> Select[Any]:
     c = ACCOUNTS.c
     q = _select(ACCOUNTS, AccountView._fields if view else None)
     q = q.order_by(c.created_at.desc(), c.id.desc())
+    if ids:
+        q = q.where(c.id.in_(bindparam("ids", expanding=True)))
     if provider:
         q = q.where(c.provider == bindparam("provider"))
     if status:
@@ -107,18 +110,23 @@ def _account_page_query(provider: bool, status: bool, after: bool, view: bool) -
 
 
 def account_page_query(limit: int, cursor: tuple[datetime, str] | None, provider: str | None,
-                       status: str | None, view: bool = False
+                       status: str | None, view: bool = False,
+                       ids: Collection[str] | None = None
                        ) -> tuple[Select[Any], dict[str, Any]]:
-    """Newest first; ``cursor`` is the (created_at, id) of the last item already seen. The
-    statement (full rows, or :class:`AccountView` columns) and its parameters."""
+    """Newest first; ``cursor`` is the (created_at, id) of the last item already seen;
+    ``ids`` limits the page to these accounts (a scoped API key's). The statement (full
+    rows, or :class:`AccountView` columns) and its parameters."""
     params: dict[str, Any] = {"limit": limit}
+    if ids is not None:
+        params["ids"] = sorted(ids)
     if provider:
         params["provider"] = provider
     if status:
         params["status"] = status
     if cursor:
         params["after_at"], params["after_id"] = cursor
-    return _account_page_query(bool(provider), bool(status), bool(cursor), view), params
+    return _account_page_query(bool(provider), bool(status), bool(cursor), view,
+                               ids is not None), params
 
 
 def account_page(conn: Connection, limit: int, cursor: tuple[datetime, str] | None,
@@ -127,17 +135,19 @@ def account_page(conn: Connection, limit: int, cursor: tuple[datetime, str] | No
 
 
 def account_view_page(conn: Connection, limit: int, cursor: tuple[datetime, str] | None,
-                      provider: str | None = None, status: str | None = None
-                      ) -> list[AccountView]:
-    q = account_page_query(limit, cursor, provider, status, view=True)
+                      provider: str | None = None, status: str | None = None,
+                      ids: Collection[str] | None = None) -> list[AccountView]:
+    q = account_page_query(limit, cursor, provider, status, view=True, ids=ids)
     return [AccountView._make(r) for r in conn.execute(*q).all()]
 
 
 @cache
-def _event_page_query(type: bool, account_id: bool, since: bool, after: bool, view: bool
-                      ) -> Select[Any]:
+def _event_page_query(type: bool, account_id: bool, since: bool, after: bool, view: bool,
+                      accounts: bool = False) -> Select[Any]:
     c = EVENTS.c
     q = _select(EVENTS, EventView._fields if view else None).order_by(c.seq.desc())
+    if accounts:
+        q = q.where(c.account_id.in_(bindparam("accounts", expanding=True)))
     if type:
         q = q.where(c.type == bindparam("type"))
     if account_id:
@@ -151,10 +161,14 @@ def _event_page_query(type: bool, account_id: bool, since: bool, after: bool, vi
 
 def event_page_query(limit: int, after_seq: int | None, type: str | None,
                      account_id: str | None, since: datetime | None,
-                     view: bool = False) -> tuple[Select[Any], dict[str, Any]]:
-    """Newest first; ``after_seq`` is the seq of the last item already seen. The statement
-    (full rows, or :class:`EventView` columns) and its parameters."""
+                     view: bool = False, accounts: Collection[str] | None = None
+                     ) -> tuple[Select[Any], dict[str, Any]]:
+    """Newest first; ``after_seq`` is the seq of the last item already seen; ``accounts``
+    limits the page to these accounts' events (a scoped API key's). The statement (full
+    rows, or :class:`EventView` columns) and its parameters."""
     params: dict[str, Any] = {"limit": limit}
+    if accounts is not None:
+        params["accounts"] = sorted(accounts)
     if type:
         params["type"] = type
     if account_id:
@@ -164,11 +178,13 @@ def event_page_query(limit: int, after_seq: int | None, type: str | None,
     if after_seq is not None:
         params["after_seq"] = after_seq
     return _event_page_query(bool(type), bool(account_id), since is not None,
-                             after_seq is not None, view), params
+                             after_seq is not None, view, accounts is not None), params
 
 
 def event_view_page(conn: Connection, limit: int, after_seq: int | None,
                     type: str | None = None, account_id: str | None = None,
-                    since: datetime | None = None) -> list[EventView]:
-    q = event_page_query(limit, after_seq, type, account_id, since, view=True)
+                    since: datetime | None = None,
+                    accounts: Collection[str] | None = None) -> list[EventView]:
+    q = event_page_query(limit, after_seq, type, account_id, since, view=True,
+                         accounts=accounts)
     return [EventView._make(r) for r in conn.execute(*q).all()]

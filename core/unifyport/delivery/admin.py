@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.views import iso
@@ -19,7 +20,7 @@ from unifyport.delivery.models import (
     DeliveryAttempt,
     DeliveryTarget,
 )
-from unifyport.delivery.patterns import matches
+from unifyport.delivery.patterns import TARGETED_TYPES, matches
 from unifyport.events.sinks import TargetState
 
 DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -98,11 +99,14 @@ async def recover(
 
 
 async def redeliver(
-    s: AsyncSession, ev: Event, sink: str | None = None, target: str | None = None
+    s: AsyncSession, ev: Event, sink: str | None = None, target: str | None = None,
+    visible: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Queue ``ev`` again for every target whose patterns match it (optionally one sink or
-    target), creating the delivery when the target never had it. Returns what was queued.
-    The delivery is due at once, whatever a sink's clock says (:data:`DUE_AT_ONCE`)."""
+    """Queue ``ev`` again for every target whose patterns and accounts match it (optionally
+    one sink or target; only ``visible`` targets when given), creating the delivery when the
+    target never had it. Returns what was queued. A targeted event (``webhook.test``) goes
+    only to the target named. The delivery is due at once, whatever a sink's clock says
+    (:data:`DUE_AT_ONCE`)."""
     now = DUE_AT_ONCE
     q = select(DeliveryTarget).order_by(DeliveryTarget.sink, DeliveryTarget.name)
     if sink is not None:
@@ -112,7 +116,13 @@ async def redeliver(
     queued: list[dict[str, Any]] = []
     stamp = utcnow()
     for t in await s.scalars(q.with_for_update()):
-        if not matches(t.patterns, ev.type):
+        if ev.type in TARGETED_TYPES:
+            if target is None:
+                continue
+        elif not matches(t.patterns, ev.type) or (
+                t.account_ids is not None and ev.account_id not in t.account_ids):
+            continue
+        if visible is not None and t.name not in visible:
             continue
         row = (await s.scalars(select(Delivery).where(
             Delivery.sink == t.sink, Delivery.target == t.name, Delivery.event_seq == ev.seq
@@ -130,12 +140,32 @@ async def redeliver(
     return queued
 
 
-async def deliveries_json(s: AsyncSession, ev: Event) -> list[dict[str, Any]]:
-    """The deliveries of one event, each with its attempts (oldest first)."""
-    deliveries = list(await s.scalars(
+async def drop_target(s: AsyncSession, sink: str, target: str) -> int:
+    """Delete ``target`` with its deliveries (their attempts go with them), leased ones too:
+    an outcome arriving later finds no row to update. Returns how many were pending.
+
+    The target row is locked first, as every writer of deliveries does (fan-out, outcomes),
+    so this cannot deadlock with them on PostgreSQL."""
+    await s.execute(select(DeliveryTarget.name).where(
+        DeliveryTarget.sink == sink, DeliveryTarget.name == target).with_for_update())
+    pending = await s.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.sink == sink, Delivery.target == target, Delivery.status == PENDING))
+    await s.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(
+        select(Delivery.id).where(Delivery.sink == sink, Delivery.target == target))))
+    await s.execute(delete(Delivery).where(Delivery.sink == sink, Delivery.target == target))
+    await s.execute(delete(DeliveryTarget).where(DeliveryTarget.sink == sink,
+                                                 DeliveryTarget.name == target))
+    return int(pending or 0)
+
+
+async def deliveries_json(s: AsyncSession, ev: Event, visible: Collection[str] | None = None
+                          ) -> list[dict[str, Any]]:
+    """The deliveries of one event (only to ``visible`` targets when given), each with its
+    attempts (oldest first)."""
+    deliveries = [d for d in await s.scalars(
         select(Delivery).where(Delivery.event_seq == ev.seq)
         .order_by(Delivery.sink, Delivery.target)
-    ))
+    ) if visible is None or d.target in visible]
     attempts: dict[int, list[DeliveryAttempt]] = {}
     if deliveries:
         for a in await s.scalars(

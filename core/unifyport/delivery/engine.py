@@ -27,10 +27,12 @@ from unifyport.events.sinks import (
     EventSink,
     RunningSink,
     SinkContext,
+    Target,
     TargetState,
 )
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.settings import Settings
+from unifyport.webhooks.directory import EndpointDirectory
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.05
@@ -54,12 +56,18 @@ class DeliveryEngine:
     leases always run on wall-clock time."""
 
     def __init__(self, sink: EventSink, queue: DeliveryQueue, settings: Settings,
-                 outbound: OutboundPolicy | None = None) -> None:
+                 outbound: OutboundPolicy | None = None,
+                 directory: EndpointDirectory | None = None) -> None:
         self.sink = sink
         self.queue = queue
         self.clock: Clock = SystemClock()
+        self.directory = directory
+        """The endpoints stored through the API, for the sink that delivers them: their
+        lanes come and go as the directory changes (re-read with the target state)."""
         self.context = SinkContext(queue.sink, settings,
-                                   outbound or OutboundPolicy.from_settings(settings), self)
+                                   outbound or OutboundPolicy.from_settings(settings), self,
+                                   directory)
+        self._own: list[Target] = []
         self._wake = asyncio.Event()
         self._lanes: dict[str, TargetLane] = {}
         self._states: dict[str, TargetState] = {}
@@ -104,10 +112,15 @@ class DeliveryEngine:
     async def run(self) -> None:
         """Deliver until cancelled; on the way out, record what finished and hand back the
         leases not attempted."""
-        targets = list(self.sink.targets())
-        if not targets:
+        targets = self._own = list(self.sink.targets())
+        if self.directory is not None:
+            await self.directory.refresh()
+        elif not targets:
             return
         await self.queue.sync_targets(targets)
+        if self.directory is not None:
+            targets = [*targets, *self.directory.targets()]
+            self.queue.track([t.name for t in targets])
         unsubscribe = self.queue.on_new_events(self._events_committed)
         self._lanes = {t.name: TargetLane(t) for t in targets}
         self._outcomes, self._states, self._states_at = [], {}, 0.0
@@ -115,8 +128,7 @@ class DeliveryEngine:
         try:
             async with self._sink_running():
                 for lane in self._lanes.values():
-                    lane.workers = [asyncio.create_task(self._work(lane))
-                                    for _ in range(lane.target.max_concurrency)]
+                    self._start_workers(lane)
                 try:
                     await self._loop()
                 finally:
@@ -126,6 +138,39 @@ class DeliveryEngine:
         finally:
             unsubscribe()
             await self._shutdown(held)
+
+    def _start_workers(self, lane: TargetLane) -> None:
+        lane.workers = [asyncio.create_task(self._work(lane))
+                        for _ in range(lane.target.max_concurrency)]
+
+    async def _sync_stored(self) -> None:
+        """Lanes for the stored endpoints the directory lists now: new ones start, deleted
+        ones stop (their rows are gone already: see :meth:`forget`)."""
+        assert self.directory is not None
+        await self.directory.refresh()
+        wanted = {t.name: t for t in [*self._own, *self.directory.targets()]}
+        if wanted.keys() == self._lanes.keys():
+            return
+        for name in [n for n in self._lanes if n not in wanted]:
+            self.forget(name)
+        for name, target in wanted.items():
+            if name not in self._lanes:
+                lane = self._lanes[name] = TargetLane(target)
+                self._start_workers(lane)
+        self.queue.track(list(self._lanes))
+
+    def forget(self, name: str) -> None:
+        """Stop delivering to stored endpoint ``name`` at once (it was deleted): cancel its
+        attempts in flight and drop what it holds and what it did not record yet."""
+        if self.directory is not None:
+            self.directory.forget(name)
+        lane = self._lanes.pop(name, None)
+        if lane is None:
+            return
+        for task in lane.workers:
+            task.cancel()
+        self._outcomes = [o for o in self._outcomes if o.claim.target != name]
+        self.queue.track(list(self._lanes))
 
     @contextlib.asynccontextmanager
     async def _sink_running(self) -> AsyncIterator[None]:
@@ -183,6 +228,8 @@ class DeliveryEngine:
         mono = time.monotonic()
         if mono - self._states_at > STATE_REFRESH:
             self._states_at = mono  # another cycle may start while this one reads
+            if self.directory is not None:
+                await self._sync_stored()
             self._states = {t.name: t for t in await self.queue.targets(counts=False)}
             self._states_at = time.monotonic()
             await self._disable_failing()
@@ -227,7 +274,9 @@ class DeliveryEngine:
         if not wanted and not record:
             made = await self.queue.fan_out(now) if fan else 0  # one read if nothing is new
             return made, False
-        outcomes, self._outcomes = self._outcomes, []
+        # Outcomes of a target forgotten meanwhile (a deleted endpoint) have no rows left.
+        outcomes = [o for o in self._outcomes if o.claim.target in self._lanes]
+        self._outcomes = []
         since = self._outcomes_since
         claimed_at = time.monotonic()  # before the claim: leases end no earlier than this + lease
         wants = {lane.name: (lane.room, lane.lease) for lane in wanted}

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from unifyport.db.types import UTCDateTime, utcnow
 from unifyport.delivery.models import DELIVERIES, EVENTS, FAILED, PENDING, TARGETS
-from unifyport.delivery.patterns import sql_filter
+from unifyport.delivery.patterns import TARGETED_TYPES, sql_filter
 from unifyport.events.sinks import Target
 
 GAP_GRACE = timedelta(seconds=30)
@@ -44,7 +44,7 @@ _INSERTED = ("sink", "target", "event_seq", "event_id", "status", "attempts",
 _e, _d, _t = EVENTS.c, DELIVERIES.c, TARGETS.c
 _NEWEST = select(func.max(_e.seq))
 _LOCK_TARGETS = (
-    select(_t.name, _t.patterns, _t.enabled, _t.cursor_seq)
+    select(_t.name, _t.patterns, _t.account_ids, _t.enabled, _t.cursor_seq)
     .where(_t.sink == bindparam("sink"), _t.name.in_(bindparam("names", expanding=True)))
     .order_by(_t.name)
     .with_for_update()
@@ -63,22 +63,23 @@ def sync_targets(conn: Connection, sink: str, targets: Sequence[Target],
     newest) and store the patterns of existing ones."""
     newest = newest_seq(conn) if start is None else start
     stored = {
-        r.name: list(r.patterns)
+        r.name: (list(r.patterns), r.account_ids)
         for r in conn.execute(
-            select(_t.name, _t.patterns).where(_t.sink == sink).order_by(_t.name)
-            .with_for_update()
+            select(_t.name, _t.patterns, _t.account_ids).where(_t.sink == sink)
+            .order_by(_t.name).with_for_update()
         )
     }
     for target in targets:
         patterns = list(target.patterns)
+        accounts = None if target.account_ids is None else list(target.account_ids)
         if target.name not in stored:
             conn.execute(insert(TARGETS).values(
-                sink=sink, name=target.name, patterns=patterns, enabled=True,
-                cursor_seq=newest, created_at=utcnow()))
-        elif stored[target.name] != patterns:
+                sink=sink, name=target.name, patterns=patterns, account_ids=accounts,
+                enabled=True, cursor_seq=newest, created_at=utcnow()))
+        elif stored[target.name] != (patterns, accounts):
             conn.execute(update(TARGETS)
                          .where(_t.sink == sink, _t.name == target.name)
-                         .values(patterns=patterns))
+                         .values(patterns=patterns, account_ids=accounts))
 
 
 def newest_seq(conn: Connection) -> int:
@@ -102,8 +103,8 @@ def fan_out(conn: Connection, sink: str, names: Sequence[str], now: datetime) ->
     for row in targets:
         cursor = row.cursor_seq
         if cursor < seqs[-1]:
-            made += _insert(conn, sink, row.name, list(row.patterns), row.enabled,
-                            cursor, seqs[-1], now, stamp)
+            made += _insert(conn, sink, row.name, list(row.patterns), row.account_ids,
+                            row.enabled, cursor, seqs[-1], now, stamp)
             cursor = _advance(cursor, seqs, old_enough)
             if cursor != row.cursor_seq:
                 conn.execute(_SET_CURSOR,
@@ -112,10 +113,13 @@ def fan_out(conn: Connection, sink: str, names: Sequence[str], now: datetime) ->
     return made, min(cursors)
 
 
-def _insert(conn: Connection, sink: str, name: str, patterns: list[str], enabled: bool,
-            after: int, upto: int, now: datetime, stamp: datetime) -> int:
+def _insert(conn: Connection, sink: str, name: str, patterns: list[str],
+            accounts: list[str] | None, enabled: bool, after: int, upto: int, now: datetime,
+            stamp: datetime) -> int:
     """Deliveries to ``name`` of the matching events in ``(after, upto]`` it lacks."""
-    result = conn.execute(_insert_statement(conn.dialect.name, tuple(patterns)), {
+    statement = _insert_statement(conn.dialect.name, tuple(patterns),
+                                  None if accounts is None else tuple(accounts))
+    result = conn.execute(statement, {
         "b_sink": sink, "b_target": name, "b_after": after, "b_upto": upto, "b_stamp": stamp,
         "b_status": PENDING if enabled else FAILED, "b_next": now if enabled else None,
         "b_error": None if enabled else "target disabled",
@@ -123,12 +127,14 @@ def _insert(conn: Connection, sink: str, name: str, patterns: list[str], enabled
     return max(result.rowcount, 0)
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_statement(dialect: str, patterns: tuple[str, ...]) -> Insert:
+@functools.lru_cache(maxsize=256)
+def _insert_statement(dialect: str, patterns: tuple[str, ...],
+                      accounts: tuple[str, ...] | None = None) -> Insert:
     """``INSERT INTO deliveries … SELECT`` the matching events, skipping those the target has
     (``ON CONFLICT DO NOTHING`` on the unique key: a ``NOT EXISTS`` anti-join let
-    PostgreSQL pick a quadratic plan on fresh statistics). Built once per dialect and pattern
-    list: building statements cost more than running them."""
+    PostgreSQL pick a quadratic plan on fresh statistics). Built once per dialect, pattern
+    list and account list: building statements cost more than running them. Targeted event
+    types (``webhook.test``) are never fanned out."""
     when = bindparam("b_stamp", type_=UTCDateTime())
     rows = select(
         bindparam("b_sink", type_=String()), bindparam("b_target", type_=String()),
@@ -137,7 +143,8 @@ def _insert_statement(dialect: str, patterns: tuple[str, ...]) -> Insert:
         when, when,
     ).where(
         _e.seq > bindparam("b_after"), _e.seq <= bindparam("b_upto"),
-        sql_filter(patterns, _e.type),
+        sql_filter(patterns, _e.type), _e.type.not_in(TARGETED_TYPES),
+        *(() if accounts is None else (_e.account_id.in_(accounts),)),
     )
     upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return upsert(DELIVERIES).from_select(_INSERTED, rows).on_conflict_do_nothing(

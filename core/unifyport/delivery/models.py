@@ -24,6 +24,8 @@ class DeliveryTarget(Base):
     sink: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    account_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    """Only events of these accounts (``None``: every event)."""
     enabled: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,6 +8,9 @@ from fnmatch import fnmatchcase
 
 from sqlalchemy import ColumnElement, false, func, or_, true
 
+TARGETED_TYPES = ("webhook.test",)
+"""Event types delivered only to the endpoint they were made for, never fanned out."""
+
 
 def matches(patterns: Iterable[str], event_type: str) -> bool:
     """Whether any pattern matches ``event_type``."""

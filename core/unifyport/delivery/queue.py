@@ -56,6 +56,13 @@ class DeliveryQueue:
         self._cursor = -1
         self._maybe_failing = None
 
+    def track(self, names: Sequence[str]) -> None:
+        """Fan out to these targets from now on (their rows exist or will be skipped: stored
+        endpoints get theirs when created, through the API)."""
+        self._targets = tuple(names)
+        self._cursor = -1
+        self._maybe_failing = None
+
     async def fan_out(self, now: datetime) -> int:
         """Create deliveries for events not yet fanned out (each target's patterns); returns
         how many. Cheap when there is nothing new (one read)."""

@@ -11,6 +11,7 @@ from unifyport.delivery.engine import DeliveryEngine
 from unifyport.delivery.queue import DeliveryQueue
 from unifyport.gateway import Gateway
 from unifyport.outbound.policy import OutboundPolicy
+from unifyport.webhooks.directory import EndpointDirectory, stored_endpoint_sink
 
 log = logging.getLogger(__name__)
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -20,10 +21,12 @@ async def start_sinks(gw: Gateway) -> None:
     """Start each sink's engine as a task (restarted with backoff if it raises). Events
     committed from this call on reach the targets the sinks declare when they start."""
     outbound = OutboundPolicy.from_settings(gw.settings)
+    stored = stored_endpoint_sink(gw.registry.sinks)
     for name, sink in gw.registry.sinks.items():
         queue = DeliveryQueue(gw.db, name)
         await queue.mark_start()
-        engine = DeliveryEngine(sink, queue, gw.settings, outbound)
+        directory = EndpointDirectory(gw.db, gw.box) if name == stored else None
+        engine = DeliveryEngine(sink, queue, gw.settings, outbound, directory)
         gw.sink_engines[name] = engine
         gw.sink_tasks.append(asyncio.create_task(_supervise(engine), name=f"sink:{name}"))
 

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -53,6 +53,10 @@ class Target:
     failure ``timeout: no response within …``. Leases last ``2 * timeout + 10 s``."""
     batch_size: int = 1
     """More than 1: the core hands up to this many claims at once to ``deliver_batch``."""
+    account_ids: tuple[str, ...] | None = None
+    """Only events of these accounts; ``None``: every event."""
+    url: str | None = None
+    """Where it delivers, for listings (``GET /v1/webhooks``)."""
 
 
 @dataclass(frozen=True)
@@ -158,19 +162,44 @@ class SinkControl(Protocol):
 
 
 @dataclass(frozen=True)
+class HttpEndpoint:
+    """An endpoint stored through the API (``/v1/webhooks``), as the core hands it to the sink
+    that delivers stored endpoints: where to POST, the keys that sign (the newest first; a
+    rotated-out key stays during its grace period) and extra request headers."""
+
+    id: str
+    url: str
+    keys: tuple[bytes, ...] = field(repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+class EndpointLookup(Protocol):
+    """The core's directory of stored endpoints (:attr:`SinkContext.endpoints`)."""
+
+    def get(self, target: str) -> HttpEndpoint | None:
+        """The stored endpoint whose target name is ``target``; ``None`` when there is none
+        (deleted, or not a stored endpoint)."""
+        ...
+
+
+@dataclass(frozen=True)
 class SinkContext:
     """What a sink's optional ``running(ctx)`` receives.
 
     - ``sink``: the name it registered under; ``settings``: the gateway settings;
     - ``outbound``: the outbound-URL policy (``outbound.connector(limit)`` is an aiohttp
       connector that only connects to checked addresses; ``outbound.check_url(url)``);
-    - ``control``: :class:`SinkControl`, for the sink's management routes.
+    - ``control``: :class:`SinkControl`, for the sink's management routes;
+    - ``endpoints``: for the sink that declares ``stored_endpoints = True``, the endpoints
+      stored through the API (:class:`EndpointLookup`): their targets come from the core,
+      next to the sink's own ``targets()``; ``None`` for every other sink.
     """
 
     sink: str
     settings: Settings
     outbound: OutboundPolicy
     control: SinkControl
+    endpoints: EndpointLookup | None = None
 
 
 @runtime_checkable
@@ -178,6 +207,9 @@ class EventSink(Protocol):
     """An event sink, registered through the ``register_event_sinks`` hook.
 
     Optional members, used when present:
+
+    - ``stored_endpoints = True``: the sink also delivers the HTTP endpoints stored through
+      the API (at most one sink may declare it): it finds each in ``ctx.endpoints``;
 
     - ``running(ctx: SinkContext) -> AsyncContextManager``: entered before the first delivery
       and left after the last (open and close clients there);

@@ -25,9 +25,11 @@ from unifyport.http import (
     docs_ui,
     events_routes,
     health,
+    keys_routes,
     observe,
     providers_routes,
     runtime_routes,
+    webhooks_routes,
 )
 from unifyport.http.auth import install_authentication
 from unifyport.http.console import accounts_pages, base, events_pages
@@ -84,8 +86,8 @@ def create_app(
     install_authentication(app)
     install_sessions(app)
     for bp in (health.bp, observe.bp, accounts.bp, auth_routes.bp, runtime_routes.bp,
-               events_routes.bp, providers_routes.bp, docs_ui.bp, base.bp, accounts_pages.bp,
-               events_pages.bp):
+               events_routes.bp, webhooks_routes.bp, keys_routes.bp, providers_routes.bp,
+               docs_ui.bp, base.bp, accounts_pages.bp, events_pages.bp):
         app.register_blueprint(bp)
     routes: list[Route] = []
     registry.pm.hook.register_routes(register=routes.append, settings=settings,

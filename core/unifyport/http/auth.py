@@ -6,6 +6,7 @@ from quart import Quart, request
 
 from unifyport.apikeys import verify_key
 from unifyport.errors import ApiError
+from unifyport.http.access import authorize
 from unifyport.http.console.sessions import session_key
 from unifyport.http.context import gateway
 
@@ -31,5 +32,7 @@ def install_authentication(app: Quart) -> None:
         token = presented_key() or session_key()
         if token is None:
             raise ApiError(401, "unauthorized", "missing API key (Authorization: Bearer ...)")
-        if await verify_key(gateway().db, token) is None:
+        key = await verify_key(gateway().db, token)
+        if key is None:
             raise ApiError(401, "unauthorized", "invalid or revoked API key")
+        authorize(key)

@@ -14,6 +14,7 @@ from quart_schema import hide
 
 from unifyport.accounts.views import account_json
 from unifyport.auth.service import run_step
+from unifyport.http.access import requires
 from unifyport.http.body import raw_json
 from unifyport.http.context import gateway
 
@@ -22,6 +23,7 @@ bp = Blueprint("auth", __name__, url_prefix="/v1/accounts/<account_id>/auth/sess
 
 @bp.post("/<path:step>")
 @hide
+@requires("control")
 async def step(account_id: str, step: str) -> dict[str, Any]:
     """Run the auth step ``step`` (see docs/auth-state-machine.md)."""
     gw = gateway()

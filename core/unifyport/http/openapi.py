@@ -5,6 +5,7 @@ JSON error body on every route."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,13 +14,16 @@ from quart_schema import OpenAPIProvider
 from werkzeug.routing.rules import Rule
 
 from unifyport.accounts.fields import json_schema
+from unifyport.apikeys import ADMIN
 from unifyport.auth.declare import AuthMode, Step
+from unifyport.http.access import scope_of
 from unifyport.http.auth import PUBLIC_PATHS
 from unifyport.http.context import EXTENSION
 from unifyport.http.schemas import AuthResponse, ErrorOut, SendResponse
 from unifyport.providers import Provider
 
 REF = "#/components/schemas/{model}"
+_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 STEP_ERRORS = {
     400: "Unsupported step for the auth mode, or a provider error such as `invalid_code`.",
     401: "Missing or invalid API key, or credentials the channel refused.",
@@ -34,6 +38,8 @@ STEP_ERRORS = {
 COMMON_ERRORS = {
     400: "`invalid_request`: malformed JSON, query or cursor.",
     401: "`unauthorized`: missing or invalid API key.",
+    403: "`forbidden`: the API key lacks the scope the operation needs (`x-scope`; the "
+         "error's `scope` names it).",
     404: "`not_found`.",
     409: "`invalid_state`, `runtime_not_running`, `conflict`... (the body says which).",
     413: "`invalid_request`: the body is over 1 MiB.",
@@ -69,10 +75,18 @@ class GatewayOpenAPI(OpenAPIProvider):
         self._account_variants(schema, providers)
         for name, step_schema in self._step_paths(providers, components).items():
             schema["paths"][f"/v1/accounts/{{account_id}}/auth/session/{name}"] = step_schema
+        scopes = self._scopes()
         for path, item in schema["paths"].items():
             for method, operation in item.items():
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
+                if path not in PUBLIC_PATHS:
+                    scope = scopes.get((path, method), scopes.get(("/auth/session/", "post"))
+                                       if "/auth/session/" in path else ADMIN)
+                    operation["x-scope"] = scope
+                    operation["description"] = (operation.get("description") or "") + \
+                        f"\n\nAPI key scope: `{scope}`."
+                    operation["responses"].setdefault(403, _error(COMMON_ERRORS[403]))
                 if path in PUBLIC_PATHS:  # no key needed; only readiness can fail
                     operation["security"] = []
                     errors = {503: COMMON_ERRORS[503]} if path == "/ready" else {}
@@ -86,6 +100,18 @@ class GatewayOpenAPI(OpenAPIProvider):
                 for status, text in errors.items():
                     operation["responses"].setdefault(status, _error(text))
         return schema
+
+    def _scopes(self) -> dict[tuple[str, str], str]:
+        """(OpenAPI path, method) → the scope its view declares (``http/access.py``)."""
+        out: dict[tuple[str, str], str] = {}
+        for rule in self._app.url_map.iter_rules():
+            path = _PARAM.sub(r"{\1}", rule.rule)
+            if "/auth/session/" in path:
+                path = "/auth/session/"
+            scope = scope_of(self._app.view_functions.get(rule.endpoint))
+            for method in rule.methods or ():
+                out[(path, method.lower())] = scope
+        return out
 
     @staticmethod
     def _add_model(components: dict[str, Any], model: type[BaseModel]) -> None:

@@ -12,6 +12,7 @@ from unifyport.accounts.service import emit, get_account
 from unifyport.accounts.views import runtime_json
 from unifyport.auth.results import StepError
 from unifyport.errors import ApiError
+from unifyport.http.access import requires
 from unifyport.http.body import json_body
 from unifyport.http.context import gateway
 from unifyport.http.schemas import SendMessage, SendResponse
@@ -31,6 +32,7 @@ def _supervisor() -> RuntimeSupervisor:
 
 @bp.post("/runtime/start")
 @tag(["runtime"])
+@requires("control")
 async def start(account_id: str) -> dict[str, Any]:
     """Bring an authorized account online; it stays online across restarts until stopped."""
     account = await _supervisor().start(account_id)
@@ -39,6 +41,7 @@ async def start(account_id: str) -> dict[str, Any]:
 
 @bp.post("/runtime/stop")
 @tag(["runtime"])
+@requires("control")
 async def stop(account_id: str) -> dict[str, Any]:
     """Take the account offline."""
     await get_account(gateway(), account_id)
@@ -48,6 +51,7 @@ async def stop(account_id: str) -> dict[str, Any]:
 
 @bp.get("/runtime")
 @tag(["runtime"])
+@requires("read")
 async def status(account_id: str) -> dict[str, Any]:
     """Runtime status: stopped, starting, running, reconnecting or failed."""
     return runtime_json(await get_account(gateway(), account_id))
@@ -55,6 +59,7 @@ async def status(account_id: str) -> dict[str, Any]:
 
 @bp.post("/messages")
 @tag(["messages"])
+@requires("send")
 @document_request(SendMessage)
 @document_response(SendResponse, 201)
 async def send(account_id: str) -> tuple[dict[str, Any], int]:

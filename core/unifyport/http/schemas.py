@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from unifyport.accounts.views import AccountOut
+from unifyport.http.webhook_schemas import AccountWebhook, WebhookWithSecret
 from unifyport.messages import Message
 
 
@@ -21,6 +22,14 @@ class CreateAccount(_Strict):
                                           description="Fields the auth mode declares.")
     params: dict[str, Any] = Field(default_factory=dict, description="Mode parameters.")
     name: str | None = Field(default=None, max_length=200)
+    webhook: AccountWebhook | None = Field(
+        default=None, description="A webhook endpoint limited to this account, created with "
+                                  "it (its secret is in the answer, once) and deleted with it.")
+
+
+class AccountCreated(AccountOut):
+    webhook: WebhookWithSecret | None = Field(
+        default=None, description="The endpoint made from `webhook`, with its secret.")
 
 
 _Id = Annotated[str, Field(min_length=1, max_length=256)] | Annotated[
