@@ -12,6 +12,7 @@ from typing import Any
 from unifyport.sdk import (
     ErrorKind,
     Message,
+    MessageUpdate,
     OutgoingMessage,
     RuntimeContext,
     RuntimeStatus,
@@ -26,6 +27,7 @@ from .config import TelegramConfig
 from .errors import TelegramError
 from .normalise import normalise
 from .session_data import SessionData, UpdateState
+from .updates import to_updates
 
 log = logging.getLogger(__name__)
 STATE_SAVE_INTERVAL = 2.0
@@ -54,7 +56,8 @@ class Online:
         self.ready = False
         self.revoked_event = asyncio.Event()
         self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
-        self._pending: list[tuple[list[dict[str, Any]], UpdateState | None]] = []
+        self._pending: list[tuple[list[dict[str, Any]], list[MessageUpdate],
+                                  UpdateState | None]] = []
         self._queued = 0
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
@@ -108,8 +111,14 @@ class Online:
                 continue
             self.note_title(message)
             messages.append(message)
-        self._pending.append((messages, batch.state))
-        self._queued += len(messages)
+        updates: list[MessageUpdate] = []
+        for raw in batch.others:
+            try:
+                updates.extend(to_updates(raw, batch.users, batch.chats, self.self_id))
+            except Exception:
+                log.exception("cannot read an update about a message")
+        self._pending.append((messages, updates, batch.state))
+        self._queued += len(messages) + len(updates)
         self._wake.set()
         if self._queued >= MAX_QUEUED:
             await self.flush()  # back-pressure on the library's update loop
@@ -122,8 +131,11 @@ class Online:
         async with self._flushing, self.write_lock:
             pending, self._pending, self._queued = self._pending, [], 0
             await self.ctx.received([Message.model_validate(m)
-                                     for messages, _ in pending for m in messages])
-            for _, state in pending:
+                                     for messages, _, _ in pending for m in messages])
+            updates = [u.event("telegram") for _, found, _ in pending for u in found]
+            if updates:
+                await self.ctx.emit_many(updates)
+            for _, _, state in pending:
                 self.advance(state)
 
     async def writer(self) -> None:
