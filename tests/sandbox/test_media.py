@@ -62,14 +62,24 @@ async def test_dialogs_and_history_in_pages(sb, make_client, lib):
     )
     await sb.control.push_message(me["id"], friend["id"], "group hi", chat="Club")
     if lib == "telethon":
-        dialogs = await mine.client.get_dialogs()
-        found = {d.name: d.unread_count for d in dialogs}
+        from telethon.tl import functions, types
+
+        await mine.client(functions.messages.ToggleDialogPinRequest(
+            peer=types.InputDialogPeer(await mine.client.get_input_entity(friend["id"])),
+            pinned=True))
+        found = [(d.name, d.unread_count, d.pinned) for d in await mine.client.get_dialogs()]
         texts = [m.message async for m in mine.client.iter_messages(friend["id"], limit=None)]
     else:
-        found = {(d.chat.title or d.chat.first_name): d.unread_messages_count
-                 async for d in mine.client.get_dialogs()}
+        from pyrogram import raw
+
+        peer = await mine.client.resolve_peer(friend["id"])
+        await mine.client.invoke(raw.functions.messages.ToggleDialogPin(
+            peer=raw.types.InputDialogPeer(peer=peer), pinned=True))
+        found = [(d.chat.title or d.chat.first_name, d.unread_messages_count, d.is_pinned)
+                 async for d in mine.client.get_dialogs()]
         texts = [m.text async for m in mine.client.get_chat_history(friend["id"])]
-    assert found == {"Club": 1, "Friend": 205}
+    # the pinned dialog first although the group's message is newer
+    assert found == [("Friend", 205, True), ("Club", 1, False)]
     assert texts == [f"m{i}" for i in reversed(range(205))]
     pages = await sb.control.requests(method="messages.getHistory")
     assert len(pages) >= 3  # 205 messages take several pages in both libraries

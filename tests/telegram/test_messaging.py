@@ -168,3 +168,32 @@ async def test_edit_delete_react_read_both_ways(api: Api, sb: RunningSandbox) ->
         assert await sb.control.messages(fay.id) == []  # both deleted for everyone
     finally:
         await fay.close()
+
+
+async def test_bad_ids_and_cursors_are_client_errors(api: Api, sb: RunningSandbox) -> None:
+    from unifyport.sdk import StepError
+
+    acc, me = await authorized(api, sb, "+15550007031")
+    friend = await sb.control.create_user("+15550007032", "Gus")
+    pushed = await sb.control.push_message(me["id"], friend["id"], "text only")
+    await online(api, acc)
+    provider, ctx = ops(api, acc)
+    chat = str(friend["id"])
+    cases = [
+        (provider.history(ctx, chat, 10, "not-a-cursor"), "invalid_cursor"),
+        (provider.list_chats(ctx, 10, "1:2"), "invalid_cursor"),
+        (provider.history(ctx, "abc", 10, None), "validation_failed"),
+        (provider.edit(ctx, chat, "0", "x"), "validation_failed"),
+        (provider.download(ctx, chat, str(pushed["id"]), 0), "attachment_not_found"),
+        (provider.download(ctx, chat, "999", 0), "message_not_found"),
+        (provider.edit(ctx, chat, str(pushed["id"]), "not mine"), "not_author"),
+        (provider.react(ctx, chat, "999", "👍"), "message_not_found"),
+    ]
+    for call, code in cases:
+        try:
+            await call
+        except StepError as err:
+            assert err.code == code, (code, err.code)
+            assert 400 <= err.http_status < 500
+        else:
+            raise AssertionError(f"expected {code}")
