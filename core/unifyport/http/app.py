@@ -19,7 +19,15 @@ from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.delivery.runner import start_sinks, stop_sinks
 from unifyport.gateway import Gateway
-from unifyport.http import accounts, auth_routes, events_routes, health, observe, runtime_routes
+from unifyport.http import (
+    accounts,
+    auth_routes,
+    events_routes,
+    health,
+    messaging_routes,
+    observe,
+    runtime_routes,
+)
 from unifyport.http.auth import install_authentication
 from unifyport.http.context import EXTENSION
 from unifyport.http.errors import install_error_handlers
@@ -27,6 +35,7 @@ from unifyport.http.observe import install_observation
 from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import plugin_blueprint
 from unifyport.http.rendering import install_rendering
+from unifyport.http.uploads import GatewayRequest
 from unifyport.metrics import GatewayMetrics
 from unifyport.plugins.registry import Registry, build_registry
 from unifyport.plugins.routes import Route
@@ -52,6 +61,7 @@ def create_app(
     gw = Gateway(settings=settings, db=db, box=SecretBox(keyring), registry=registry)
 
     app = Quart("unifyport")
+    app.request_class = GatewayRequest  # a multipart send streams past the body cap
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     app.extensions[EXTENSION] = gw
     QuartSchema(
@@ -72,7 +82,7 @@ def create_app(
     install_observation(app, GatewayMetrics(gw), steps)  # before authentication: 401s count
     install_authentication(app)
     for bp in (health.bp, observe.bp, accounts.bp, auth_routes.bp, runtime_routes.bp,
-               events_routes.bp):
+               events_routes.bp, messaging_routes.bp):
         app.register_blueprint(bp)
     routes: list[Route] = []
     registry.pm.hook.register_routes(register=routes.append, settings=settings,
