@@ -1,53 +1,87 @@
-"""Chats, history, files, edits, deletions, reactions and read state on both backends, against
-the sandbox with a real Telethon client as the other side. The provider's operations run on
-the client the gateway's own runtime attached; events are read from the events API."""
+"""Chats, history, files, edits, deletions, reactions and read state through the HTTP API on
+both backends, against the sandbox with a real Telethon client as the other side."""
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp import web
+from werkzeug.datastructures import FileStorage
+
 from tests.support.gateway import Api
 from tests.support.waiting import wait_for
-from unifyport.sdk import OutgoingAttachment, OutgoingMessage, SendContext
+from unifyport.sdk import SendContext
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
 from .helpers import authorized, events, online, received
 from .peer import peer
 
+DOC = b"%PDF-1.4\n" + os.urandom(10 * 1024 * 1024 + 5000)  # past 10 MB: big-file parts
+
+
+@pytest.fixture
+async def doc_server() -> AsyncIterator[str]:
+    """A document on a loopback HTTP server (the URL attachment's source)."""
+    async def doc(request: web.Request) -> web.Response:
+        return web.Response(body=DOC, content_type="application/pdf")
+    app = web.Application()
+    app.router.add_get("/files/report.pdf", doc)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/files/report.pdf"
+    finally:
+        await runner.cleanup()
+
 
 def ops(api: Api, acc: str) -> tuple[Any, SendContext]:
     """The Telegram provider and the context the core gives its messaging methods."""
     gw = api.gateway
-    client = gw.runtime.clients[acc]  # type: ignore[union-attr]
+    client = gw.runtime.clients[acc]  # type: ignore[attr-defined]
     return gw.registry.provider("telegram"), SendContext(acc, {}, client, gw.outbound)
 
 
-def png(path: Path, side: int = 48) -> Path:
+def png(side: int = 48) -> bytes:
     """A small real PNG with random pixels."""
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (struct.pack(">I", len(body)) + kind + body
                 + struct.pack(">I", zlib.crc32(kind + body)))
     rows = b"".join(b"\x00" + os.urandom(3 * side) for _ in range(side))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n"
-                     + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-    return path
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-async def fetch(provider: Any, ctx: SendContext, chat: str, msg: str) -> bytes:
-    stream = await provider.download(ctx, chat, msg, 0)
-    return b"".join([c async for c in stream.chunks])
+async def upload(api: Api, acc: str, chat: str, data: bytes, name: str, mime: str,
+                 text: str = "") -> tuple[int, Any]:
+    response = await api.client.post(
+        f"/v1/accounts/{acc}/messages", headers={"Authorization": f"Bearer {api.key}"},
+        form={"chat_id": chat, "text": text},
+        files={"file": FileStorage(io.BytesIO(data), filename=name, content_type=mime)})
+    return response.status_code, await response.get_json()
 
 
-async def event(api: Api, acc: str, type_: str, count: int = 1) -> list[dict[str, Any]]:
-    async def probe() -> list[dict[str, Any]] | None:
-        got = await events(api, acc, type_)
-        return got if len(got) >= count else None
-    return list(await wait_for(probe, f"{count} {type_} event(s)", attempts=400))
+async def download(api: Api, path: str) -> tuple[int, str, bytes]:
+    response = await api.client.get(path, headers={"Authorization": f"Bearer {api.key}"})
+    return response.status_code, response.mimetype or "", await response.get_data()
+
+
+async def event_where(api: Api, acc: str, type_: str, match: Any) -> dict[str, Any]:
+    """The data of the first ``type_`` event ``match`` accepts (bounded wait)."""
+    async def found() -> dict[str, Any] | None:
+        return next((e["data"] for e in await events(api, acc, type_) if match(e["data"])),
+                    None)
+    return dict(await wait_for(found, type_, attempts=400))
 
 
 async def test_chats_and_history_in_pages(api: Api, sb: RunningSandbox) -> None:
@@ -58,65 +92,72 @@ async def test_chats_and_history_in_pages(api: Api, sb: RunningSandbox) -> None:
         for i in range(205)])
     await sb.control.push_message(me["id"], friend["id"], "hi all", chat="Team")
     await online(api, acc)
-    provider, ctx = ops(api, acc)
 
-    first = await provider.list_chats(ctx, 1, None)
-    assert [c.title for c in first.items] == ["Team"] and first.next_cursor
-    second = await provider.list_chats(ctx, 1, first.next_cursor)
-    [fay] = second.items
-    assert (fay.id, fay.type, fay.unread_count) == (str(friend["id"]), "private", 205)
-    assert fay.last_message is not None and fay.last_message.text == "m204"
-    assert (await provider.list_chats(ctx, 10, None)).next_cursor is None
+    status, first = await api.get(f"/v1/accounts/{acc}/chats?limit=1")
+    assert status == 200, first
+    assert [c["title"] for c in first["data"]] == ["Team"] and first["next_cursor"]
+    _, second = await api.get(f"/v1/accounts/{acc}/chats?limit=1&cursor={first['next_cursor']}")
+    [fay] = second["data"]
+    assert (fay["id"], fay["type"], fay["unread_count"]) == (str(friend["id"]), "private", 205)
+    assert fay["last_message"]["text"] == "m204"
+    _, everything = await api.get(f"/v1/accounts/{acc}/chats?limit=10")
+    assert len(everything["data"]) == 2 and everything["next_cursor"] is None
 
-    texts, cursor, pages = [], None, 0
-    while True:
-        page = await provider.history(ctx, str(friend["id"]), 50, cursor)
-        texts += [m.text for m in page.items]
+    texts: list[str] = []
+    cursor, pages = "", 0
+    while pages < 10:
+        status, page = await api.get(
+            f"/v1/accounts/{acc}/chats/{friend['id']}/messages?limit=50{cursor}")
+        assert status == 200, page
+        texts += [m["text"] for m in page["data"]]
         pages += 1
-        cursor = page.next_cursor
-        if cursor is None:
+        if page["next_cursor"] is None:
             break
+        cursor = f"&cursor={page['next_cursor']}"
     assert texts == [f"m{i}" for i in reversed(range(205))]
     assert pages == 5
+    status, body = await api.get(f"/v1/accounts/{acc}/chats/{friend['id']}/messages?cursor=x")
+    assert (status, body["error"]["code"]) == (400, "invalid_cursor")
 
 
-async def test_files_both_ways(api: Api, sb: RunningSandbox, tmp_path: Path) -> None:
+async def test_files_both_ways(api: Api, sb: RunningSandbox, doc_server: str,
+                               tmp_path: Path) -> None:
     acc, me = await authorized(api, sb, "+15550007011")
     fay = await peer(sb, "+15550007012", "Fay")
     try:
         await online(api, acc)
-        provider, ctx = ops(api, acc)
-        image = png(tmp_path / "pic.png")
-        doc = tmp_path / "report.bin"
-        doc.write_bytes(os.urandom(10 * 1024 * 1024 + 5000))  # big-file parts
-        sent = await provider.send(ctx, OutgoingMessage(
-            chat_id=str(fay.id), text="look", attachments=[OutgoingAttachment(
-                kind="image", file_name="pic.png", mime_type="image/png",
-                size=image.stat().st_size, path=image)]))
-        assert sent.attachments[0].type == "photo" and sent.text == "look"
+        chat = str(fay.id)
+        image = png()
+        status, sent = await upload(api, acc, chat, image, "pic.png", "image/png", "look")
+        assert status == 201, sent
+        assert sent["attachments"][0]["type"] == "photo" and sent["text"] == "look"
         got = await fay.next("UpdateNewMessage")
-        assert await fay.client.download_media(got.message, file=bytes) == image.read_bytes()
-        assert await fetch(provider, ctx, str(fay.id), sent.id) == image.read_bytes()
+        assert got.message.message == "look"
+        assert await fay.client.download_media(got.message, file=bytes) == image
+        status, mime, body = await download(api, sent["attachments"][0]["download_url"])
+        assert (status, mime, body) == (200, "image/jpeg", image)
 
-        sent = await provider.send(ctx, OutgoingMessage(
-            chat_id=str(fay.id), text="", attachments=[OutgoingAttachment(
-                kind="file", file_name="report.bin", mime_type="application/octet-stream",
-                size=doc.stat().st_size, path=doc)]))
-        assert sent.attachments[0].file_name == "report.bin"
+        status, doc = await api.post(f"/v1/accounts/{acc}/messages", {
+            "chat_id": chat, "attachments": [{"url": doc_server}]})
+        assert status == 201, doc
+        assert doc["attachments"][0]["file_name"] == "report.pdf"
         got = await fay.next("UpdateNewMessage")
-        assert got.message.media.document.size == doc.stat().st_size
-        assert await fay.client.download_media(got.message, file=bytes) == doc.read_bytes()
+        document = got.message.media.document
+        assert (document.mime_type, document.size) == ("application/pdf", len(DOC))
+        assert await fay.client.download_media(got.message, file=bytes) == DOC
 
-        theirs = png(tmp_path / "theirs.png", 64)
+        theirs = tmp_path / "theirs.png"
+        theirs.write_bytes(png(64))
         await fay.client.send_file(me["id"], str(theirs), caption="mine")
         [ev] = await received(api, acc)
         message = ev["data"]["message"]
         assert message["text"] == "mine"
         [att] = message["attachments"]
-        assert att["type"] == "photo" and att["size"] == theirs.stat().st_size
-        assert att["download_url"].endswith(f"/messages/{message['id']}/attachments/0")
-        data = await fetch(provider, ctx, message["chat"]["id"], message["id"])
-        assert data == theirs.read_bytes()
+        assert (att["type"], att["size"]) == ("photo", theirs.stat().st_size)
+        status, _, body = await download(api, att["download_url"])
+        assert (status, body) == (200, theirs.read_bytes())
+        status, _, body = await download(api, att["download_url"][:-1] + "1")
+        assert status == 404, body
     finally:
         await fay.close()
 
@@ -126,46 +167,52 @@ async def test_edit_delete_react_read_both_ways(api: Api, sb: RunningSandbox) ->
     fay = await peer(sb, "+15550007022", "Fay")
     try:
         await online(api, acc)
-        provider, ctx = ops(api, acc)
         chat = str(fay.id)
-        sent = await provider.send(ctx, OutgoingMessage(chat_id=chat, text="first"))
+        base = f"/v1/accounts/{acc}/chats/{chat}/messages"
+        _, sent = await api.post(f"/v1/accounts/{acc}/messages", {"chat_id": chat,
+                                                                  "text": "first"})
         await fay.next("UpdateNewMessage")
-        edited = await provider.edit(ctx, chat, sent.id, "first, edited")
-        assert edited.text == "first, edited" and edited.edited_at
+        status, edited = await api.call("PATCH", f"{base}/{sent['id']}",
+                                        {"text": "first, edited"})
+        assert status == 200 and edited["text"] == "first, edited" and edited["edited_at"]
         assert (await fay.next("UpdateEditMessage")).message.message == "first, edited"
-        await provider.react(ctx, chat, sent.id, "👍")
+        status, _ = await api.post(f"{base}/{sent['id']}/reactions", {"emoji": "👍"})
+        assert status == 204
         seen = await fay.next("UpdateMessageReactions")
         assert seen.reactions.results[0].reaction.emoticon == "👍"
+        status, _ = await api.call("DELETE", f"{base}/{sent['id']}/reactions", {"emoji": "👍"})
+        assert status == 204
+        assert not (await fay.next("UpdateMessageReactions")).reactions.results
 
         answer = await fay.client.send_message(me["id"], "answer")
         [ev] = await received(api, acc)
         mid = ev["data"]["message"]["id"]
-        await provider.mark_read(ctx, chat, mid)
+        status, _ = await api.post(f"/v1/accounts/{acc}/chats/{chat}/read", {"message_id": mid})
+        assert status == 204
         assert (await fay.next("UpdateReadHistoryOutbox")).max_id == answer.id
 
         # the peer acts: each action arrives as its event
         from telethon.tl import functions, types
 
         await fay.client.edit_message(me["id"], answer.id, "answer, edited")
-        [ed] = await event(api, acc, "message.edited")
-        assert ed["data"]["message"]["text"] == "answer, edited"
-        assert ed["data"]["message"]["id"] == mid
+        ed = await event_where(api, acc, "message.edited", lambda d: d["message"]["id"] == mid)
+        assert ed["message"]["text"] == "answer, edited"
         await fay.client(functions.messages.SendReactionRequest(
             peer=me["id"], msg_id=answer.id, reaction=[types.ReactionEmoji("🔥")]))
-        [re] = await event(api, acc, "message.reaction")
-        assert (re["data"]["message_id"], re["data"]["emoji"]) == (mid, "🔥")
-        assert re["data"]["sender"]["id"] == chat
+        re = await event_where(api, acc, "message.reaction", lambda d: d["message_id"] == mid)
+        assert re["emoji"] == "🔥" and re["sender"]["id"] == chat and not re["removed"]
         await fay.client.send_read_acknowledge(me["id"], max_id=answer.id)
-        [rd] = await event(api, acc, "message.read")
-        assert rd["data"]["chat_id"] == chat and rd["data"]["message_id"] == sent.id
-        assert rd["data"]["reader"]["id"] == chat
+        rd = await event_where(api, acc, "message.read", lambda d: d["reader"] is not None)
+        assert (rd["chat_id"], rd["message_id"], rd["reader"]["id"]) == (chat, sent["id"], chat)
         await fay.client.delete_messages(me["id"], [answer.id], revoke=True)
-        [dl] = await event(api, acc, "message.deleted")
-        assert dl["data"]["message_ids"] == [mid]
+        await event_where(api, acc, "message.deleted", lambda d: d["message_ids"] == [mid])
 
-        await provider.delete(ctx, chat, sent.id)
+        status, _ = await api.delete(f"{base}/{sent['id']}")
+        assert status == 204
         assert (await fay.next("UpdateDeleteMessages")).messages
         assert await sb.control.messages(fay.id) == []  # both deleted for everyone
+        status, body = await api.call("PATCH", f"{base}/{sent['id']}", {"text": "gone"})
+        assert (status, body["error"]["code"]) == (404, "message_not_found")
     finally:
         await fay.close()
 
