@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
 from api import free_port, start_sandbox, stop, wait_up  # bench/api.py, beside this script
+
 from unifyport_telegram.sandbox.testing import API_HASH, API_ID, ControlClient
 
 
