@@ -161,6 +161,7 @@ def public_message(m: Message) -> dict[str, object]:
         "peer": {"type": m.peer_type, "id": m.peer_id},
         "from_user_id": m.from_id,
         "reply_to_id": m.reply_to,
+        "uid": m.uid,
         "media_id": m.media,
         "edit_date": m.edit_date,
     }
