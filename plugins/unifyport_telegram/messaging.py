@@ -3,13 +3,12 @@ read state) over the client an online account's runtime attached."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from unifyport.sdk import (
     AttachmentStream,
     ChatSummary,
-    ErrorKind,
     Message,
     OutgoingMessage,
     Page,
@@ -17,65 +16,18 @@ from unifyport.sdk import (
     StepError,
 )
 
-from .backend import RawBatch, Upload
-from .errors import TelegramError
+from .backend import Upload
 from .normalise import chat_view, file_location, iso, marked_id, normalise
-from .runtime import INT64, Online
+from .runtime import (
+    INT64,
+    call,
+    chat_number,
+    first_message,
+    message_number,
+    online_of,
+)
 
-T = TypeVar("T")
 CAPTION_LIMIT = 1024
-
-
-def online_of(ctx: SendContext) -> Online:
-    """The account's online client, or 409 ``runtime_not_running``."""
-    online = ctx.client
-    if not isinstance(online, Online) or not online.ready:
-        raise StepError("runtime_not_running", "the account is not online yet")
-    return online
-
-
-def chat_number(chat_id: str) -> int:
-    """A chat id as Telegram's marked 64-bit id (422 otherwise)."""
-    try:
-        chat = int(chat_id)
-    except ValueError:
-        raise StepError("validation_failed", "chat_id must be a numeric id") from None
-    if not INT64[0] <= chat <= INT64[1] or chat == 0:
-        raise StepError("validation_failed", "chat_id must be a non-zero 64-bit id")
-    return chat
-
-
-def message_number(message_id: str | None, what: str = "message_id") -> int:
-    """A message id as Telegram's positive 32-bit id (422 otherwise)."""
-    try:
-        value = int(message_id or "")
-    except ValueError:
-        raise StepError("validation_failed", f"{what} must be a numeric id") from None
-    if not 0 < value < 2**31:
-        raise StepError("validation_failed", f"{what} must be a positive 32-bit id")
-    return value
-
-
-async def call(online: Online, aw: Awaitable[T]) -> T:
-    """Await a backend call; its :class:`TelegramError` becomes the API's error (a dead
-    session also stops the runtime)."""
-    try:
-        return await aw
-    except TelegramError as err:
-        if err.revoked:
-            online.mark_revoked(err)
-        raise err.to_step_error() from None
-
-
-def first_message(online: Online, batch: RawBatch) -> Message:
-    """The first message of a backend's answer, normalised."""
-    for raw in batch.messages:
-        found = normalise(raw, batch.users, batch.chats, online.self_id)
-        if found is not None:
-            online.remember(found["chat"]["id"], found["id"])
-            return Message.model_validate(online.complete(found))
-    raise StepError("provider_unavailable", "Telegram did not return the message",
-                    kind=ErrorKind.UPSTREAM)
 
 
 def _cursor(cursor: str | None, parts: int) -> list[int]:
@@ -133,19 +85,23 @@ async def history(ctx: SendContext, chat_id: str, limit: int,
     return Page(items, str(min(ids)) if more else None)
 
 
-async def send_files(online: Online, chat: int, message: OutgoingMessage,
-                     reply: int | None) -> Message:
+async def send_files(ctx: SendContext, message: OutgoingMessage) -> Message:
     """One Telegram message per attachment (the text captions the first); answers the first.
     Each file is uploaded in parts from the core's spooled copy."""
-    if len(message.text) > CAPTION_LIMIT:
+    online = online_of(ctx)
+    chat = chat_number(message.chat_id)
+    reply = None if message.reply_to_id is None else message_number(message.reply_to_id,
+                                                                    "reply_to_id")
+    captions = [(message.text if i == 0 else "") or att.caption or ""
+                for i, att in enumerate(message.attachments)]
+    if any(len(c) > CAPTION_LIMIT for c in captions):
         raise StepError("message_too_long",
                         f"a caption holds at most {CAPTION_LIMIT} characters")
     first: Message | None = None
-    for i, att in enumerate(message.attachments):
-        caption = message.text if i == 0 else att.caption or ""
+    for i, (att, caption) in enumerate(zip(message.attachments, captions, strict=True)):
         upload = Upload(att.path, att.file_name, att.mime_type, att.size, att.kind)
         batch = await call(online, online.client.send_media(
-            chat, upload, caption[:CAPTION_LIMIT], reply if i == 0 else None))
+            chat, upload, caption, reply if i == 0 else None))
         sent = first_message(online, batch)
         first = first or sent
     assert first is not None

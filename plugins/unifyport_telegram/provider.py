@@ -58,11 +58,7 @@ class TelegramProvider(Provider):
     async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
         if not message.attachments:
             return await self.runtimes.send(ctx, message)
-        online = messaging.online_of(ctx)
-        reply = message.reply_to_id
-        return await messaging.send_files(
-            online, messaging.chat_number(message.chat_id), message,
-            None if reply is None else messaging.message_number(reply, "reply_to_id"))
+        return await messaging.send_files(ctx, message)
 
     async def list_chats(self, ctx: SendContext, limit: int,
                          cursor: str | None) -> Page[ChatSummary]:
