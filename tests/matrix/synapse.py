@@ -34,6 +34,7 @@ OVERRIDES = {
     "rc_joins_per_room": RATE,
     "rc_admin_redaction": RATE,
     "url_preview_enabled": False,
+    "max_upload_size": "200M",
 }
 
 

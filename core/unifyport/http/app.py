@@ -35,7 +35,7 @@ from unifyport.http.observe import install_observation
 from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import plugin_blueprint
 from unifyport.http.rendering import install_rendering
-from unifyport.http.uploads import GatewayRequest
+from unifyport.http.uploads import FlowControlledConnection, GatewayRequest
 from unifyport.metrics import GatewayMetrics
 from unifyport.plugins.registry import Registry, build_registry
 from unifyport.plugins.routes import Route
@@ -61,7 +61,8 @@ def create_app(
     gw = Gateway(settings=settings, db=db, box=SecretBox(keyring), registry=registry)
 
     app = Quart("unifyport")
-    app.request_class = GatewayRequest  # a multipart send streams past the body cap
+    app.request_class = GatewayRequest  # a multipart send streams past the body cap,
+    app.asgi_http_class = FlowControlledConnection  # as fast as it is written to disk
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     app.extensions[EXTENSION] = gw
     QuartSchema(

@@ -7,6 +7,7 @@ that route only, by :class:`GatewayRequest`; the bytes are counted here instead)
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import re
 import shutil
@@ -17,7 +18,10 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from hypercorn.typing import ASGIReceiveCallable
 from quart import Request, request
+from quart.asgi import ASGIHTTPConnection
+from quart.wrappers.request import Body
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
@@ -28,6 +32,8 @@ from unifyport.outbound.fetch import download
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.settings import MessagingSettings
 
+HIGH_WATER = 1 << 20
+"""Most bytes of a streamed request body waiting to be read."""
 SEND_PATH = re.compile(r"/v1/accounts/[^/]+/messages/?")
 FIELD_MAX = 128 * 1024
 """Largest non-file form field (the text, ids); the decoder's own buffer is unbounded
@@ -35,15 +41,59 @@ FIELD_MAX = 128 * 1024
 KINDS: tuple[AttachmentKind, ...] = ("image", "video", "audio", "voice", "file")
 
 
+class StreamedBody(Body):
+    """A request body consumed as it arrives with at most ``HIGH_WATER`` bytes waiting:
+    :class:`FlowControlledConnection` receives no more until the route has read them, so
+    the server stops reading the socket (TCP back-pressure) instead of buffering."""
+
+    def __init__(self, expected_content_length: int | None,
+                 max_content_length: int | None) -> None:
+        super().__init__(expected_content_length, max_content_length)
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def append(self, data: bytes) -> None:
+        super().append(data)
+        if len(self._data) >= HIGH_WATER:
+            self._room.clear()
+
+    async def __anext__(self) -> bytes:
+        data = await super().__anext__()
+        self._room.set()
+        return data
+
+    async def room(self) -> None:
+        await self._room.wait()
+
+
+class FlowControlledConnection(ASGIHTTPConnection):
+    """Quart's ASGI connection, receiving a :class:`StreamedBody` only as it is read."""
+
+    async def handle_messages(self, request: Request, receive: ASGIReceiveCallable) -> None:
+        body = request.body
+        if not isinstance(body, StreamedBody):
+            return await super().handle_messages(request, receive)
+        while True:
+            await body.room()
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body.set_complete()
+            elif message["type"] == "http.disconnect":
+                return
+
+
 class GatewayRequest(Request):
-    """Quart's request, without the app-wide body cap for a multipart send (streamed to
-    disk and capped per file by :class:`Spool`)."""
+    """Quart's request; a multipart send has no app-wide body cap (it is streamed to disk
+    and capped per file by :class:`Spool`) and a flow-controlled body."""
 
     def __init__(self, method: str, scheme: str, path: str, query_string: bytes,
                  headers: Headers, *args: Any, **kwargs: Any) -> None:
         if method == "POST" and SEND_PATH.fullmatch(path) and \
                 headers.get("Content-Type", "").lower().startswith("multipart/form-data"):
             kwargs["max_content_length"] = None
+            self.body_class = StreamedBody
         super().__init__(method, scheme, path, query_string, headers, *args, **kwargs)
 
 
