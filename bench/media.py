@@ -5,7 +5,8 @@ the gateway's resident memory grew over its baseline while doing it (it must sta
 ~10 MB: files are streamed, never held whole).
 
 The gateway runs as its own process (``unifyport serve``) so its RSS is its own; the channel's
-far side (a local Synapse...) runs beside it. Channels plug in as a :class:`Channel` in
+far side (a local Synapse, the MTProto sandbox: ``telegram`` is the Telethon backend,
+``telegram-pyrogram`` Kurigram) runs beside it. Channels plug in as a :class:`Channel` in
 ``CHANNELS``; ``--provider`` picks one (default: all).
 
     .venv/bin/python bench/media.py [--mb 50] [--provider matrix]
@@ -30,7 +31,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
-from api import call, free_port, stop, wait_up  # bench/api.py, beside this script
+from api import call, free_port, start_sandbox, stop, wait_up  # bench/api.py, beside this
 
 from tests.matrix.synapse import Synapse
 
@@ -81,7 +82,60 @@ class MatrixChannel(Channel):
         self.hs.stop()
 
 
-CHANNELS: dict[str, type[Channel]] = {"matrix": MatrixChannel}
+class TelegramChannel(Channel):
+    """The MTProto sandbox in its own process; the account logs in with a code."""
+
+    name = "telegram"
+    backend = "telethon"
+
+    def start(self, tmp: Path) -> str:
+        self.proc, self.sb = start_sandbox(tmp)
+        dcs = "\n".join(f'"{k}" = "{v}"' for k, v in self.sb["dcs"].items())
+        return (f'[plugins.telegram]\nbackend = "{self.backend}"\ntimeout = 60\n'
+                f'[plugins.telegram.server]\ndc_id = {self.sb["dc_id"]}\n'
+                f'address = "{self.sb["mtproto"]}"\n'
+                f'public_key_file = "{self.sb["public_key_file"]}"\n'
+                f"[plugins.telegram.server.dcs]\n{dcs}\n")
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        import json
+        import urllib.request
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.sb["control"] + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def online_account(self, port: int, key: str) -> tuple[str, str]:
+        phone = "+15558880001"
+        self._control("POST", "/users", {"phone": phone, "first_name": "Bench"})
+        friend = self._control("POST", "/users", {"phone": "+15558880002",
+                                                  "first_name": "Friend"})
+        status, body = call(port, key, "POST", "/v1/accounts", {
+            "provider": "telegram", "auth_mode": "code", "provider_data": {
+                "api_id": 12345, "api_hash": "0123456789abcdef0123456789abcdef",
+                "phone": phone}})
+        assert status == 201, body
+        acc = str(body["id"])
+        status, body = call(port, key, "POST", f"/v1/accounts/{acc}/auth/session/start")
+        assert status == 200, body
+        code = self._control("GET", f"/codes/{phone}")["code"]
+        status, body = call(port, key, "POST", f"/v1/accounts/{acc}/auth/session/code",
+                            {"code": code})
+        assert status == 200 and body["status"] == "authorized", body
+        return acc, str(friend["id"])
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+class KurigramChannel(TelegramChannel):
+    name = "telegram-pyrogram"
+    backend = "pyrogram"
+
+
+CHANNELS: dict[str, type[Channel]] = {"matrix": MatrixChannel, "telegram": TelegramChannel,
+                                      "telegram-pyrogram": KurigramChannel}
 
 
 def rss_mb(pid: int) -> float:

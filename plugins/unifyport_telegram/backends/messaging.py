@@ -8,9 +8,14 @@ namespace), ``_input_peer`` and ``_upload_file`` (its library's own part-by-part
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import math
 import os
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
+
+import anyio
 
 from ..backend import FileLocation, RawBatch, RawDialogs, Upload
 from ..normalise import marked_id, unmark
@@ -19,14 +24,13 @@ from . import raw_tl
 T = TypeVar("T")
 CHUNK = 512 * 1024
 """Upload part and download chunk size (Telegram's largest part; it divides 1 MB)."""
+BIG_FILE = 10 * 1024 * 1024
+"""Files above this are uploaded with ``upload.saveBigFilePart``."""
+IN_FLIGHT = 3
+"""Upload parts sent before the first answer is awaited (each holds 512 KB)."""
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 MAX_PHOTO = 10 * 1024 * 1024
 """Larger images go as documents (Telegram refuses bigger photos)."""
-
-
-def upload_timeout(timeout: float, size: int) -> float:
-    """The time an upload of ``size`` bytes may take: the call timeout plus 256 KB/s."""
-    return timeout + size / (256 * 1024)
 
 
 async def next_or_none(chunks: AsyncIterator[T]) -> T | None:
@@ -59,7 +63,47 @@ class MessagingCalls:
         raise NotImplementedError
 
     async def _upload_file(self, upload: Upload) -> Any:
-        raise NotImplementedError
+        """Upload in 512 KB parts read from disk, at most :data:`IN_FLIGHT` parts at a time;
+        the ``InputFile``/``InputFileBig`` to send."""
+        t, big = self._t, upload.size > BIG_FILE
+        parts, file_id = max(1, math.ceil(upload.size / CHUNK)), random_id()
+        md5 = hashlib.md5(usedforsecurity=False)
+        pending: list[asyncio.Task[Any]] = []
+        try:
+            async with await anyio.open_file(upload.path, "rb") as f:
+                for part in range(parts):
+                    data = await f.read(CHUNK)
+                    if big:
+                        call = self._rpc("upload.SaveBigFilePart", file_id=file_id,
+                                         file_part=part, file_total_parts=parts, bytes=data)
+                    else:
+                        md5.update(data)
+                        call = self._rpc("upload.SaveFilePart", file_id=file_id,
+                                         file_part=part, bytes=data)
+                    pending.append(asyncio.ensure_future(call))
+                    if len(pending) >= IN_FLIGHT:
+                        await pending.pop(0)
+            for task in pending:
+                await task
+        finally:
+            for task in pending:
+                task.cancel()
+        if big:
+            return t.InputFileBig(id=file_id, parts=parts, name=upload.file_name)
+        return t.InputFile(id=file_id, parts=parts, name=upload.file_name,
+                           md5_checksum=md5.hexdigest())
+
+    async def _download(self, loc: FileLocation) -> AsyncIterator[bytes]:
+        """The file in 512 KB chunks from this client's own DC, one request at a time."""
+        location, offset = self._location(loc), 0
+        while True:
+            res = await self._rpc("upload.GetFile", location=location, offset=offset,
+                                  limit=CHUNK)
+            if res.bytes:
+                yield bytes(res.bytes)
+            offset += len(res.bytes)
+            if len(res.bytes) < CHUNK:
+                return
 
     async def _channel(self, chat_id: int) -> Any | None:
         """The ``InputChannel`` of a channel id, ``None`` for users and basic groups."""

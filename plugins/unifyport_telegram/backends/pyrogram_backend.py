@@ -27,13 +27,12 @@ from ..backend import (
     SentCode,
     TelegramClient,
     UpdateCallback,
-    Upload,
     display_name,
 )
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
-from .messaging import MessagingCalls, next_or_none, random_id, upload_timeout
+from .messaging import MessagingCalls, next_or_none, random_id
 from .pyrogram_setup import connection_class, session_string, trust
 
 log = logging.getLogger(__name__)
@@ -102,9 +101,9 @@ class PyrogramClient(MessagingCalls, TelegramClient):
                 return translate(exc)
         return None
 
-    async def _call(self, aw: Awaitable[T], seconds: float | None = None) -> T:
+    async def _call(self, aw: Awaitable[T]) -> T:
         try:
-            return await asyncio.wait_for(aw, seconds or self.cfg.timeout)
+            return await asyncio.wait_for(aw, self.cfg.timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -271,11 +270,12 @@ class PyrogramClient(MessagingCalls, TelegramClient):
         module, method = name.split(".")
         return await self._invoke(getattr(getattr(raw.functions, module), method)(**kwargs))
 
-    async def _upload_file(self, upload: Upload) -> Any:
-        return await self._call(self._client.save_file(str(upload.path)),
-                                upload_timeout(self.cfg.timeout, upload.size))
-
     async def iter_file(self, location: FileLocation) -> AsyncIterator[bytes]:
+        if location.dc_id == self._dc_id:
+            async for chunk in self._download(location):
+                yield chunk
+            return
+        # Kurigram's own download follows a file kept on another DC (a media session there)
         photo = location.kind == "photo"
         file_id = FileId(
             file_type=FileType.PHOTO if photo else FileType.DOCUMENT, dc_id=location.dc_id,

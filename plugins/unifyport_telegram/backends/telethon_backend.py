@@ -23,14 +23,13 @@ from ..backend import (
     SentCode,
     TelegramClient,
     UpdateCallback,
-    Upload,
     display_name,
 )
 from ..config import TelegramConfig
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
-from .messaging import CHUNK, MessagingCalls, next_or_none, upload_timeout
+from .messaging import CHUNK, MessagingCalls, next_or_none
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,9 +106,9 @@ class TelethonClient(MessagingCalls, TelegramClient):
         self._client.unifyport_cfg = self.cfg
         self._callback: UpdateCallback | None = None
 
-    async def _call(self, aw: Awaitable[T], seconds: float | None = None) -> T:
+    async def _call(self, aw: Awaitable[T]) -> T:
         try:
-            return await asyncio.wait_for(aw, seconds or self.cfg.timeout)
+            return await asyncio.wait_for(aw, self.cfg.timeout)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -245,11 +244,6 @@ class TelethonClient(MessagingCalls, TelegramClient):
         module, method = name.split(".")
         request = getattr(getattr(functions, module), method + "Request")(**kwargs)
         return await self._call(self._client(request))
-
-    async def _upload_file(self, upload: Upload) -> Any:
-        return await self._call(self._client.upload_file(
-            str(upload.path), part_size_kb=CHUNK // 1024, file_size=upload.size,
-            file_name=upload.file_name), upload_timeout(self.cfg.timeout, upload.size))
 
     async def iter_file(self, location: FileLocation) -> AsyncIterator[bytes]:
         chunks = self._client.iter_download(
