@@ -244,3 +244,24 @@ async def test_bad_ids_and_cursors_are_client_errors(api: Api, sb: RunningSandbo
             assert 400 <= err.http_status < 500
         else:
             raise AssertionError(f"expected {code}")
+
+
+async def test_changes_made_while_offline_arrive_with_the_catch_up(
+        api: Api, sb: RunningSandbox) -> None:
+    acc, me = await authorized(api, sb, "+15550007041")
+    fay = await peer(sb, "+15550007042", "Fay")
+    try:
+        await online(api, acc)
+        answer = await fay.client.send_message(me["id"], "before")
+        [ev] = await received(api, acc)
+        mid = ev["data"]["message"]["id"]
+        status, body = await api.post(f"/v1/accounts/{acc}/runtime/stop")
+        assert status == 200, body
+        await fay.client.edit_message(me["id"], answer.id, "while you were away")
+        await fay.client.delete_messages(me["id"], [answer.id], revoke=True)
+        await online(api, acc)
+        ed = await event_where(api, acc, "message.edited", lambda d: d["message"]["id"] == mid)
+        assert ed["message"]["text"] == "while you were away"
+        await event_where(api, acc, "message.deleted", lambda d: d["message_ids"] == [mid])
+    finally:
+        await fay.close()
