@@ -8,6 +8,8 @@ import asyncio
 import os
 from typing import Any
 
+from tests.support.messaging import png as make_png
+
 from .adapters import TIMEOUT
 from .conftest import login
 
@@ -105,7 +107,8 @@ async def test_files_up_and_down_in_parts(sb, make_client, lib, tmp_path):
     assert len(big_parts) >= 20
 
     # the peer's photo, downloaded by me with my library
-    png = _png(tmp_path / "pic.png")
+    png = tmp_path / "pic.png"
+    png.write_bytes(make_png())
     mine_seen = _raw_updates(mine)
     await peer.client.send_file(me["id"], str(png))
     incoming = await _until(mine_seen, "UpdateNewMessage")
@@ -116,20 +119,6 @@ async def test_files_up_and_down_in_parts(sb, make_client, lib, tmp_path):
         msg = await mine.client.get_messages(friend["id"], incoming.message.id)
         data = bytes((await mine.client.download_media(msg, in_memory=True)).getbuffer())
     assert data == png.read_bytes()
-
-
-def _png(path) -> Any:
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body))
-
-    raw = b"".join(b"\x00" + os.urandom(3 * 64) for _ in range(64))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2,
-                     0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-    return path
 
 
 async def test_edit_react_read_delete_reach_the_peer(sb, make_client, lib):

@@ -3,45 +3,19 @@ both backends, against the sandbox with a real Telethon client as the other side
 
 from __future__ import annotations
 
-import io
 import os
-import struct
-import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp import web
-from werkzeug.datastructures import FileStorage
-
 from tests.support.gateway import Api
-from tests.support.waiting import wait_for
+from tests.support.messaging import download, event_where, png, serving, upload
 from unifyport.sdk import SendContext
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
-from .helpers import authorized, events, online, received
+from .helpers import authorized, online, received
 from .peer import peer
 
 DOC = b"%PDF-1.4\n" + os.urandom(10 * 1024 * 1024 + 5000)  # past 10 MB: big-file parts
-
-
-@pytest.fixture
-async def doc_server() -> AsyncIterator[str]:
-    """A document on a loopback HTTP server (the URL attachment's source)."""
-    async def doc(request: web.Request) -> web.Response:
-        return web.Response(body=DOC, content_type="application/pdf")
-    app = web.Application()
-    app.router.add_get("/files/report.pdf", doc)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/files/report.pdf"
-    finally:
-        await runner.cleanup()
 
 
 def ops(api: Api, acc: str) -> tuple[Any, SendContext]:
@@ -49,39 +23,6 @@ def ops(api: Api, acc: str) -> tuple[Any, SendContext]:
     gw = api.gateway
     client = gw.runtime.clients[acc]  # type: ignore[attr-defined]
     return gw.registry.provider("telegram"), SendContext(acc, {}, client, gw.outbound)
-
-
-def png(side: int = 48) -> bytes:
-    """A small real PNG with random pixels."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body)))
-    rows = b"".join(b"\x00" + os.urandom(3 * side) for _ in range(side))
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-async def upload(api: Api, acc: str, chat: str, data: bytes, name: str, mime: str,
-                 text: str = "") -> tuple[int, Any]:
-    response = await api.client.post(
-        f"/v1/accounts/{acc}/messages", headers={"Authorization": f"Bearer {api.key}"},
-        form={"chat_id": chat, "text": text},
-        files={"file": FileStorage(io.BytesIO(data), filename=name, content_type=mime)})
-    return response.status_code, await response.get_json()
-
-
-async def download(api: Api, path: str) -> tuple[int, str, bytes]:
-    response = await api.client.get(path, headers={"Authorization": f"Bearer {api.key}"})
-    return response.status_code, response.mimetype or "", await response.get_data()
-
-
-async def event_where(api: Api, acc: str, type_: str, match: Any) -> dict[str, Any]:
-    """The data of the first ``type_`` event ``match`` accepts (bounded wait)."""
-    async def found() -> dict[str, Any] | None:
-        return next((e["data"] for e in await events(api, acc, type_) if match(e["data"])),
-                    None)
-    return dict(await wait_for(found, type_, attempts=400))
 
 
 async def test_chats_and_history_in_pages(api: Api, sb: RunningSandbox) -> None:
@@ -120,8 +61,7 @@ async def test_chats_and_history_in_pages(api: Api, sb: RunningSandbox) -> None:
     assert (status, body["error"]["code"]) == (400, "invalid_cursor")
 
 
-async def test_files_both_ways(api: Api, sb: RunningSandbox, doc_server: str,
-                               tmp_path: Path) -> None:
+async def test_files_both_ways(api: Api, sb: RunningSandbox, tmp_path: Path) -> None:
     acc, me = await authorized(api, sb, "+15550007011")
     fay = await peer(sb, "+15550007012", "Fay")
     try:
@@ -137,8 +77,9 @@ async def test_files_both_ways(api: Api, sb: RunningSandbox, doc_server: str,
         status, mime, body = await download(api, sent["attachments"][0]["download_url"])
         assert (status, mime, body) == (200, "image/jpeg", image)
 
-        status, doc = await api.post(f"/v1/accounts/{acc}/messages", {
-            "chat_id": chat, "attachments": [{"url": doc_server}]})
+        async with serving(DOC, "application/pdf", "report.pdf") as url:
+            status, doc = await api.post(f"/v1/accounts/{acc}/messages", {
+                "chat_id": chat, "attachments": [{"url": url}]})
         assert status == 201, doc
         assert doc["attachments"][0]["file_name"] == "report.pdf"
         got = await fay.next("UpdateNewMessage")

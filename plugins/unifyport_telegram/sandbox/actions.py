@@ -9,6 +9,7 @@ pushes the matching update to each owner's connections: ``updateNewMessage`` wit
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from telethon.tl import functions, types
@@ -34,6 +35,19 @@ def copies(store: Store, msg: Message) -> list[Message]:
         if copy is not None:
             found.append(copy)
     return found
+
+
+def _to_every_copy(c: Call, msg: Message, update_for: Callable[[Message], Any]) -> types.Updates:
+    """Push ``update_for(copy)`` to the owner of each copy of ``msg``; the caller's own
+    update, wrapped, is the RPC answer (its other connections get it pushed)."""
+    me, answer = c.user().id, None
+    for copy in copies(c.sandbox.store, msg):
+        own = copy.owner_id == me
+        wrapped = push_update(c.sandbox, copy.owner_id, update_for(copy), [copy],
+                              c.conn if own else None)
+        answer = wrapped if own else answer
+    assert answer is not None
+    return answer
 
 
 def _in_box(c: Call, peer: Any, msg_id: int) -> Message:
@@ -68,7 +82,7 @@ def send_media(c: Call) -> types.Updates:
 @HANDLERS.handles(functions.messages.EditMessageRequest)
 def edit_message(c: Call) -> types.Updates:
     """New text for an own message, in every copy."""
-    me, req = c.user(), c.request
+    req = c.request
     msg = _in_box(c, req.peer, req.id)
     if not msg.out:
         raise RpcFail(403, "MESSAGE_AUTHOR_REQUIRED")
@@ -78,17 +92,15 @@ def edit_message(c: Call) -> types.Updates:
         raise RpcFail(400, "MESSAGE_EMPTY")
     if req.message == msg.text:
         raise RpcFail(400, "MESSAGE_NOT_MODIFIED")
-    store, now, answer = c.sandbox.store, int(time.time()), None
-    for copy in copies(store, msg):
+    store, now = c.sandbox.store, int(time.time())
+
+    def edited(copy: Message) -> types.UpdateEditMessage:
         pts = store.bump(copy.owner_id)
         store.change({"op": "edit", "owner": copy.owner_id, "id": copy.id,
                       "text": req.message, "edit_date": now, "pts": pts})  # fmt: skip
-        update = types.UpdateEditMessage(message=tl_message(copy, store), pts=pts, pts_count=1)
-        own = copy.owner_id == me.id
-        wrapped = push_update(c.sandbox, copy.owner_id, update, [copy], c.conn if own else None)
-        answer = wrapped if own else answer
-    assert answer is not None
-    return answer
+        return types.UpdateEditMessage(message=tl_message(copy, store), pts=pts, pts_count=1)
+
+    return _to_every_copy(c, msg, edited)
 
 
 @HANDLERS.handles(functions.messages.DeleteMessagesRequest)
@@ -123,18 +135,15 @@ def send_reaction(c: Call) -> types.Updates:
         raise RpcFail(400, "REACTION_INVALID")
     store.change({"op": "react", "uid": msg.uid, "user": me.id,
                   "emoticon": chosen[0] if chosen else ""})  # fmt: skip
-    answer = None
-    for copy in copies(store, msg):
+
+    def reacted(copy: Message) -> types.UpdateMessageReactions:
         counts = tl_reactions(store.reactions.get(msg.uid, {}), copy.owner_id)
-        update = types.UpdateMessageReactions(
+        return types.UpdateMessageReactions(
             peer=tl_peer(copy), msg_id=copy.id,
             reactions=counts or types.MessageReactions(results=[]),
-        )  # fmt: skip
-        own = copy.owner_id == me.id
-        wrapped = push_update(c.sandbox, copy.owner_id, update, [copy], c.conn if own else None)
-        answer = wrapped if own else answer
-    assert answer is not None
-    return answer
+        )
+
+    return _to_every_copy(c, msg, reacted)
 
 
 @HANDLERS.handles(functions.messages.ReadHistoryRequest)

@@ -232,10 +232,9 @@ class Store:
             table[(owner, op["peer_type"], op["peer_id"])] = op["max_id"]
         elif kind == "react":
             chosen = self.reactions.setdefault(op["uid"], {})
+            chosen.pop(op["user"], None)  # a new reaction is the newest
             if op["emoticon"]:
                 chosen[op["user"]] = op["emoticon"]
-            else:
-                chosen.pop(op["user"], None)
 
     def change(self, op: dict[str, Any]) -> None:
         """Apply a change of existing state and journal it (replayed by :meth:`_apply`)."""

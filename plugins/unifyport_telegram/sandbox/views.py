@@ -96,7 +96,7 @@ def reactions(chosen: dict[int, str], viewer_id: int) -> types.MessageReactions 
             peer_id=types.PeerUser(uid), date=when(0), reaction=types.ReactionEmoji(e),
             my=uid == viewer_id or None,
         )
-        for uid, e in chosen.items()
+        for uid, e in reversed(chosen.items())  # newest first, as Telegram lists them
     ]
     return types.MessageReactions(results=results, recent_reactions=recent, can_see_list=True)
 
