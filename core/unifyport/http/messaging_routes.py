@@ -147,11 +147,11 @@ async def attachment(account_id: str, chat_id: str, message_id: str, index: str)
     cap = gateway().settings.messaging.download_max_bytes
     stream = await operate(account, "download",
                            lambda p, c: p.download(c, chat_id, message_id, int(index)))
+    first = await _first_chunk(stream)  # started, so closing it runs its cleanup
     if stream.size is not None and stream.size > cap:
         await _close(stream)
         raise ApiError(413, "file_too_large", f"the attachment is larger than {cap} bytes",
                        max_bytes=cap)
-    first = await _first_chunk(stream)
     headers = {"Cache-Control": "private, max-age=0"}
     if stream.size is not None:
         headers["Content-Length"] = str(stream.size)
