@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from werkzeug.datastructures import FileStorage
 
 from tests.core.test_runtime import authorized, runtime_is, until
@@ -28,6 +27,7 @@ from unifyport.sdk import (
     SendContext,
     StepError,
 )
+from unifyport.testing.messaging import serving
 
 CAPS = '[messaging]\nupload_max_bytes = 400000\ndownload_max_bytes = 500000\n' \
        'max_attachments = 2\n[security]\noutbound_allow_cidrs = ["127.0.0.1/32"]\n'
@@ -150,20 +150,8 @@ async def test_uploads_are_spooled_within_the_caps(fapi: Api, files: FileProvide
 
 @pytest.fixture
 async def file_server() -> AsyncIterator[str]:
-    async def serve(request: web.Request) -> web.Response:
-        size = int(request.match_info["size"])
-        return web.Response(body=b"d" * size, content_type="application/pdf")
-    app = web.Application()
-    app.router.add_get("/doc/{size}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/doc/"
-    finally:
-        await runner.cleanup()
+    async with serving(b"", "application/pdf") as url:
+        yield url.replace("/files/document", "/sized/")
 
 
 async def test_url_attachments_go_through_the_outbound_policy(

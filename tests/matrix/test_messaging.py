@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from werkzeug.datastructures import FileStorage
 
 from tests.support.gateway import Api
+from unifyport.testing.messaging import serving
 
 from .synapse import Synapse
 from .test_matrix import events, login, online, wait_for
@@ -25,19 +25,8 @@ DOC = b"%PDF-1.4\n" + os.urandom(150_000)
 @pytest.fixture
 async def doc_server() -> AsyncIterator[str]:
     """A document on a loopback HTTP server (the URL attachment's source)."""
-    async def doc(request: web.Request) -> web.Response:
-        return web.Response(body=DOC, content_type="application/pdf")
-    app = web.Application()
-    app.router.add_get("/files/report.pdf", doc)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/files/report.pdf"
-    finally:
-        await runner.cleanup()
+    async with serving(DOC, "application/pdf", "report.pdf") as url:
+        yield url
 
 
 async def upload(api: Api, acc: str, room: str, data: bytes, name: str, mime: str,

@@ -134,22 +134,24 @@ async def history(account_id: str, chat_id: str) -> dict[str, Any]:
     return _page([linked(account_id, m) for m in page.items], page.next_cursor)
 
 
-@bp.get(MESSAGE + "/attachments/<int:index>")
+@bp.get(MESSAGE + "/attachments/<index>")  # no int converter: it breaks the OpenAPI path
 @scope(READ_SCOPE)
 @tag(["messaging"])
-async def attachment(account_id: str, chat_id: str, message_id: str, index: int) -> Response:
+async def attachment(account_id: str, chat_id: str, message_id: str, index: str) -> Response:
     """Stream an attachment's bytes from the channel with its content type (`download`);
     413 `file_too_large` past `messaging.download_max_bytes`."""
     account = await get_account(gateway(), account_id)
     _provider(account, "download")
+    if not index.isdigit() or len(index) > 4:
+        raise ApiError(404, "attachment_not_found", "attachments are numbered from 0")
     cap = gateway().settings.messaging.download_max_bytes
     stream = await operate(account, "download",
-                           lambda p, c: p.download(c, chat_id, message_id, index))
+                           lambda p, c: p.download(c, chat_id, message_id, int(index)))
+    first = await _first_chunk(stream)  # started, so closing it runs its cleanup
     if stream.size is not None and stream.size > cap:
         await _close(stream)
         raise ApiError(413, "file_too_large", f"the attachment is larger than {cap} bytes",
                        max_bytes=cap)
-    first = await _first_chunk(stream)
     headers = {"Cache-Control": "private, max-age=0"}
     if stream.size is not None:
         headers["Content-Length"] = str(stream.size)

@@ -138,7 +138,7 @@ class MessagingConformance(ChannelConformance):
     @requires("media")
     @pytest.mark.asyncio
     async def test_files_by_upload_and_by_url_reach_the_far_side(self) -> None:
-        async with self.gateway() as api, _serving(PDF, "application/pdf") as url:
+        async with self.gateway() as api, serving(PDF, "application/pdf") as url:
             account, chat = await self._ready(api)
             response = await api.client.post(
                 f"/v1/accounts/{account['id']}/messages",
@@ -266,18 +266,25 @@ def _file(data: bytes) -> FileStorage:
 
 
 @asynccontextmanager
-async def _serving(body: bytes, content_type: str) -> AsyncIterator[str]:
-    """``body`` served once per GET from a loopback HTTP server; its URL."""
+async def serving(body: bytes, content_type: str,
+                  name: str = "document") -> AsyncIterator[str]:
+    """``body`` served at every GET of ``/files/<name>`` from a loopback HTTP server; that
+    URL. Paths under ``/sized/<n>`` answer ``n`` bytes."""
     async def serve(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type=content_type)
+
+    async def sized(request: web.Request) -> web.Response:
+        return web.Response(body=b"d" * int(request.match_info["size"]),
+                            content_type=content_type)
     app = web.Application()
-    app.router.add_get("/files/document", serve)
+    app.router.add_get(f"/files/{name}", serve)
+    app.router.add_get("/sized/{size}", sized)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}/files/document"
+        yield f"http://127.0.0.1:{port}/files/{name}"
     finally:
         await runner.cleanup()
