@@ -1,5 +1,6 @@
-"""Helpers for the messaging tests through the API: a loopback file server for URL
-attachments, multipart uploads, streamed downloads and waiting for one event."""
+"""Helpers for the messaging tests through the API: multipart uploads, downloads, waiting
+for one event, a real PNG (the loopback file server is the kit's
+``unifyport.testing.messaging.serving``)."""
 
 from __future__ import annotations
 
@@ -7,33 +8,12 @@ import io
 import os
 import struct
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from aiohttp import web
 from werkzeug.datastructures import FileStorage
 
 from tests.support.gateway import Api
 from tests.support.waiting import wait_for
-
-
-@asynccontextmanager
-async def serving(body: bytes, content_type: str, name: str = "file") -> AsyncIterator[str]:
-    """``body`` served on every GET from a loopback HTTP server; its URL (ending in
-    ``name``)."""
-    async def serve(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type=content_type)
-    app = web.Application()
-    app.router.add_get(f"/files/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/files/{name}"
-    finally:
-        await runner.cleanup()
 
 
 async def upload(api: Api, acc: str, chat: str, data: bytes, name: str, mime: str,

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.gateway import Api
-from tests.support.messaging import download, event_where, png, serving, upload
+from tests.support.messaging import download, event_where, png, upload
 from unifyport.sdk import SendContext
+from unifyport.testing.messaging import serving
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
 from .helpers import authorized, online, received
