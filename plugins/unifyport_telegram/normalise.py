@@ -75,9 +75,9 @@ def _media(media: Any) -> dict[str, Any] | None:
     kind = _kind(media)
     if kind == "MessageMediaEmpty":
         return None
-    if kind == "MessageMediaPhoto" and _largest(getattr(media, "photo", None)) is not None:
-        return {"type": "photo", "mime_type": "image/jpeg",
-                "size": _size(_largest(media.photo))}
+    largest = _largest(getattr(media, "photo", None)) if kind == "MessageMediaPhoto" else None
+    if largest is not None:  # Telegram stores photos as JPEG
+        return {"type": "photo", "mime_type": "image/jpeg", "size": _size(largest)}
     if kind != "MessageMediaDocument":
         return {"type": _MEDIA_TYPES.get(kind, "other")}
     doc = getattr(media, "document", None)
@@ -102,9 +102,9 @@ def _media(media: Any) -> dict[str, Any] | None:
 
 
 def _size(size: Any) -> int:
-    sizes = getattr(size, "sizes", None)  # PhotoSizeProgressive: the last is the full size
-    return int(sizes[-1] if sizes else getattr(size, "size", 0) or len(getattr(size, "bytes",
-                                                                               b"")))
+    """Bytes of a ``PhotoSize`` (``PhotoSizeProgressive``: the last of its ``sizes``)."""
+    sizes = getattr(size, "sizes", None)
+    return int(sizes[-1] if sizes else getattr(size, "size", 0) or 0)
 
 
 def _largest(photo: Any) -> Any | None:

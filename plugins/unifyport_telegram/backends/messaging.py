@@ -3,7 +3,8 @@ libraries over raw TL requests.
 
 A backend provides :meth:`MessagingCalls._rpc` (one raw request by its TL name, e.g.
 ``messages.GetDialogs``, already timed out and translated), ``_t`` (its library's TL types
-namespace), ``_input_peer`` and ``_upload_file`` (its library's own part-by-part upload).
+namespace), ``_input_peer`` and ``iter_file`` (downloads: files on another DC need the
+library's own machinery; :meth:`MessagingCalls._download` serves the client's own DC).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class MessagingCalls:
         finally:
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if big:
             return t.InputFileBig(id=file_id, parts=parts, name=upload.file_name)
         return t.InputFile(id=file_id, parts=parts, name=upload.file_name,

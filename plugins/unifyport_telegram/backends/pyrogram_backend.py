@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from pyrogram import Client, enums, handlers, raw
@@ -283,10 +283,13 @@ class PyrogramClient(MessagingCalls, TelegramClient):
             file_reference=location.file_reference, thumbnail_size=location.thumb_size,
             thumbnail_source=ThumbnailSource.THUMBNAIL if photo else None,
             thumbnail_file_type=FileType.PHOTO if photo else None, volume_id=0, local_id=0)
-        chunks = self._client.get_file(file_id, location.size)
+        chunks: AsyncGenerator[bytes, None] = self._client.get_file(file_id, location.size)
         try:
-            while (chunk := await self._call(next_or_none(chunks))) is not None:
-                yield chunk
+            while True:
+                part: bytes | None = await self._call(next_or_none(chunks))
+                if part is None:
+                    return
+                yield part
         finally:
             with contextlib.suppress(Exception):
                 await chunks.aclose()

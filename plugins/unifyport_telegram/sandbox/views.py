@@ -55,7 +55,7 @@ def _attribute(hex_tl: str) -> types.TypeDocumentAttribute:
     from telethon.extensions import BinaryReader
 
     with BinaryReader(bytes.fromhex(hex_tl)) as reader:
-        return reader.tgread_object()  # type: ignore[no-any-return]
+        return reader.tgread_object()
 
 
 def media(md: Media) -> types.TypeMessageMedia:
