@@ -39,4 +39,4 @@ def test_echo_example_installs_lists_and_passes_the_kit(tmp_path: Path) -> None:
     kit = run([str(python), "-m", "pytest", "-p", "unifyport.testing", "-q",
                "-p", "no:cacheprovider", str(EXAMPLE / "tests")], tmp_path)
     assert kit.returncode == 0, kit.stdout[-3000:] + kit.stderr[-2000:]
-    assert "10 passed" in kit.stdout, kit.stdout[-2000:]
+    assert "11 passed" in kit.stdout, kit.stdout[-2000:]

@@ -18,6 +18,7 @@ from unifyport.errors import ConfigError
 from unifyport.settings import (
     IPNetwork,
     LoggingSettings,
+    MessagingSettings,
     PluginsSettings,
     RetentionSettings,
     Secret,
@@ -40,6 +41,8 @@ _CORE_KEYS: dict[str, dict[str, str]] = {
     "retention": {"events": "keep", "delivered": "keep", "failed": "keep", "attempts": "keep",
                   "interval": "duration", "batch_size": "batch"},
     "webhooks": {"rotation_grace": "duration"},
+    "messaging": {"upload_max_bytes": "bytes", "download_max_bytes": "bytes",
+                  "max_attachments": "batch"},
 }
 _CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
@@ -148,6 +151,7 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], path: Path | None) -> Se
         logging=LoggingSettings(**sections["logging"]),
         retention=RetentionSettings(**sections["retention"]),
         webhooks=WebhookSettings(**sections["webhooks"]),
+        messaging=MessagingSettings(**sections["messaging"]),
         plugins=_plugins(raw.get("plugins", {})),
         config_path=path,
     )
@@ -165,6 +169,10 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
     if kind == "batch":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
             raise ConfigError(key, "must be an integer between 1 and 100000")
+        return value
+    if kind == "bytes":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 40:
+            raise ConfigError(key, "must be a number of bytes between 1 and 2**40")
         return value
     if kind == "str":
         if isinstance(value, Secret):
@@ -242,6 +250,7 @@ def effective_values(settings: Settings) -> dict[str, Any]:
         "logging": dataclasses.asdict(settings.logging),
         "retention": {k: _keep(v) for k, v in dataclasses.asdict(settings.retention).items()},
         "webhooks": {k: _keep(v) for k, v in dataclasses.asdict(settings.webhooks).items()},
+        "messaging": dataclasses.asdict(settings.messaging),
         "plugins": {
             "disabled": list(settings.plugins.disabled),
             **{name: _mask(t) for name, t in settings.plugins.tables.items()},

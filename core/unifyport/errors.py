@@ -64,6 +64,8 @@ class ErrorKind(enum.StrEnum):
     """The channel could not be reached or did not answer in time."""
     UPSTREAM = "upstream"
     """The channel answered with an error the plugin cannot attribute to the caller."""
+    NOT_SUPPORTED = "not_supported"
+    """The provider (or the channel) cannot do this at all (a capability it lacks)."""
 
 
 KIND_STATUS: dict[ErrorKind, int] = {
@@ -76,6 +78,7 @@ KIND_STATUS: dict[ErrorKind, int] = {
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.UPSTREAM: 502,
+    ErrorKind.NOT_SUPPORTED: 501,
 }
 
 K = ErrorKind
@@ -93,6 +96,10 @@ KNOWN_CODES: dict[str, ErrorKind] = {
     "chat_not_found": K.NOT_FOUND,
     "message_too_long": K.UNPROCESSABLE,
     "unsupported": K.INVALID,
+    "not_supported": K.NOT_SUPPORTED,
+    "message_not_found": K.NOT_FOUND,
+    "attachment_not_found": K.NOT_FOUND,
+    "file_too_large": K.UNPROCESSABLE,
 }
 """Codes every channel may use with their default kind; any other code defaults to
 :attr:`ErrorKind.INVALID` unless the error names its kind."""

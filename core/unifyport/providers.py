@@ -16,7 +16,13 @@ from typing import Any, ClassVar, Protocol
 
 from unifyport.auth.declare import AuthMode
 from unifyport.auth.results import Outbound, StepContext, StepError, StepResult
-from unifyport.messages import Message, OutgoingMessage
+from unifyport.errors import ErrorKind
+from unifyport.messages import AttachmentStream, ChatSummary, Message, OutgoingMessage, Page
+
+MESSAGING_CAPABILITIES = ("chats", "history", "media", "download", "edit", "delete", "react",
+                          "read")
+"""The messaging capabilities a provider may declare, one per optional method (``media``:
+``send`` takes attachments)."""
 
 
 class RuntimeStatus(enum.StrEnum):
@@ -67,9 +73,24 @@ class RuntimeContext(Protocol):
         """Replace the stored credentials (e.g. after a data-centre migration)."""
 
 
+class NotSupported(StepError):
+    """The provider cannot do ``capability``: answered 501 ``not_supported`` naming it. The
+    default of every optional messaging method; raise it too for a case the channel lacks."""
+
+    def __init__(self, capability: str, message: str = "") -> None:
+        super().__init__("not_supported",
+                         message or f"this provider does not support {capability!r}",
+                         kind=ErrorKind.NOT_SUPPORTED)
+        self.capability = capability
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "capability": self.capability}
+
+
 @dataclass(frozen=True)
 class SendContext:
-    """What ``Provider.send`` receives: the account and the client its runtime attached."""
+    """What ``Provider.send`` and the other messaging methods receive: the account and the
+    client its runtime attached."""
 
     account_id: str
     provider_data: Mapping[str, Any]
@@ -92,7 +113,11 @@ class Provider(abc.ABC):
     """Longest text ``send`` accepts (characters); longer is 422 before the provider runs."""
     capabilities: frozenset[str] = frozenset({"receive", "send"})
     """Any of ``receive``, ``send``, ``logout`` (the session is ended at the channel when
-    the account is deleted), ``revocation`` (the channel can end a running session)."""
+    the account is deleted), ``revocation`` (the channel can end a running session), and the
+    messaging capabilities of :data:`MESSAGING_CAPABILITIES`: ``chats`` (:meth:`list_chats`),
+    ``history``, ``media`` (``send`` with attachments), ``download``, ``edit``, ``delete``,
+    ``react``, ``read`` (:meth:`mark_read`). The core answers 501 ``not_supported`` for an
+    undeclared one without calling the method."""
 
     @abc.abstractmethod
     async def run_step(self, step: str, ctx: StepContext) -> StepResult:
@@ -108,6 +133,44 @@ class Provider(abc.ABC):
     async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
         """Send through the attached client and return the message as sent."""
         raise StepError("unsupported", f"provider {self.name!r} cannot send messages")
+
+    # -- messaging: each needs its capability declared; defaults answer 501 -------------
+    async def list_chats(self, ctx: SendContext, limit: int,
+                         cursor: str | None) -> Page[ChatSummary]:
+        """The account's chats, newest activity first, at most ``limit`` (1-100);
+        ``cursor`` is a ``next_cursor`` this method answered before (``chats``)."""
+        raise NotSupported("chats")
+
+    async def history(self, ctx: SendContext, chat_id: str, limit: int,
+                      cursor: str | None) -> Page[Message]:
+        """The chat's messages, newest first, as far back as the channel allows
+        (``history``)."""
+        raise NotSupported("history")
+
+    async def download(self, ctx: SendContext, chat_id: str, message_id: str,
+                       index: int) -> AttachmentStream:
+        """Stream attachment ``index`` of a message (``Message.files()`` order) from the
+        channel; raise ``StepError("attachment_not_found", ...)`` for a missing one
+        (``download``)."""
+        raise NotSupported("download")
+
+    async def edit(self, ctx: SendContext, chat_id: str, message_id: str,
+                   text: str) -> Message:
+        """Replace the text of an own message; answer the message as it is now (``edit``)."""
+        raise NotSupported("edit")
+
+    async def delete(self, ctx: SendContext, chat_id: str, message_id: str) -> None:
+        """Delete a message for everyone (``delete``)."""
+        raise NotSupported("delete")
+
+    async def react(self, ctx: SendContext, chat_id: str, message_id: str, emoji: str,
+                    remove: bool = False) -> None:
+        """Add the account's reaction ``emoji`` to a message, or take it back (``react``)."""
+        raise NotSupported("react")
+
+    async def mark_read(self, ctx: SendContext, chat_id: str, message_id: str) -> None:
+        """Mark the chat read up to ``message_id`` (``read``)."""
+        raise NotSupported("read")
 
     async def discard(self, account_id: str) -> None:
         """Drop whatever is kept in memory for the account's login flow (a connected client

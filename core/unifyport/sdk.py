@@ -50,11 +50,30 @@ from unifyport.events.sinks import (
     parse_retry_after,
     valid_pattern,
 )
-from unifyport.messages import Attachment, Chat, Message, OutgoingMessage, Reaction, Sender
+from unifyport.messages import (
+    Attachment,
+    AttachmentKind,
+    AttachmentStream,
+    Chat,
+    ChatSummary,
+    Message,
+    MessageDeleted,
+    MessageEdited,
+    MessageReaction,
+    MessageRead,
+    MessageUpdate,
+    OutgoingAttachment,
+    OutgoingMessage,
+    Page,
+    Reaction,
+    Sender,
+)
 from unifyport.outbound.addresses import OutboundRefused
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.plugins.routes import Route, RouteRequest
 from unifyport.providers import (
+    MESSAGING_CAPABILITIES,
+    NotSupported,
     Provider,
     RuntimeContext,
     RuntimeStatus,
@@ -65,13 +84,15 @@ from unifyport.settings import Secret, Settings
 
 __all__ = [
     "AUTHORIZED", "CANCEL", "CORE_STATUSES", "DEFAULT_RETRY_SCHEDULE", "FAILED", "LOGGED_OUT",
-    "PENDING", "RESTARTABLE", "ApiError", "Attachment", "AuthMode", "Chat", "Claim",
+    "MESSAGING_CAPABILITIES", "PENDING", "RESTARTABLE", "ApiError", "Attachment",
+    "AttachmentKind", "AttachmentStream", "AuthMode", "Chat", "ChatSummary", "Claim",
     "CliCommand", "ConfigError", "Delivered", "DeliveryResult", "Done", "EndpointLookup",
     "ErrorKind", "EventDraft", "EventSink", "External", "Failed", "FieldSpec", "HttpEndpoint",
-    "Identity", "Message", "Next",
-    "Outbound", "OutboundPolicy", "OutboundRefused", "OutgoingMessage", "Provider", "Reaction",
-    "RetryPolicy", "Route", "RouteRequest", "RuntimeContext", "RuntimeStatus", "Secret",
-    "SendContext", "Sender", "SessionRevoked", "Settings", "SinkContext", "SinkControl", "Step",
+    "Identity", "Message", "MessageDeleted", "MessageEdited", "MessageReaction", "MessageRead",
+    "MessageUpdate", "Next", "NotSupported", "Outbound", "OutboundPolicy", "OutboundRefused",
+    "OutgoingAttachment", "OutgoingMessage", "Page", "Provider", "Reaction", "RetryPolicy",
+    "Route", "RouteRequest", "RuntimeContext", "RuntimeStatus", "Secret", "SendContext",
+    "Sender", "SessionRevoked", "Settings", "SinkContext", "SinkControl", "Step",
     "StepContext", "StepError", "StepResult", "Target", "TargetState", "hookimpl", "not_found",
     "parse_retry_after", "valid_pattern",
 ]

@@ -103,6 +103,18 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class MessagingSettings:
+    """Size caps of the messaging routes (bytes); files are streamed, never held whole."""
+
+    upload_max_bytes: int = 100 * 1024 * 1024
+    """Largest file accepted by the send route, per attachment (upload or URL)."""
+    download_max_bytes: int = 2 * 1024 * 1024 * 1024
+    """Largest attachment the download route streams; a larger one is 413."""
+    max_attachments: int = 10
+    """Most attachments one send may carry."""
+
+
+@dataclass(frozen=True)
 class PluginsSettings:
     disabled: tuple[str, ...] = ()
     tables: Mapping[str, Mapping[str, Any]] = field(
@@ -121,6 +133,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
     config_path: Path | None = None
 

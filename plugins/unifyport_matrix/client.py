@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import aiohttp
-from mautrix.api import HTTPAPI
+from mautrix.api import HTTPAPI, Method, Path
 from mautrix.client import ClientAPI
 from mautrix.errors import (
     MatrixConnectionError,
@@ -31,11 +31,21 @@ DEVICE_NAME = "UnifyPort"
 SYNC_FILTER = json.dumps({
     "presence": {"types": []},
     "account_data": {"types": []},
-    "room": {"timeline": {"types": ["m.room.message", "m.room.encrypted"]},
-             "state": {"types": []}, "ephemeral": {"types": []},
+    "room": {"timeline": {"types": ["m.room.message", "m.room.encrypted", "m.reaction",
+                                    "m.room.redaction"]},
+             "state": {"types": []}, "ephemeral": {"types": ["m.receipt"]},
              "account_data": {"types": []}},
 })
-"""Only messages; invites arrive regardless (``rooms.invite``)."""
+"""Messages, reactions, redactions and read receipts; invites arrive regardless."""
+MESSAGES = {"types": ["m.room.message", "m.room.encrypted"]}
+CHATS_FILTER = json.dumps({
+    "presence": {"types": []}, "account_data": {"types": []},
+    "room": {"timeline": {"limit": 1, **MESSAGES}, "ephemeral": {"types": []},
+             "state": {"types": ["m.room.name", "m.room.create"], "lazy_load_members": True},
+             "account_data": {"types": []}},
+})
+"""For the chat list: each joined room's name, its latest message and unread count."""
+CHUNK = 256 * 1024
 FIRST_FILTER = json.dumps({"room": {"timeline": {"limit": 1}, "state": {"types": []}},
                            "presence": {"types": []}})
 """At login: the sync token only (history before the login is not replayed)."""
@@ -127,3 +137,85 @@ async def join(client: ClientAPI, room: str) -> None:
 
 async def logout(client: ClientAPI) -> None:
     await call(client.logout())
+
+
+async def chats(client: ClientAPI) -> dict[str, Any]:
+    """A full-state sync of every joined room with its latest message (no long poll)."""
+    data = await call(client.sync(timeout=0, full_state=True,
+                                  filter_id=CHATS_FILTER))  # type: ignore[arg-type]
+    return dict(data)
+
+
+async def messages(client: ClientAPI, room: str, limit: int, token: str | None) -> dict[str, Any]:
+    """A page of ``/messages`` backwards from ``token`` (the newest when ``None``)."""
+    query = {"dir": "b", "limit": str(limit), "filter": json.dumps(MESSAGES)}
+    if token:
+        query["from"] = token
+    try:
+        return dict(await client.api.request(Method.GET, Path.v3.rooms[room].messages,
+                                             query_params=query))
+    except MatrixRequestError as exc:
+        if token and exc.http_status == 400:
+            raise StepError("invalid_cursor", "not a cursor of this chat's history") from None
+        raise translate(exc) from None
+    except Exception as exc:
+        raise translate(exc) from None
+
+
+async def event(client: ClientAPI, room: str, event_id: str) -> dict[str, Any]:
+    return dict(await call(client.api.request(Method.GET,
+                                              Path.v3.rooms[room].event[event_id])))
+
+
+async def send_event(client: ClientAPI, room: str, type: str, content: dict[str, Any]) -> str:
+    event_id = await call(client.send_message_event(
+        room, EventType.find(type), content))  # type: ignore[arg-type]
+    return str(event_id)
+
+
+async def upload(client: ClientAPI, chunks: AsyncIterable[bytes], mime_type: str,
+                 file_name: str, size: int) -> str:
+    """Stream a file to the media repository; its ``mxc://`` URI."""
+    uri = await call(client.upload_media(chunks, mime_type=mime_type, filename=file_name,
+                                         size=size))
+    return str(uri)
+
+
+async def download(client: ClientAPI, mxc: str) -> AsyncIterator[bytes]:
+    """The bytes of an ``mxc://`` URI in chunks, through the authenticated media API."""
+    server, _, media = mxc.removeprefix("mxc://").partition("/")
+    if not server or not media or "/" in media:
+        raise StepError("attachment_not_found", "the message's file has no valid mxc:// URI")
+    url = client.api.base_url / "_matrix/client/v1/media/download" / server / media
+    try:
+        async with client.api.session.get(url, headers={
+                "Authorization": f"Bearer {client.api.token}"}) as resp:
+            if resp.status == 404:
+                raise StepError("attachment_not_found", "the homeserver has no such file")
+            if resp.status != 200:
+                raise StepError("provider_unavailable", f"media download: HTTP {resp.status}",
+                                kind=ErrorKind.UPSTREAM)
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                yield chunk
+    except StepError:
+        raise
+    except Exception as exc:
+        raise translate(exc) from None
+
+
+async def redact(client: ClientAPI, room: str, event_id: str) -> None:
+    await call(client.redact(room, event_id))  # type: ignore[arg-type]
+
+
+async def own_reactions(client: ClientAPI, room: str, event_id: str,
+                        own: str) -> list[dict[str, Any]]:
+    """This user's ``m.reaction`` events on ``event_id``."""
+    path = Path.v1.rooms[room].relations[event_id]["m.annotation"]["m.reaction"]
+    data = await call(client.api.request(Method.GET, path, query_params={"limit": "100"}))
+    return [e for e in data.get("chunk") or [] if e.get("sender") == own]
+
+
+async def receipt(client: ClientAPI, room: str, event_id: str) -> None:
+    """A read receipt and the fully-read marker at ``event_id``."""
+    await call(client.api.request(Method.POST, Path.v3.rooms[room].read_markers, content={
+        "m.fully_read": event_id, "m.read": event_id}))

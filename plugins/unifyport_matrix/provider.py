@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mautrix.client import ClientAPI
@@ -36,7 +34,9 @@ from unifyport.sdk import (
 
 from . import client as mx
 from .config import MatrixConfig
+from .media import MediaOps
 from .normalise import from_sync, invited_rooms, joined_rooms, localpart
+from .online import Online, in_room, now_iso, online_in
 from .session import MatrixSession
 
 log = logging.getLogger(__name__)
@@ -68,20 +68,13 @@ AUTH_MODES = (
 )
 
 
-@dataclass
-class Online:
-    """What an online runtime attaches: its client and whose it is."""
-
-    client: ClientAPI
-    user_id: str
-
-
-class MatrixProvider(Provider):
+class MatrixProvider(MediaOps, Provider):
     name = "matrix"
     description = "Matrix accounts on any homeserver (unencrypted rooms), through mautrix."
     auth_modes = AUTH_MODES
     text_limit = 32_000
-    capabilities = frozenset({"receive", "send", "logout", "revocation"})
+    capabilities = frozenset({"receive", "send", "logout", "revocation", "chats", "history",
+                              "media", "download", "edit", "delete", "react", "read"})
 
     def __init__(self, cfg: MatrixConfig) -> None:
         self.cfg = cfg
@@ -122,18 +115,21 @@ class MatrixProvider(Provider):
                          session: MatrixSession) -> None:
         since, saved_at, first = session.next_batch, time.monotonic(), True
         invites = set(session.invites)
+        reactions: dict[str, tuple[str, str, str]] = {}
         if self.cfg.auto_join_invites:  # invites from before this start (or before the option)
             for room in sorted(invites):
                 await self._join(client, room)
             invites.clear()
         while True:
             data = await mx.sync(client, since, 0 if first else int(self.cfg.sync_timeout * 1000))
-            received, sent, invited = from_sync(data, session.user_id)
+            batch = from_sync(data, session.user_id, reactions)
+            received, sent, invited = batch.received, batch.sent, batch.invites
             if received:
                 await ctx.received(received)
-            if sent:
-                await ctx.emit_many([("message.sent", {"provider": self.name,
-                                                       "message": m.as_json()}) for m in sent])
+            if sent or batch.updates:
+                await ctx.emit_many([*(("message.sent", {"provider": self.name,
+                                                          "message": m.as_json()}) for m in sent),
+                                     *(u.event(self.name) for u in batch.updates)])
             for room, inviter in invited:
                 await ctx.emit("chat.invited", {"provider": self.name, "inviter": inviter,
                                                 "chat": {"id": room, "type": "room"}})
@@ -145,7 +141,7 @@ class MatrixProvider(Provider):
             since = str(data.get("next_batch") or since or "") or None
             now = time.monotonic()
             changed = since != session.next_batch or tuple(sorted(invites)) != session.invites
-            if since and changed and (received or sent or invited
+            if since and changed and (received or sent or invited or batch.updates
                                       or now - saved_at >= self.cfg.save_interval):
                 session = session.at(since, tuple(sorted(invites)))
                 await ctx.save_session(session.to_bytes())
@@ -164,26 +160,16 @@ class MatrixProvider(Provider):
             log.info("joining an invited room failed: %s", err.code)
 
     async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
-        online = ctx.client
-        if not isinstance(online, Online):
-            raise StepError("runtime_not_running", "the account is not online")
-        if not message.chat_id.startswith("!"):
-            raise StepError("validation_failed", "chat_id must be a room id (!room:server)")
-        try:
+        online = online_in(ctx, message.chat_id)
+        with in_room():
+            if message.attachments:
+                return await self.send_file(online, message)
             event_id = await mx.send_text(online.client, message.chat_id, message.text,
                                           message.reply_to_id)
-        except mx.Revoked:
-            raise StepError("session_revoked", "the homeserver refused the token") from None
-        except StepError as err:
-            if err.code == "provider_unavailable" and "M_FORBIDDEN" in err.message:
-                raise StepError("chat_not_found", "not a member of that room") from None
-            raise
         return Message(id=event_id, chat=Chat(id=message.chat_id, type="room", title=None),
                        sender=Sender(id=online.user_id, display_name=None,
                                      username=localpart(online.user_id)),
-                       text=message.text, reply_to_id=message.reply_to_id,
-                       date=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-                       .replace("+00:00", "Z"))
+                       text=message.text, reply_to_id=message.reply_to_id, date=now_iso())
 
     async def logout(self, account_id: str, provider_data: Mapping[str, Any],
                      session: bytes | None, *, outbound: Outbound | None = None) -> None:

@@ -9,8 +9,9 @@ Pyrogram generate the same names and fields from the same schema), read by
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from unifyport.sdk import Identity
@@ -62,6 +63,43 @@ class RawBatch:
     chats: Mapping[int, Any]
     state: UpdateState | None
     """The update state after this batch, when it advanced."""
+    others: Sequence[Any] = ()
+    """Updates about existing messages (edits, deletions, reactions, read state)."""
+
+
+@dataclass(frozen=True)
+class RawDialogs:
+    """A page of ``messages.getDialogs``: dialogs with their top messages in ``batch``."""
+
+    dialogs: list[Any]
+    batch: RawBatch
+    more: bool
+    """Whether Telegram has more dialogs after these."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to send, on disk (read part by part, never whole)."""
+
+    path: Path
+    file_name: str
+    mime_type: str
+    size: int
+    kind: str
+    """``image``, ``video``, ``audio``, ``voice`` or ``file``."""
+
+
+@dataclass(frozen=True)
+class FileLocation:
+    """Where a message's photo or document is stored, as Telegram's file locations say."""
+
+    kind: str  # "photo" or "document"
+    id: int
+    access_hash: int
+    file_reference: bytes
+    dc_id: int
+    size: int
+    thumb_size: str = ""
 
 
 UpdateCallback = Callable[[RawBatch], Awaitable[None]]
@@ -154,3 +192,38 @@ class TelegramClient(abc.ABC):
 
     @abc.abstractmethod
     async def log_out(self) -> None: ...
+
+    # -- messaging (``backends/messaging.py`` implements these once for both libraries) ----
+    @abc.abstractmethod
+    async def get_dialogs(self, limit: int, offset: tuple[int, int, int] | None) -> RawDialogs:
+        """Dialogs after ``offset`` (date, top message id, marked peer id of the last one)."""
+
+    @abc.abstractmethod
+    async def get_history(self, chat_id: int, limit: int, offset_id: int) -> RawBatch:
+        """Messages older than ``offset_id`` (0: the newest), newest first."""
+
+    @abc.abstractmethod
+    async def get_messages(self, chat_id: int, ids: list[int]) -> RawBatch: ...
+
+    @abc.abstractmethod
+    async def send_media(self, chat_id: int, upload: Upload, caption: str,
+                         reply_to: int | None) -> RawBatch:
+        """Upload the file in parts and send it as a photo or a document."""
+
+    @abc.abstractmethod
+    def iter_file(self, location: FileLocation) -> AsyncIterator[bytes]:
+        """The file's bytes in chunks, fetched as they are read."""
+
+    @abc.abstractmethod
+    async def edit_message(self, chat_id: int, msg_id: int, text: str) -> RawBatch: ...
+
+    @abc.abstractmethod
+    async def delete_messages(self, chat_id: int, ids: list[int]) -> None:
+        """Delete for everyone."""
+
+    @abc.abstractmethod
+    async def send_reaction(self, chat_id: int, msg_id: int, emoji: str | None) -> None:
+        """Set the account's reaction (``None``: take it back)."""
+
+    @abc.abstractmethod
+    async def read_history(self, chat_id: int, max_id: int) -> None: ...

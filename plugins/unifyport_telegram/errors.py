@@ -36,6 +36,18 @@ RPC_CODES: dict[str, str] = {
     "INPUT_USER_DEACTIVATED": "chat_not_found",
     "MESSAGE_EMPTY": "invalid_request",
     "MESSAGE_TOO_LONG": "invalid_request",
+    "MESSAGE_ID_INVALID": "message_not_found",
+    "MESSAGE_NOT_MODIFIED": "message_not_modified",
+    "MESSAGE_AUTHOR_REQUIRED": "not_author",
+    "MESSAGE_EDIT_TIME_EXPIRED": "not_author",
+    "MESSAGE_DELETE_FORBIDDEN": "not_author",
+    "CHAT_WRITE_FORBIDDEN": "forbidden",
+    "REACTION_INVALID": "invalid_reaction",
+    "REACTION_EMPTY": "invalid_reaction",
+    "MEDIA_CAPTION_TOO_LONG": "message_too_long",
+    "PHOTO_INVALID_DIMENSIONS": "invalid_media",
+    "MEDIA_INVALID": "invalid_media",
+    "FILE_REFERENCE_EXPIRED": "provider_unavailable",
     "API_ID_INVALID": "invalid_api_id",
     "API_ID_PUBLISHED_FLOOD": "invalid_api_id",
 }
@@ -47,6 +59,10 @@ KINDS: dict[str, ErrorKind] = {
     "auth_key_unregistered": ErrorKind.UNAUTHENTICATED,
     "auth_key_duplicated": ErrorKind.UNAUTHENTICATED,
     "auth_key_unknown": ErrorKind.UNAUTHENTICATED,
+    "message_not_modified": ErrorKind.CONFLICT,
+    "not_author": ErrorKind.FORBIDDEN,
+    "forbidden": ErrorKind.FORBIDDEN,
+    "invalid_media": ErrorKind.UNPROCESSABLE,
 }
 
 #: Codes meaning the account's session is dead (the runtime logs the account out).

@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from unifyport.sdk import (
+    AttachmentStream,
     AuthMode,
+    ChatSummary,
     Message,
     Outbound,
     OutgoingMessage,
+    Page,
     Provider,
     RuntimeContext,
     SendContext,
@@ -18,6 +21,7 @@ from unifyport.sdk import (
     StepResult,
 )
 
+from . import messaging
 from .clients import make_client
 from .config import TelegramConfig
 from .declaration import AUTH_MODES
@@ -34,7 +38,8 @@ class TelegramProvider(Provider):
     description = "Telegram user accounts and bots over MTProto (Telethon or Pyrogram)."
     auth_modes: tuple[AuthMode, ...] = AUTH_MODES
     text_limit = 4096
-    capabilities = frozenset({"receive", "send", "logout", "revocation"})
+    capabilities = frozenset({"receive", "send", "logout", "revocation", "chats", "history",
+                              "media", "download", "edit", "delete", "react", "read"})
 
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
@@ -51,7 +56,35 @@ class TelegramProvider(Provider):
         await self.runtimes.run(ctx)
 
     async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
-        return await self.runtimes.send(ctx, message)
+        if not message.attachments:
+            return await self.runtimes.send(ctx, message)
+        return await messaging.send_files(ctx, message)
+
+    async def list_chats(self, ctx: SendContext, limit: int,
+                         cursor: str | None) -> Page[ChatSummary]:
+        return await messaging.list_chats(ctx, limit, cursor)
+
+    async def history(self, ctx: SendContext, chat_id: str, limit: int,
+                      cursor: str | None) -> Page[Message]:
+        return await messaging.history(ctx, chat_id, limit, cursor)
+
+    async def download(self, ctx: SendContext, chat_id: str, message_id: str,
+                       index: int) -> AttachmentStream:
+        return await messaging.download(ctx, chat_id, message_id, index)
+
+    async def edit(self, ctx: SendContext, chat_id: str, message_id: str,
+                   text: str) -> Message:
+        return await messaging.edit(ctx, chat_id, message_id, text)
+
+    async def delete(self, ctx: SendContext, chat_id: str, message_id: str) -> None:
+        await messaging.delete(ctx, chat_id, message_id)
+
+    async def react(self, ctx: SendContext, chat_id: str, message_id: str, emoji: str,
+                    remove: bool = False) -> None:
+        await messaging.react(ctx, chat_id, message_id, emoji, remove)
+
+    async def mark_read(self, ctx: SendContext, chat_id: str, message_id: str) -> None:
+        await messaging.mark_read(ctx, chat_id, message_id)
 
     async def logout(self, account_id: str, provider_data: Mapping[str, Any],
                      session: bytes | None, *, outbound: Outbound | None = None) -> None:

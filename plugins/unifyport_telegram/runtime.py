@@ -6,12 +6,13 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 from unifyport.sdk import (
     ErrorKind,
     Message,
+    MessageUpdate,
     OutgoingMessage,
     RuntimeContext,
     RuntimeStatus,
@@ -26,8 +27,10 @@ from .config import TelegramConfig
 from .errors import TelegramError
 from .normalise import normalise
 from .session_data import SessionData, UpdateState
+from .updates import to_updates
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 STATE_SAVE_INTERVAL = 2.0
 """Seconds between saves of the update state (a crash re-delivers at most this much)."""
 _SEEN = 2048
@@ -54,7 +57,8 @@ class Online:
         self.ready = False
         self.revoked_event = asyncio.Event()
         self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
-        self._pending: list[tuple[list[dict[str, Any]], UpdateState | None]] = []
+        self._pending: list[tuple[list[dict[str, Any]], list[MessageUpdate],
+                                  UpdateState | None]] = []
         self._queued = 0
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
@@ -108,8 +112,14 @@ class Online:
                 continue
             self.note_title(message)
             messages.append(message)
-        self._pending.append((messages, batch.state))
-        self._queued += len(messages)
+        updates: list[MessageUpdate] = []
+        for raw in batch.others:
+            try:
+                updates.extend(to_updates(raw, batch.users, batch.chats, self.self_id))
+            except Exception:
+                log.exception("cannot read an update about a message")
+        self._pending.append((messages, updates, batch.state))
+        self._queued += len(messages) + len(updates)
         self._wake.set()
         if self._queued >= MAX_QUEUED:
             await self.flush()  # back-pressure on the library's update loop
@@ -122,8 +132,11 @@ class Online:
         async with self._flushing, self.write_lock:
             pending, self._pending, self._queued = self._pending, [], 0
             await self.ctx.received([Message.model_validate(m)
-                                     for messages, _ in pending for m in messages])
-            for _, state in pending:
+                                     for messages, _, _ in pending for m in messages])
+            updates = [u.event("telegram") for _, found, _ in pending for u in found]
+            if updates:
+                await self.ctx.emit_many(updates)
+            for _, _, state in pending:
                 self.advance(state)
 
     async def writer(self) -> None:
@@ -216,28 +229,61 @@ class Runtimes:
             await online.save_state()
 
     async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:
-        online = ctx.client
-        if not isinstance(online, Online) or not online.ready:
-            raise StepError("runtime_not_running", "the account is not online yet")
-        try:
-            chat = int(message.chat_id)
-            reply = None if message.reply_to_id is None else int(message.reply_to_id)
-        except ValueError:
-            raise StepError("validation_failed",
-                            "chat_id and reply_to_id must be numeric ids") from None
-        if not INT64[0] <= chat <= INT64[1] or not (reply is None or 0 < reply < 2**31):
-            raise StepError("validation_failed", "chat_id must fit in 64 bits and "
-                                                 "reply_to_id be a positive 32-bit id")
-        try:
-            batch = await online.client.send_message(chat, message.text, reply)
-        except TelegramError as err:
-            if err.revoked:
-                online.mark_revoked(err)
-            raise err.to_step_error() from None
-        for raw in batch.messages:
-            sent = normalise(raw, batch.users, batch.chats, online.self_id)
-            if sent is not None:
-                online.remember(sent["chat"]["id"], sent["id"])
-                return Message.model_validate(online.complete(sent))
-        raise StepError("provider_unavailable", "Telegram did not return the sent message",
-                        kind=ErrorKind.UPSTREAM)
+        online = online_of(ctx)
+        chat = chat_number(message.chat_id)
+        reply = None if message.reply_to_id is None else message_number(message.reply_to_id,
+                                                                        "reply_to_id")
+        return first_message(online, await call(
+            online, online.client.send_message(chat, message.text, reply)))
+
+
+def online_of(ctx: SendContext) -> Online:
+    """The account's online client, or 409 ``runtime_not_running``."""
+    online = ctx.client
+    if not isinstance(online, Online) or not online.ready:
+        raise StepError("runtime_not_running", "the account is not online yet")
+    return online
+
+
+def chat_number(chat_id: str) -> int:
+    """A chat id as Telegram's marked 64-bit id (422 otherwise)."""
+    try:
+        chat = int(chat_id)
+    except ValueError:
+        raise StepError("validation_failed", "chat_id must be a numeric id") from None
+    if not INT64[0] <= chat <= INT64[1] or chat == 0:
+        raise StepError("validation_failed", "chat_id must be a non-zero 64-bit id")
+    return chat
+
+
+def message_number(message_id: str | None, what: str = "message_id") -> int:
+    """A message id as Telegram's positive 32-bit id (422 otherwise)."""
+    try:
+        value = int(message_id or "")
+    except ValueError:
+        raise StepError("validation_failed", f"{what} must be a numeric id") from None
+    if not 0 < value < 2**31:
+        raise StepError("validation_failed", f"{what} must be a positive 32-bit id")
+    return value
+
+
+async def call(online: Online, aw: Awaitable[T]) -> T:
+    """Await a backend call; its :class:`TelegramError` becomes the API's error (a dead
+    session also stops the runtime)."""
+    try:
+        return await aw
+    except TelegramError as err:
+        if err.revoked:
+            online.mark_revoked(err)
+        raise err.to_step_error() from None
+
+
+def first_message(online: Online, batch: RawBatch) -> Message:
+    """The first message of a backend's answer, normalised (and remembered as seen)."""
+    for raw in batch.messages:
+        found = normalise(raw, batch.users, batch.chats, online.self_id)
+        if found is not None:
+            online.remember(found["chat"]["id"], found["id"])
+            return Message.model_validate(online.complete(found))
+    raise StepError("provider_unavailable", "Telegram did not return the message",
+                    kind=ErrorKind.UPSTREAM)

@@ -34,6 +34,7 @@ OVERRIDES = {
     "rc_joins_per_room": RATE,
     "rc_admin_redaction": RATE,
     "url_preview_enabled": False,
+    "max_upload_size": "200M",
 }
 
 
@@ -158,3 +159,43 @@ class Synapse:
         """The user's devices (each login is one), asked with the registration token."""
         found = self.call("GET", "/_matrix/client/v3/devices", token=user["access_token"])
         return {d["device_id"] for d in found["devices"]}
+
+    def raw(self, method: str, path: str, data: bytes | None, token: str,
+            content_type: str = "application/octet-stream") -> bytes:
+        """A request with a raw body, answering the raw bytes (media upload and download)."""
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", content_type)
+        request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return bytes(response.read())
+
+    def upload(self, user: dict[str, Any], data: bytes, mime_type: str) -> str:
+        """The ``mxc://`` URI of ``data`` uploaded as ``user``."""
+        return str(json.loads(self.raw("POST", "/_matrix/media/v3/upload", data,
+                                       user["access_token"], mime_type))["content_uri"])
+
+    def download(self, user: dict[str, Any], mxc: str) -> bytes:
+        server, media = mxc.removeprefix("mxc://").split("/", 1)
+        return self.raw("GET", f"/_matrix/client/v1/media/download/{server}/{media}", None,
+                        user["access_token"])
+
+    def send(self, user: dict[str, Any], room: str, type: str, content: dict[str, Any]) -> str:
+        txn = secrets.token_hex(8)
+        return str(self.call("PUT", f"/_matrix/client/v3/rooms/{room}/send/{type}/{txn}",
+                             content, token=user["access_token"])["event_id"])
+
+    def timeline(self, user: dict[str, Any], room: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The room's latest events of any type, newest first."""
+        page = self.call("GET", f"/_matrix/client/v3/rooms/{room}/messages?dir=b&limit={limit}",
+                         token=user["access_token"])
+        return list(page["chunk"])
+
+    def receipts(self, user: dict[str, Any], room: str) -> dict[str, Any]:
+        """The room's read receipts as an initial sync shows them to ``user``."""
+        sync = self.call("GET", "/_matrix/client/v3/sync?timeout=0", token=user["access_token"])
+        room_data = sync["rooms"]["join"].get(room) or {}
+        found: dict[str, Any] = {}
+        for event in room_data.get("ephemeral", {}).get("events", []):
+            if event["type"] == "m.receipt":
+                found.update(event["content"])
+        return found

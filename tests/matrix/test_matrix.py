@@ -137,7 +137,10 @@ async def test_messages_kinds_replies_own_and_encrypted(api: Api, synapse: Synap
     assert received[0]["sender"]["id"] == friend["user_id"]
     assert received[1]["reply_to_id"] == first
     assert received[2]["media"] == {"type": "photo", "mime_type": "image/png", "size": 1234,
-                                    "file_name": "photo.png"}
+                                    "file_name": "photo.png", "download_url": (
+                                        f"/v1/accounts/{acc}/chats/{room}/messages/"
+                                        f"{received[2]['id']}/attachments/0")}
+    assert received[2]["attachments"] == [received[2]["media"]]
     assert received[3]["media"] == {"type": "encrypted"} and received[3]["text"] == ""
     assert await texts(api, acc, "message.sent", 1) == ["from my phone"]
     status, sent = await api.post(f"/v1/accounts/{acc}/messages",

@@ -26,6 +26,7 @@ from unifyport.http import (
     events_routes,
     health,
     keys_routes,
+    messaging_routes,
     observe,
     providers_routes,
     runtime_routes,
@@ -40,6 +41,7 @@ from unifyport.http.observe import install_observation
 from unifyport.http.openapi import GatewayOpenAPI
 from unifyport.http.plugin_routes import plugin_blueprint
 from unifyport.http.rendering import install_rendering
+from unifyport.http.uploads import FlowControlledConnection, GatewayRequest
 from unifyport.metrics import GatewayMetrics
 from unifyport.plugins.registry import Registry, build_registry
 from unifyport.plugins.routes import Route
@@ -65,6 +67,8 @@ def create_app(
     gw = Gateway(settings=settings, db=db, box=SecretBox(keyring), registry=registry)
 
     app = Quart("unifyport")
+    app.request_class = GatewayRequest  # a multipart send streams past the body cap,
+    app.asgi_http_class = FlowControlledConnection  # as fast as it is written to disk
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     app.extensions[EXTENSION] = gw
     QuartSchema(
@@ -86,8 +90,8 @@ def create_app(
     install_authentication(app)
     install_sessions(app)
     for bp in (health.bp, observe.bp, accounts.bp, auth_routes.bp, runtime_routes.bp,
-               events_routes.bp, webhooks_routes.bp, keys_routes.bp, providers_routes.bp,
-               docs_ui.bp, base.bp, accounts_pages.bp, events_pages.bp):
+               events_routes.bp, messaging_routes.bp, webhooks_routes.bp, keys_routes.bp,
+               providers_routes.bp, docs_ui.bp, base.bp, accounts_pages.bp, events_pages.bp):
         app.register_blueprint(bp)
     routes: list[Route] = []
     registry.pm.hook.register_routes(register=routes.append, settings=settings,

@@ -47,6 +47,21 @@ COMMON_ERRORS = {
     503: "`not_ready`: the database or a component is not available; retry.",
 }
 SEND_ERRORS = {**COMMON_ERRORS, **{k: v for k, v in STEP_ERRORS.items() if k in (403, 429, 502)}}
+MESSAGING_ERRORS = {
+    **SEND_ERRORS,
+    400: "`invalid_request`, `invalid_cursor`, `url_not_allowed`, or a provider error.",
+    404: "`not_found`, `chat_not_found`, `message_not_found`, `attachment_not_found`.",
+    413: "`file_too_large` (`max_bytes`), or a JSON body over 1 MiB.",
+    501: "`not_supported`: the provider lacks the capability (`capability` names it).",
+    503: "`provider_unavailable` (no answer in time) or `not_ready`.",
+}
+MULTIPART = {"type": "object", "required": ["chat_id"], "properties": {
+    "chat_id": {"type": "string"}, "text": {"type": "string"},
+    "reply_to_id": {"type": "string"},
+    "kind": {"type": "string", "description": "Comma-separated kinds, one per file."},
+    "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+             "description": "One part per file (any part name with a file name)."}}}
+
 SUCCESS = {"get": (200,), "post": (200, 201, 202), "delete": (204,), "put": (200,),
            "patch": (200,)}
 """What an operation that declares no success response may answer."""
@@ -59,6 +74,18 @@ def _error(description: str) -> dict[str, Any]:
 
 NOT_API = ("/console", "/docs")
 """HTML pages and their files (the console, Swagger UI): not part of the JSON API."""
+def _messaging(path: str, method: str, operation: dict[str, Any]) -> None:
+    """What the decorators cannot say: the multipart send, the file download, 204s."""
+    responses = operation["responses"]
+    if path.endswith("/messages") and method == "post" and "requestBody" in operation:
+        operation["requestBody"]["content"]["multipart/form-data"] = {"schema": MULTIPART}
+    elif path.endswith("/attachments/{index}"):
+        responses[200] = {"description": "The file's bytes, streamed, with its content type.",
+                          "content": {"*/*": {"schema": {"type": "string",
+                                                         "format": "binary"}}}}
+    elif path.endswith(("/reactions", "/read")) or (method == "delete"):
+        responses.pop(200, None)
+        responses[204] = {"description": "Done."}
 
 
 class GatewayOpenAPI(OpenAPIProvider):
@@ -92,8 +119,11 @@ class GatewayOpenAPI(OpenAPIProvider):
                     errors = {503: COMMON_ERRORS[503]} if path == "/ready" else {}
                 elif "/auth/session/" in path:
                     errors = STEP_ERRORS
+                elif path.endswith("/messages") or "/chats" in path:
+                    errors = MESSAGING_ERRORS
+                    _messaging(path, method, operation)
                 else:
-                    errors = SEND_ERRORS if path.endswith("/messages") else COMMON_ERRORS
+                    errors = COMMON_ERRORS
                 if not any(str(code).startswith("2") for code in operation["responses"]):
                     for code in SUCCESS.get(method, (200,)):
                         operation["responses"][code] = {"description": "Success."}

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from unifyport.accounts.views import AccountOut
 from unifyport.http.webhook_schemas import AccountWebhook, WebhookWithSecret
-from unifyport.messages import Message
+from unifyport.messages import AttachmentKind, ChatSummary, Message
 
 
 class _Strict(BaseModel):
@@ -36,11 +36,29 @@ _Id = Annotated[str, Field(min_length=1, max_length=256)] | Annotated[
     int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
+class AttachmentUrl(_Strict):
+    url: str = Field(min_length=1, max_length=4096,
+                     description="Fetched through the outbound-URL policy, within "
+                                 "`messaging.upload_max_bytes`.")
+    kind: AttachmentKind | None = Field(
+        default=None, description="Default: from the MIME type (`file` unless image, video "
+                                  "or audio).")
+    file_name: str | None = Field(default=None, max_length=255)
+    mime_type: str | None = Field(default=None, max_length=255,
+                                  pattern=r"^[\w.+-]+/[\w.+-]+$")
+    caption: str | None = Field(default=None, max_length=4096)
+
+
 class SendMessage(_Strict):
     chat_id: _Id = Field(description="The channel's chat id.")
-    text: str = Field(min_length=1, max_length=65536,
-                      description="At most the provider's `text_limit` characters.")
+    text: str = Field(default="", max_length=65536,
+                      description="At most the provider's `text_limit` characters; the "
+                                  "caption when there are attachments (required without).")
     reply_to_id: _Id | None = None
+    attachments: list[AttachmentUrl] = Field(
+        default_factory=list, max_length=100,
+        description="Files to fetch and send (capability `media`); a multipart body "
+                    "uploads them instead.")
 
 
 class SendResponse(Message):
@@ -87,3 +105,30 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+class PageQuery(_Strict):
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = Field(default=None, min_length=1, max_length=512)
+
+
+class ChatList(BaseModel):
+    data: list[ChatSummary]
+    next_cursor: str | None
+
+
+class MessageList(BaseModel):
+    data: list[Message]
+    next_cursor: str | None
+
+
+class EditMessage(_Strict):
+    text: str = Field(min_length=1, max_length=65536)
+
+
+class ReactionBody(_Strict):
+    emoji: str = Field(min_length=1, max_length=64)
+
+
+class ReadBody(_Strict):
+    message_id: _Id

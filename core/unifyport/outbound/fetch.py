@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 import aiohttp
 
 from unifyport.auth.results import Outbound, StepError
@@ -13,9 +17,20 @@ FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=30)
 CHUNK = 64 * 1024
 
 
-async def fetch(policy: OutboundPolicy, url: str, max_bytes: int,
-                limits: aiohttp.ClientTimeout = FETCH_TIMEOUT) -> bytes:
-    """GET ``url`` (no redirects; ``http://`` only inside the allow list) and return at most
+@dataclass(frozen=True)
+class Download:
+    """An answer being downloaded: its headers and its body in capped chunks."""
+
+    content_type: str | None
+    content_length: int | None
+    file_name: str | None
+    chunks: AsyncIterator[bytes]
+
+
+@contextlib.asynccontextmanager
+async def download(policy: OutboundPolicy, url: str, max_bytes: int,
+                   limits: aiohttp.ClientTimeout = FETCH_TIMEOUT) -> AsyncIterator[Download]:
+    """GET ``url`` (no redirects; ``http://`` only inside the allow list) and stream at most
     ``max_bytes`` of body within the ``limits`` timeouts. Raises :class:`StepError`
     ``url_not_allowed`` (400) or ``download_failed`` (502)."""
     try:
@@ -30,17 +45,30 @@ async def fetch(policy: OutboundPolicy, url: str, max_bytes: int,
                 raise StepError("download_failed", f"the server answered HTTP {resp.status}")
             if resp.content_length is not None and resp.content_length > max_bytes:
                 raise _too_large(max_bytes)
-            body = bytearray()
-            async for chunk in resp.content.iter_chunked(CHUNK):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise _too_large(max_bytes)
-            return bytes(body)
+            name = resp.content_disposition.filename if resp.content_disposition else None
+            yield Download(resp.headers.get("Content-Type"), resp.content_length,
+                           name or parsed.name or None, _capped(resp, max_bytes))
     except OutboundRefused as exc:
         raise StepError("url_not_allowed", str(exc)) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise StepError("download_failed",
                         f"download failed: {type(exc).__name__}: {exc}") from None
+
+
+async def _capped(resp: aiohttp.ClientResponse, max_bytes: int) -> AsyncIterator[bytes]:
+    seen = 0
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        seen += len(chunk)
+        if seen > max_bytes:
+            raise _too_large(max_bytes)
+        yield chunk
+
+
+async def fetch(policy: OutboundPolicy, url: str, max_bytes: int,
+                limits: aiohttp.ClientTimeout = FETCH_TIMEOUT) -> bytes:
+    """The whole body of ``url`` (see :func:`download`), for small documents."""
+    async with download(policy, url, max_bytes, limits) as got:
+        return b"".join([chunk async for chunk in got.chunks])
 
 
 def _too_large(max_bytes: int) -> StepError:

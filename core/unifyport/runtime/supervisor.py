@@ -8,9 +8,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,11 +25,12 @@ from unifyport.db.types import utcnow
 from unifyport.errors import ApiError
 from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
-from unifyport.messages import Message, OutgoingMessage
+from unifyport.messages import Message, OutgoingMessage, linked
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
 from unifyport.runtime.tasks import backoff_delay, uncancelled
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 LEASE_SECONDS = 30.0
 """How long a process holds an account's client without renewing."""
 RENEW_EVERY = 10.0
@@ -80,6 +81,8 @@ class _Context:
         async with self._sup.gw.db.write() as s:
             if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
                 for type, data in events:
+                    if isinstance(data.get("message"), dict):  # attachments' download routes
+                        data = {**data, "message": linked(self.account_id, dict(data["message"]))}
                     emit(s, type, self.account_id, data)
 
     async def save_session(self, session: bytes) -> None:
@@ -250,6 +253,14 @@ class RuntimeSupervisor:
     async def send(self, account: Account, message: OutgoingMessage) -> Message:
         """Send through the client the account's runtime attached in this process; raises
         :class:`StepError` ``runtime_not_running`` when there is none (yet)."""
+        return await self.call(account, "send", lambda p, ctx: p.send(ctx, message))
+
+    async def call(self, account: Account, operation: str,
+                   fn: Callable[[Provider, SendContext], Awaitable[T]]) -> T:
+        """Run ``fn(provider, ctx)`` — a provider operation named ``operation`` (``send``,
+        ``list_chats``, ``history``, ``download``, ``edit``, ``delete``, ``react``,
+        ``mark_read``) — with the client the account's runtime attached in this process;
+        raises :class:`StepError` ``runtime_not_running`` when there is none (yet)."""
         client = self.clients.get(account.id)
         if client is None or account.id not in self.tasks:
             raise StepError("runtime_not_running",
@@ -259,8 +270,8 @@ class RuntimeSupervisor:
             provider_data, _ = await load_fields(self.gw, s, account)
         provider = self.gw.registry.provider(account.provider)
         assert provider is not None, "a client runs only for a loaded provider (_spawn)"
-        return await provider.send(
-            SendContext(account.id, provider_data, client, self.gw.outbound), message)
+        return await fn(provider, SendContext(account.id, provider_data, client,
+                                              self.gw.outbound))
 
     async def aclose(self) -> None:
         """Shutdown: stop every client here and release the leases so another process can

@@ -24,9 +24,21 @@ import pytest
 from unifyport.auth.declare import AUTHORIZED, problems
 from unifyport.plugins.manager import ENTRY_POINT_GROUP
 from unifyport.plugins.registry import build_registry
+from unifyport.providers import MESSAGING_CAPABILITIES
 from unifyport.settings import Settings
 from unifyport.testing.gateway import Api, make_settings, running
 
+MESSAGING_PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "chats": ("GET", "/chats", None),
+    "history": ("GET", "/chats/1/messages", None),
+    "media": ("POST", "/messages", {"chat_id": "1", "attachments": [{"url": "https://x/y"}]}),
+    "download": ("GET", "/chats/1/messages/1/attachments/0", None),
+    "edit": ("PATCH", "/chats/1/messages/1", {"text": "x"}),
+    "delete": ("DELETE", "/chats/1/messages/1", None),
+    "react": ("POST", "/chats/1/messages/1/reactions", {"emoji": "x"}),
+    "read": ("POST", "/chats/1/read", {"message_id": "1"}),
+}
+"""One request per messaging capability (method, path under the account, body)."""
 StepCall = Callable[[str, dict[str, Any] | None], Awaitable[dict[str, Any]]]
 """``await step(name, body)``: call an auth step, assert 200, return the response body."""
 WAIT = 20.0
@@ -306,6 +318,20 @@ class ChannelConformance(abc.ABC):
             _, account = await api.get(f"/v1/accounts/{account['id']}")
             assert account["status"] == "logged_out"
             assert account["runtime"]["status"] == "stopped"
+
+    @pytest.mark.asyncio
+    async def test_undeclared_capabilities_answer_501(self) -> None:
+        """Each messaging route of a capability the provider does not declare answers 501
+        ``not_supported`` naming it (``unifyport.testing.messaging`` tests the declared)."""
+        lacking = [c for c in MESSAGING_CAPABILITIES if c not in self._provider.capabilities]
+        async with self.gateway() as api:
+            account = await self._authorized(api, self._provider.auth_modes[0].name)
+            for capability in lacking:
+                method, path, body = MESSAGING_PROBES[capability]
+                code, answer = await api.call(method, f"/v1/accounts/{account['id']}{path}",
+                                              body)
+                assert (code, answer["error"]["code"], answer["error"]["capability"]) == \
+                    (501, "not_supported", capability), (capability, code, answer)
 
     @pytest.mark.asyncio
     async def test_deletion_removes_the_account(self) -> None:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from pyrogram import Client, enums, handlers, raw
 from pyrogram import errors as perrors
+from pyrogram.file_id import FileId, FileType, ThumbnailSource
 from pyrogram.session.session import AuthKeyNotFound
 
 from ..backend import (
+    FileLocation,
     LoginToken,
     Me,
     RawBatch,
@@ -31,6 +32,7 @@ from ..backend import (
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
+from .messaging import MessagingCalls, next_or_none, random_id
 from .pyrogram_setup import connection_class, session_string, trust
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,9 @@ def _me(user: Any) -> Me:
               phone=phone, is_bot=bool(is_bot))
 
 
-class PyrogramClient(TelegramClient):
+class PyrogramClient(MessagingCalls, TelegramClient):
+    _t = raw.types
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         trust(self.cfg.server.public_key_pem if self.cfg.server else None)
@@ -236,7 +240,7 @@ class PyrogramClient(TelegramClient):
         if isinstance(update, raw.types.UpdateLoginToken):
             self._token_seen = True
             return
-        if self._callback is None or not raw_tl.is_new_message(raw.types, update):
+        if self._callback is None or not raw_tl.is_wanted(raw.types, update):
             return
         await self._callback(raw_tl.pushed_batch(raw.types, update, dict(users or {}),
                                                  dict(chats or {})))
@@ -256,17 +260,43 @@ class PyrogramClient(TelegramClient):
                     await self._dropped.wait()
 
     # -- sending ----------------------------------------------------------------------------------
-    async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:
+    async def _input_peer(self, chat_id: int) -> Any:
         try:
-            peer = await asyncio.wait_for(self._client.resolve_peer(chat_id), self.cfg.timeout)
+            return await asyncio.wait_for(self._client.resolve_peer(chat_id), self.cfg.timeout)
         except Exception:
-            peer = raw_tl.input_peer(raw.types, chat_id)
+            return raw_tl.input_peer(raw.types, chat_id)
+
+    async def _rpc(self, name: str, **kwargs: Any) -> Any:
+        module, method = name.split(".")
+        return await self._invoke(getattr(getattr(raw.functions, module), method)(**kwargs))
+
+    async def iter_file(self, location: FileLocation) -> AsyncIterator[bytes]:
+        if location.dc_id == self._dc_id:
+            async for chunk in self._download(location):
+                yield chunk
+            return
+        # Kurigram's own download follows a file kept on another DC (a media session there)
+        photo = location.kind == "photo"
+        file_id = FileId(
+            file_type=FileType.PHOTO if photo else FileType.DOCUMENT, dc_id=location.dc_id,
+            media_id=location.id, access_hash=location.access_hash,
+            file_reference=location.file_reference, thumbnail_size=location.thumb_size,
+            thumbnail_source=ThumbnailSource.THUMBNAIL if photo else None,
+            thumbnail_file_type=FileType.PHOTO if photo else None, volume_id=0, local_id=0)
+        chunks: AsyncGenerator[bytes, None] = self._client.get_file(file_id, location.size)
+        try:
+            while True:
+                part: bytes | None = await self._call(next_or_none(chunks))
+                if part is None:
+                    return
+                yield part
+        finally:
+            with contextlib.suppress(Exception):
+                await chunks.aclose()
+
+    async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:
+        peer = await self._input_peer(chat_id)
         reply = raw.types.InputReplyToMessage(reply_to_msg_id=reply_to) if reply_to else None
         res = await self._invoke(raw.functions.messages.SendMessage(
-            peer=peer, message=text, random_id=_random_id(), reply_to=reply))
+            peer=peer, message=text, random_id=random_id(), reply_to=reply))
         return raw_tl.sent_batch(raw.types, res, peer, text, reply_to, self._user_id)
-
-
-def _random_id() -> int:
-    return int.from_bytes(os.urandom(8), "big", signed=True)
-

@@ -29,6 +29,23 @@ def is_new_message(types: Any, update: Any) -> bool:
     return isinstance(update, types.UpdateNewMessage | types.UpdateNewChannelMessage)
 
 
+#: Updates about existing messages the runtime turns into events.
+MESSAGE_UPDATES = frozenset({
+    "UpdateEditMessage", "UpdateEditChannelMessage", "UpdateDeleteMessages",
+    "UpdateDeleteChannelMessages", "UpdateMessageReactions", "UpdateReadHistoryInbox",
+    "UpdateReadHistoryOutbox", "UpdateReadChannelInbox", "UpdateReadChannelOutbox"})
+
+
+def is_wanted(types: Any, update: Any) -> bool:
+    """A new message or an update about an existing one (see :data:`MESSAGE_UPDATES`)."""
+    return is_new_message(types, update) or type(update).__name__ in MESSAGE_UPDATES
+
+
+def others(updates: Iterable[Any]) -> list[Any]:
+    """The updates about existing messages among ``updates``."""
+    return [u for u in updates if type(u).__name__ in MESSAGE_UPDATES]
+
+
 def new_messages(types: Any, updates: Iterable[Any]) -> list[Any]:
     """The messages of the new-message updates among ``updates``."""
     return [u.message for u in updates if is_new_message(types, u)]
@@ -36,7 +53,9 @@ def new_messages(types: Any, updates: Iterable[Any]) -> list[Any]:
 
 def pushed_batch(types: Any, update: Any, users: dict[int, Any],
                  chats: dict[int, Any]) -> RawBatch:
-    """A pushed new-message update as a batch (see :func:`is_new_message`)."""
+    """A pushed update as a batch (see :func:`is_wanted`)."""
+    if not is_new_message(types, update):
+        return RawBatch([], users, chats, None, [update])
     state = None
     if isinstance(update, types.UpdateNewMessage):
         state = UpdateState(update.pts, timestamp(update.message.date), 0)
@@ -60,7 +79,8 @@ async def difference(types: Any, fetch: Callable[[UpdateState], Awaitable[Any]],
         state = UpdateState(st.pts, timestamp(st.date), st.qts)
         messages = list(diff.new_messages) + new_messages(types, diff.other_updates)
         batches.append(RawBatch(messages, {u.id: u for u in diff.users},
-                                {c.id: c for c in diff.chats}, state))
+                                {c.id: c for c in diff.chats}, state,
+                                others(diff.other_updates)))
         if final:
             break
     return batches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from telethon import TelegramClient as _TelethonClient
@@ -16,6 +16,7 @@ from telethon.password import compute_check
 from telethon.sessions import MemorySession
 
 from ..backend import (
+    FileLocation,
     LoginToken,
     Me,
     RawBatch,
@@ -28,6 +29,7 @@ from ..config import TelegramConfig
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
+from .messaging import CHUNK, MessagingCalls, next_or_none
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,7 +84,9 @@ def _split(entities: dict[int, Any]) -> tuple[dict[int, Any], dict[int, Any]]:
     return users, chats
 
 
-class TelethonClient(TelegramClient):
+class TelethonClient(MessagingCalls, TelegramClient):
+    _t = types
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _trust(self.cfg.server.public_key_pem if self.cfg.server else None)
@@ -215,7 +219,7 @@ class TelethonClient(TelegramClient):
         self._client.add_event_handler(self._on_raw, events.Raw)
 
     async def _on_raw(self, update: Any) -> None:
-        if self._callback is None or not raw_tl.is_new_message(types, update):
+        if self._callback is None or not raw_tl.is_wanted(types, update):
             return
         users, chats = _split(getattr(update, "_entities", {}) or {})
         await self._callback(raw_tl.pushed_batch(types, update, users, chats))
@@ -229,11 +233,31 @@ class TelethonClient(TelegramClient):
         if err is not None:
             raise translate(err)
 
-    async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:
+    async def _input_peer(self, chat_id: int) -> Any:
         try:
-            peer = await asyncio.wait_for(self._client.get_input_entity(chat_id), self.cfg.timeout)
+            return await asyncio.wait_for(self._client.get_input_entity(chat_id),
+                                          self.cfg.timeout)
         except Exception:
-            peer = raw_tl.input_peer(types, chat_id)
+            return raw_tl.input_peer(types, chat_id)
+
+    async def _rpc(self, name: str, **kwargs: Any) -> Any:
+        module, method = name.split(".")
+        request = getattr(getattr(functions, module), method + "Request")(**kwargs)
+        return await self._call(self._client(request))
+
+    async def iter_file(self, location: FileLocation) -> AsyncIterator[bytes]:
+        chunks = self._client.iter_download(
+            self._location(location), request_size=CHUNK, file_size=location.size,
+            dc_id=location.dc_id)
+        try:
+            while (chunk := await self._call(next_or_none(chunks))) is not None:
+                yield chunk
+        finally:
+            with contextlib.suppress(Exception):
+                await chunks.close()
+
+    async def send_message(self, chat_id: int, text: str, reply_to: int | None) -> RawBatch:
+        peer = await self._input_peer(chat_id)
         reply = types.InputReplyToMessage(reply_to) if reply_to else None
         res = await self._call(self._client(functions.messages.SendMessageRequest(
             peer, text, reply_to=reply)))

@@ -1,4 +1,4 @@
-"""Reading a box: history, messages by id, dialogs, chats, read receipts, typing."""
+"""Reading a box: history, messages by id, dialogs (and pins), chats, typing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .views import peer as tl_peer
 HANDLERS = HandlerTable()
 
 
-def _peer_key(c: Call, peer: Any) -> tuple[str, int]:
+def peer_key(c: Call, peer: Any) -> tuple[str, int]:
     if isinstance(peer, types.InputPeerChat):
         return "chat", peer.chat_id
     if isinstance(peer, types.InputPeerSelf):
@@ -26,28 +26,37 @@ def _peer_key(c: Call, peer: Any) -> tuple[str, int]:
     raise RpcFail(400, "PEER_ID_INVALID")
 
 
-def _messages(c: Call, msgs: list[Message]) -> types.messages.Messages:
+def _messages(c: Call, msgs: list[Message], count: int | None = None) -> Any:
+    """``messages.messages``, or ``messages.messagesSlice`` when ``count`` (all there are)
+    exceeds what is returned: libraries page on until they have ``count``."""
     me = c.user().id
     users, chats = entities(c.sandbox.store, msgs, me)
-    return types.messages.Messages(
-        messages=[tl_message(m) for m in msgs], topics=[], chats=chats, users=users
-    )
+    body = {
+        "messages": [tl_message(m, c.sandbox.store) for m in msgs],
+        "topics": [],
+        "chats": chats,
+        "users": users,
+    }
+    if count is not None and count > len(msgs):
+        return types.messages.MessagesSlice(count=count, **body)
+    return types.messages.Messages(**body)
 
 
 @HANDLERS.handles(functions.messages.GetHistoryRequest)
-def get_history(c: Call) -> types.messages.Messages:
+def get_history(c: Call) -> types.messages.TypeMessages:
     """Newest first, honouring ``offset_id``, ``limit``, ``min_id`` and ``max_id``."""
     req = c.request
-    key = _peer_key(c, req.peer)
+    key = peer_key(c, req.peer)
     box = c.sandbox.store.boxes.get(c.user().id, [])
     msgs = [m for m in reversed(box) if (m.peer_type, m.peer_id) == key]
+    total = len(msgs)
     if req.offset_id:
         msgs = [m for m in msgs if m.id < req.offset_id]
     if req.min_id:
         msgs = [m for m in msgs if m.id > req.min_id]
     if req.max_id:
         msgs = [m for m in msgs if m.id < req.max_id]
-    return _messages(c, msgs[max(req.add_offset, 0) :][: req.limit or 100])
+    return _messages(c, msgs[max(req.add_offset, 0) :][: req.limit or 100], total)
 
 
 @HANDLERS.handles(functions.messages.GetMessagesRequest)
@@ -60,13 +69,6 @@ def get_messages(c: Call) -> types.messages.Messages:
         if msg is not None:
             found.append(msg)
     return _messages(c, found)
-
-
-@HANDLERS.handles(functions.messages.ReadHistoryRequest)
-def read_history(c: Call) -> types.messages.AffectedMessages:
-    """Accepted; read state is not modelled."""
-    me = c.user().id
-    return types.messages.AffectedMessages(pts=c.sandbox.store.pts.get(me, 1), pts_count=0)
 
 
 @HANDLERS.handles(functions.messages.SetTypingRequest)
@@ -84,24 +86,62 @@ def get_chats(c: Call) -> types.messages.Chats:
     return types.messages.Chats(chats=[tl_chat(chats[i]) for i in c.request.id if i in chats])
 
 
-def _dialog(m: Message) -> types.Dialog:
+def _dialog(c: Call, m: Message) -> types.Dialog:
+    store = c.sandbox.store
+    key = (m.owner_id, m.peer_type, m.peer_id)
+    inbox = store.read_inbox.get(key, 0)
+    unread = sum(
+        1 for x in store.boxes.get(m.owner_id, [])
+        if not x.out and x.id > inbox and (x.peer_type, x.peer_id) == (m.peer_type, m.peer_id)
+    )  # fmt: skip
     return types.Dialog(
-        peer=tl_peer(m), top_message=m.id, read_inbox_max_id=m.id, read_outbox_max_id=m.id,
-        unread_count=0, unread_mentions_count=0, unread_reactions_count=0,
-        unread_poll_votes_count=0, notify_settings=types.PeerNotifySettings(),
+        peer=tl_peer(m), top_message=m.id, read_inbox_max_id=inbox,
+        read_outbox_max_id=store.read_outbox.get(key, 0), unread_count=unread,
+        unread_mentions_count=0, unread_reactions_count=0, unread_poll_votes_count=0,
+        notify_settings=types.PeerNotifySettings(),
+        pinned=(m.peer_type, m.peer_id) in c.sandbox.pinned.get(m.owner_id, ()) or None,
     )  # fmt: skip
 
 
 @HANDLERS.handles(functions.messages.GetDialogsRequest)
-def get_dialogs(c: Call) -> types.messages.Dialogs:
-    """One dialog per peer of the caller's box, newest first."""
+def get_dialogs(c: Call) -> types.messages.TypeDialogs:
+    """One dialog per peer of the caller's box: pinned ones first (unless ``exclude_pinned``
+    or paging), then by newest message; paged by ``offset_id`` (the top message id of the
+    last dialog seen) like Telegram."""
+    req = c.request
     me = c.user().id
     latest: dict[tuple[str, int], Message] = {}
     for m in c.sandbox.store.boxes.get(me, []):
         latest[(m.peer_type, m.peer_id)] = m
-    tops = sorted(latest.values(), key=lambda m: m.id, reverse=True)[: c.request.limit or 100]
-    dialogs = [_dialog(m) for m in tops]
+    pins = c.sandbox.pinned.get(me, [])
+    ordered = sorted(latest.values(), key=lambda m: m.id, reverse=True)
+    pinned = [latest[p] for p in pins if p in latest]
+    rest = [m for m in ordered if (m.peer_type, m.peer_id) not in pins]
+    if req.offset_id:
+        page = [m for m in rest if m.id < req.offset_id]
+    else:
+        page = rest if req.exclude_pinned else pinned + rest
+    tops = page[: req.limit or 100]
     users, chats = entities(c.sandbox.store, tops, me)
-    return types.messages.Dialogs(
-        dialogs=dialogs, messages=[tl_message(m) for m in tops], chats=chats, users=users
-    )
+    body = {
+        "dialogs": [_dialog(c, m) for m in tops],
+        "messages": [tl_message(m, c.sandbox.store) for m in tops],
+        "chats": chats,
+        "users": users,
+    }
+    if len(tops) < len(latest):
+        return types.messages.DialogsSlice(count=len(latest), **body)
+    return types.messages.Dialogs(**body)
+
+
+@HANDLERS.handles(functions.messages.ToggleDialogPinRequest)
+def toggle_dialog_pin(c: Call) -> bool:
+    """Pin or unpin a dialog (newest pin first, as Telegram lists them)."""
+    me = c.user().id
+    kind, pid = peer_key(c, getattr(c.request.peer, "peer", None))
+    pins = c.sandbox.pinned.setdefault(me, [])
+    if (kind, pid) in pins:
+        pins.remove((kind, pid))
+    if c.request.pinned:
+        pins.insert(0, (kind, pid))
+    return True

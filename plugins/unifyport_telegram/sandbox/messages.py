@@ -98,30 +98,38 @@ def resolve_username(c: Call) -> types.contacts.ResolvedPeer:
     )
 
 
-@HANDLERS.handles(functions.messages.SendMessageRequest)
-def send_message(c: Call) -> types.UpdateShortSentMessage:
-    """Store an outgoing message and push it to the recipients."""
+def target(c: Call, peer: Any, random_id: int) -> tuple[int | None, int | None]:
+    """Where a new message goes, ``(user id, None)`` or ``(None, basic group id)``; a
+    ``random_id`` the sender used before is ``RANDOM_ID_DUPLICATE``."""
     me = c.user()
-    peer = c.request.peer
-    if not c.request.message:
-        raise RpcFail(400, "MESSAGE_EMPTY")
-    if len(c.request.message) > 4096:
-        raise RpcFail(400, "MESSAGE_TOO_LONG")
     sent_ids = c.sandbox.random_ids.setdefault(me.id, set())
-    if c.request.random_id in sent_ids:
+    if random_id in sent_ids:
         raise RpcFail(400, "RANDOM_ID_DUPLICATE")
-    sent_ids.add(c.request.random_id)
-    reply_id = getattr(c.request.reply_to, "reply_to_msg_id", None)
-    reply = (me.id, reply_id) if reply_id else None
-    to_id: int | None
-    chat_id: int | None
+    sent_ids.add(random_id)
     if isinstance(peer, types.InputPeerChat):
         chat = c.sandbox.store.chats.get(peer.chat_id)
         if chat is None or me.id not in chat.members:
             raise RpcFail(400, "PEER_ID_INVALID")
-        to_id, chat_id = None, chat.id
-    else:
-        to_id, chat_id = resolve_user(c, peer).id, None
+        return None, chat.id
+    return resolve_user(c, peer).id, None
+
+
+def reply_of(c: Call, reply_to: Any) -> tuple[int, int] | None:
+    """``(box owner, message id)`` a request's ``reply_to`` points at."""
+    reply_id = getattr(reply_to, "reply_to_msg_id", None)
+    return (c.user().id, reply_id) if reply_id else None
+
+
+@HANDLERS.handles(functions.messages.SendMessageRequest)
+def send_message(c: Call) -> types.UpdateShortSentMessage:
+    """Store an outgoing message and push it to the recipients."""
+    me = c.user()
+    if not c.request.message:
+        raise RpcFail(400, "MESSAGE_EMPTY")
+    if len(c.request.message) > 4096:
+        raise RpcFail(400, "MESSAGE_TOO_LONG")
+    to_id, chat_id = target(c, c.request.peer, c.request.random_id)
+    reply = reply_of(c, c.request.reply_to)
     msg = post(c.sandbox, me.id, to_id, c.request.message, chat_id, reply_to=reply, origin=c.conn)
     return types.UpdateShortSentMessage(
         out=True, id=msg.id, pts=msg.pts, pts_count=1, date=when(msg.date)

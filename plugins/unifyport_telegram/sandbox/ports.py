@@ -100,6 +100,8 @@ class World(Protocol):
     srp_challenges: dict[int, Challenge]
     pending_2fa: dict[int, int]
     random_ids: dict[int, set[int]]
+    pinned: dict[int, list[tuple[str, int]]]
+    stats: Counter[str]
     user_keys: dict[int, set[int]]
     conns_by_key: dict[int, set[Peer]]
 

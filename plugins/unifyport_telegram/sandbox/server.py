@@ -19,9 +19,11 @@ from pathlib import Path
 
 from telethon.tl import types
 
+from .actions import HANDLERS as ACTION_HANDLERS
 from .auth import HANDLERS as AUTH_HANDLERS
 from .connection import Connection
 from .crypto import MsgIdGenerator, ServerKey
+from .files import HANDLERS as FILE_HANDLERS
 from .history import HANDLERS as HISTORY_HANDLERS
 from .messages import HANDLERS as MESSAGE_HANDLERS
 from .ports import Peer
@@ -34,7 +36,10 @@ from .views import when
 log = logging.getLogger(__name__)
 
 #: Every RPC the sandbox answers, by Telethon request class.
-HANDLERS = merge(AUTH_HANDLERS, HISTORY_HANDLERS, MESSAGE_HANDLERS, UPDATE_HANDLERS)
+HANDLERS = merge(
+    ACTION_HANDLERS, AUTH_HANDLERS, FILE_HANDLERS, HISTORY_HANDLERS, MESSAGE_HANDLERS,
+    UPDATE_HANDLERS,
+)
 
 MAIN_DC = 2
 OTHER_DC = 1
@@ -92,6 +97,7 @@ class Sandbox:
         self.srp_challenges: dict[int, Challenge] = {}
         self.pending_2fa: dict[int, int] = {}
         self.random_ids: dict[int, set[int]] = {}  # per sender, for RANDOM_ID_DUPLICATE
+        self.pinned: dict[int, list[tuple[str, int]]] = {}  # pinned dialogs (in memory)
         # Held as ports.Peer: what the dispatcher and the handlers also see of a connection.
         self.conns_by_key: dict[int, set[Peer]] = {}
         self.connections: set[Peer] = set()

@@ -83,6 +83,25 @@ class Message:
     from_id: int
     uid: int = 0  # shared by every box's copy of one message
     reply_to: int | None = None  # id in this box of the message replied to
+    media: int | None = None  # id of a stored :class:`Media`
+    edit_date: int | None = None
+
+
+@dataclass
+class Media:
+    """An uploaded photo or document; its bytes are a file under ``files/``."""
+
+    id: int
+    kind: str  # "photo" or "document"
+    access_hash: int
+    file_reference: str  # hex
+    size: int
+    mime_type: str
+    date: int
+    dc_id: int
+    attributes: list[str] = field(default_factory=list)  # hex of TL DocumentAttribute*
+    width: int = 0
+    height: int = 0
 
 
 @dataclass
@@ -142,6 +161,13 @@ class Store:
         self.next_user_id = 1_000_001
         self.next_chat_id = 5_000_001
         self.next_uid = 0
+        self.media: dict[int, Media] = {}
+        # Read state per (owner, peer type, peer id): the highest inbox/outbox id read.
+        self.read_inbox: dict[tuple[int, str, int], int] = {}
+        self.read_outbox: dict[tuple[int, str, int], int] = {}
+        self.reactions: dict[int, dict[int, str]] = {}  # message uid -> user -> emoticon
+        # Updates other than new messages, per owner, for getDifference (in memory only).
+        self.other_updates: dict[int, list[tuple[int, Any]]] = {}
         self.dirty = False
         self.journal_path = directory / "messages.jsonl"
         self._journal: list[str] = []
@@ -164,6 +190,8 @@ class Store:
             self.users[u["id"]] = User(**u)
         for c in data["chats"]:
             self.chats[c["id"]] = Chat(**c)
+        for m in data.get("media", []):
+            self.media[m["id"]] = Media(**m)
         for k in data["keys"]:
             k["key"] = bytes.fromhex(k["key"])
             key = AuthKey(**k)
@@ -175,12 +203,57 @@ class Store:
                 if not line.strip():
                     continue
                 try:
-                    msg = Message(**json.loads(line))
-                except (ValueError, TypeError):
+                    record = json.loads(line)
+                    if "op" in record:
+                        self._apply(record)
+                        continue
+                    msg = Message(**record)
+                except (ValueError, TypeError, KeyError):
                     break  # a torn last line after a crash
                 self.boxes.setdefault(msg.owner_id, []).append(msg)
                 self.pts[msg.owner_id] = msg.pts
                 self.next_uid = max(self.next_uid, msg.uid)
+
+    def _apply(self, op: dict[str, Any]) -> None:
+        """Replay one journalled change of existing messages or read state."""
+        owner = op.get("owner", 0)
+        if "pts" in op:
+            self.pts[owner] = max(self.pts.get(owner, BASE_PTS), op["pts"])
+        kind = op["op"]
+        if kind == "edit":
+            msg = self.find(owner, msg_id=op["id"])
+            if msg is not None:
+                msg.text, msg.edit_date = op["text"], op["edit_date"]
+        elif kind == "delete":
+            gone = set(op["ids"])
+            self.boxes[owner] = [m for m in self.boxes.get(owner, []) if m.id not in gone]
+        elif kind == "read":
+            table = self.read_inbox if op["box"] == "inbox" else self.read_outbox
+            table[(owner, op["peer_type"], op["peer_id"])] = op["max_id"]
+        elif kind == "react":
+            chosen = self.reactions.setdefault(op["uid"], {})
+            chosen.pop(op["user"], None)  # a new reaction is the newest
+            if op["emoticon"]:
+                chosen[op["user"]] = op["emoticon"]
+
+    def change(self, op: dict[str, Any]) -> None:
+        """Apply a change of existing state and journal it (replayed by :meth:`_apply`)."""
+        self._apply(op)
+        self._journal.append(json.dumps(op) + "\n")
+
+    def bump(self, owner_id: int, count: int = 1) -> int:
+        """Advance a box's pts for a change that is not a new message; returns the new pts
+        (the caller journals it with :meth:`change`)."""
+        pts = self.pts.get(owner_id, BASE_PTS) + count
+        self.pts[owner_id] = pts
+        return pts
+
+    def remember_update(self, owner_id: int, pts: int, update: Any) -> None:
+        """Keep a pts-carrying update for ``updates.getDifference`` (the last 1000)."""
+        log = self.other_updates.setdefault(owner_id, [])
+        log.append((pts, update))
+        if len(log) > 1000:
+            del log[:500]
 
     def save(self) -> None:
         """Append new messages to the journal; rewrite the small state file if it changed."""
@@ -201,6 +274,7 @@ class Store:
             "next_uid": self.next_uid,
             "users": [asdict(u) for u in self.users.values()],
             "chats": [asdict(c) for c in self.chats.values()],
+            "media": [asdict(m) for m in self.media.values()],
             "keys": keys,
         }
         tmp = self.path.with_suffix(".tmp")
@@ -271,6 +345,7 @@ class Store:
         from_id: int,
         uid: int,
         reply_to_uid: int | None = None,
+        media: int | None = None,
     ) -> Message:
         """Append a message to a user's box, advancing its pts by one."""
         pts = self.pts.get(owner_id, BASE_PTS) + 1
@@ -278,7 +353,7 @@ class Store:
         reply = self.find(owner_id, uid=reply_to_uid) if reply_to_uid else None
         msg = Message(
             owner_id, pts, pts, int(time.time()), text, out, peer_type, peer_id, from_id,
-            uid=uid, reply_to=reply.id if reply else None,
+            uid=uid, reply_to=reply.id if reply else None, media=media,
         )  # fmt: skip
         self.boxes.setdefault(owner_id, []).append(msg)
         self._journal.append(json.dumps(asdict(msg)) + "\n")

@@ -36,19 +36,24 @@ def get_difference(c: Call) -> types.updates.TypeDifference:
     """The stored messages the client missed since its pts."""
     uid = c.user().id
     store = c.sandbox.store
-    msgs = store.since(uid, c.request.pts, limit=c.request.pts_limit or 1000)
-    if not msgs:
-        return types.updates.DifferenceEmpty(date=when(time.time()), seq=0)
-    users, chats = entities(store, msgs, uid)
+    limit = c.request.pts_limit or 1000
+    msgs = store.since(uid, c.request.pts, limit=limit)
     new_state = state(c, uid)
+    if not msgs and new_state.pts <= c.request.pts:
+        return types.updates.DifferenceEmpty(date=when(time.time()), seq=0)
+    if len(msgs) >= limit:  # maybe more waiting: a slice, other updates up to its end
+        new_state.pts = msgs[-1].pts
+    others = [
+        u for pts, u in store.other_updates.get(uid, []) if c.request.pts < pts <= new_state.pts
+    ]
+    users, chats = entities(store, msgs, uid)
     body = {
-        "new_messages": [tl_message(m) for m in msgs],
+        "new_messages": [tl_message(m, store) for m in msgs],
         "new_encrypted_messages": [],
-        "other_updates": [],
+        "other_updates": others,
         "chats": chats,
         "users": users,
     }
-    if msgs[-1].pts < new_state.pts:  # more than pts_limit: a slice up to the last one sent
-        new_state.pts = msgs[-1].pts
+    if new_state.pts < store.pts.get(uid, BASE_PTS):  # more than pts_limit were waiting
         return types.updates.DifferenceSlice(intermediate_state=new_state, **body)
     return types.updates.Difference(state=new_state, **body)

@@ -1,0 +1,316 @@
+"""The messaging surface of an online account: chats, history, attachments, edits,
+deletions, reactions and read state (``/v1/accounts/{id}/chats...``), and the body of the
+send route (``POST /v1/accounts/{id}/messages``, declared in ``runtime_routes``).
+
+Every operation runs through :meth:`RuntimeSupervisor.call` with the client the account's
+runtime attached. A capability the provider does not declare answers 501 ``not_supported``
+before anything else. Scopes: ``read`` routes are chats, history and attachment downloads;
+``send`` routes are send, edit, delete, reactions and read (marked ``SCOPE`` below).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import anyio
+from quart import Blueprint, Response, request
+from quart_schema import document_querystring, document_request, document_response, tag
+
+from unifyport.accounts.service import emit, get_account
+from unifyport.auth.results import StepError
+from unifyport.db.models import Account
+from unifyport.errors import ApiError
+from unifyport.http.body import json_body, query, raw_json, validate
+from unifyport.http.context import gateway
+from unifyport.http.schemas import (
+    ChatList,
+    EditMessage,
+    MessageList,
+    PageQuery,
+    ReactionBody,
+    ReadBody,
+    SendMessage,
+)
+from unifyport.http.uploads import Spool
+from unifyport.messages import AttachmentStream, Message, OutgoingMessage, linked
+from unifyport.outbound.policy import OutboundPolicy
+from unifyport.providers import NotSupported, Provider, SendContext
+from unifyport.runtime.supervisor import RuntimeSupervisor
+
+log = logging.getLogger(__name__)
+bp = Blueprint("messaging", __name__, url_prefix="/v1/accounts/<account_id>/chats")
+T = TypeVar("T")
+CALL_TIMEOUT = 30.0
+"""Longest a provider operation may take (a send with files: ``MEDIA_TIMEOUT``)."""
+MEDIA_TIMEOUT = 600.0
+MESSAGE = "/<chat_id>/messages/<message_id>"
+READ_SCOPE, SEND_SCOPE = "read", "send"
+"""The API-key scope each route needs (see each view's ``scope`` attribute)."""
+
+
+def scope(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a view with the API-key scope it needs (``view.scope``)."""
+    def mark(view: Callable[..., Any]) -> Callable[..., Any]:
+        view.scope = name  # type: ignore[attr-defined]
+        return view
+    return mark
+
+
+def supervisor() -> RuntimeSupervisor:
+    sup = gateway().runtime
+    if not isinstance(sup, RuntimeSupervisor):
+        raise ApiError(503, "not_ready", "runtime supervisor not running")
+    return sup
+
+
+def _provider(account: Account, capability: str) -> Provider | None:
+    """The account's provider; 501 ``not_supported`` when it lacks ``capability``."""
+    provider = gateway().registry.provider(account.provider)
+    if provider is not None and capability not in provider.capabilities:
+        raise NotSupported(capability).api_error()
+    return provider
+
+
+async def operate(account: Account, operation: str,
+                  fn: Callable[[Provider, SendContext], Awaitable[T]],
+                  seconds: float = CALL_TIMEOUT) -> T:
+    """Run a provider operation through the supervisor; domain errors become API errors."""
+    sup = supervisor()
+    try:
+        with anyio.fail_after(seconds):
+            return await sup.call(account, operation, fn)
+    except StepError as err:
+        extra = {"status": account.runtime_status} if err.code == "runtime_not_running" else {}
+        raise err.api_error(**extra) from None
+    except TimeoutError:
+        raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
+    except Exception:
+        if sup.is_running(account.id):
+            raise
+        raise ApiError(409, "runtime_not_running", f"the account's client stopped during "
+                       f"{operation}", status="stopped") from None
+
+
+def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+    return {"data": items, "next_cursor": next_cursor}
+
+
+# -- read scope ------------------------------------------------------------------------
+@bp.get("")
+@scope(READ_SCOPE)
+@tag(["messaging"])
+@document_querystring(PageQuery)
+@document_response(ChatList)
+async def chats(account_id: str) -> dict[str, Any]:
+    """The account's chats, newest activity first (capability `chats`)."""
+    q = query(PageQuery)
+    account = await get_account(gateway(), account_id)
+    _provider(account, "chats")
+    page = await operate(account, "list_chats", lambda p, c: p.list_chats(c, q.limit, q.cursor))
+    out = []
+    for chat in page.items:
+        data = chat.model_dump(mode="json", exclude={"last_message"})
+        data["last_message"] = None if chat.last_message is None else \
+            linked(account_id, chat.last_message)
+        out.append(data)
+    return _page(out, page.next_cursor)
+
+
+@bp.get("/<chat_id>/messages")
+@scope(READ_SCOPE)
+@tag(["messaging"])
+@document_querystring(PageQuery)
+@document_response(MessageList)
+async def history(account_id: str, chat_id: str) -> dict[str, Any]:
+    """A chat's messages, newest first, as far back as the channel allows (`history`)."""
+    q = query(PageQuery)
+    account = await get_account(gateway(), account_id)
+    _provider(account, "history")
+    page = await operate(account, "history",
+                         lambda p, c: p.history(c, chat_id, q.limit, q.cursor))
+    return _page([linked(account_id, m) for m in page.items], page.next_cursor)
+
+
+@bp.get(MESSAGE + "/attachments/<index>")  # no int converter: it breaks the OpenAPI path
+@scope(READ_SCOPE)
+@tag(["messaging"])
+async def attachment(account_id: str, chat_id: str, message_id: str, index: str) -> Response:
+    """Stream an attachment's bytes from the channel with its content type (`download`);
+    413 `file_too_large` past `messaging.download_max_bytes`."""
+    account = await get_account(gateway(), account_id)
+    _provider(account, "download")
+    if not index.isdigit() or len(index) > 4:
+        raise ApiError(404, "attachment_not_found", "attachments are numbered from 0")
+    cap = gateway().settings.messaging.download_max_bytes
+    stream = await operate(account, "download",
+                           lambda p, c: p.download(c, chat_id, message_id, int(index)))
+    first = await _first_chunk(stream)  # started, so closing it runs its cleanup
+    if stream.size is not None and stream.size > cap:
+        await _close(stream)
+        raise ApiError(413, "file_too_large", f"the attachment is larger than {cap} bytes",
+                       max_bytes=cap)
+    headers = {"Cache-Control": "private, max-age=0"}
+    if stream.size is not None:
+        headers["Content-Length"] = str(stream.size)
+    if stream.file_name:
+        headers["Content-Disposition"] = \
+            f"attachment; filename*=UTF-8''{quote(stream.file_name, safe='')}"
+    response = Response(_relay(stream, first, cap), mimetype=stream.mime_type, headers=headers)
+    response.timeout = None  # a large file may take long: the client's pace sets it
+    return response
+
+
+async def _close(stream: AttachmentStream) -> None:
+    aclose = getattr(stream.chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _first_chunk(stream: AttachmentStream) -> bytes:
+    """The first chunk, read before answering, so a failure to start is still a 4xx/5xx."""
+    try:
+        with anyio.fail_after(CALL_TIMEOUT):
+            return await anext(stream.chunks, b"")
+    except StepError as err:
+        await _close(stream)
+        raise err.api_error() from None
+    except TimeoutError:
+        await _close(stream)
+        raise ApiError(503, "provider_unavailable", "the provider did not answer in time") \
+            from None
+
+
+async def _relay(stream: AttachmentStream, first: bytes, cap: int) -> AsyncIterator[bytes]:
+    sent = len(first)
+    try:
+        if first:
+            yield first
+        async for chunk in stream.chunks:
+            sent += len(chunk)
+            if sent > cap:
+                log.warning("attachment download cut at the %d-byte cap", cap)
+                return
+            yield chunk
+    except StepError as err:
+        log.warning("attachment download failed midway: %s", err.code)
+    finally:
+        await _close(stream)
+
+
+# -- send scope ------------------------------------------------------------------------
+async def send_message(account_id: str) -> tuple[dict[str, Any], int]:
+    """``POST /v1/accounts/{id}/messages``: JSON (text, ``attachments: [{url}]``) or a
+    multipart body (fields ``chat_id``, ``text``, ``reply_to_id``, ``kind``; file parts)."""
+    gw = gateway()
+    multipart = (request.mimetype or "") == "multipart/form-data"
+    account = await get_account(gw, account_id)
+    provider = gw.registry.provider(account.provider)
+    async with Spool(gw.settings.messaging, gw.settings.storage.data_dir) as spool:
+        if multipart:
+            _provider(account, "media")
+            fields, files = await spool.from_multipart()
+            fields.pop("kind", None)
+            body = validate(SendMessage, fields)
+        else:
+            body = validate(SendMessage, await raw_json())
+            if body.attachments:
+                _provider(account, "media")
+            files = []
+        if not body.text and not files and not body.attachments:
+            raise ApiError(422, "validation_failed", "invalid request",
+                           fields={"text": "text or an attachment is required"})
+        if provider is not None and len(body.text) > provider.text_limit:
+            raise ApiError(422, "validation_failed", "invalid request", fields={
+                "text": f"at most {provider.text_limit} characters for {provider.name}"})
+        supervisor()  # 503 before fetching anything when the runtime is not up
+        if body.attachments:
+            try:
+                files = await spool.from_urls(OutboundPolicy.from_settings(gw.settings),
+                                              [a.model_dump() for a in body.attachments])
+            except StepError as err:  # url_not_allowed, download_failed
+                raise err.api_error() from None
+        outgoing = OutgoingMessage(
+            chat_id=str(body.chat_id), text=body.text, attachments=files,
+            reply_to_id=None if body.reply_to_id is None else str(body.reply_to_id))
+        sent = await operate(account, "send", lambda p, c: p.send(c, outgoing),
+                             MEDIA_TIMEOUT if files else CALL_TIMEOUT)
+    message = linked(account_id, sent)
+    async with gw.db.write() as s:
+        emit(s, "message.sent", account_id, {"provider": account.provider, "message": message})
+    return message, 201
+
+
+async def _change(account_id: str, capability: str, operation: str,
+                  fn: Callable[[Provider, SendContext], Awaitable[T]]) -> tuple[Account, T]:
+    account = await get_account(gateway(), account_id)
+    _provider(account, capability)
+    return account, await operate(account, operation, fn)
+
+
+@bp.patch(MESSAGE)
+@scope(SEND_SCOPE)
+@tag(["messaging"])
+@document_request(EditMessage)
+@document_response(Message)
+async def edit(account_id: str, chat_id: str, message_id: str) -> dict[str, Any]:
+    """Replace the text of an own message (`edit`); emits `message.edited`."""
+    body = await json_body(EditMessage)
+    account, message = await _change(account_id, "edit", "edit",
+                                     lambda p, c: p.edit(c, chat_id, message_id, body.text))
+    data = linked(account_id, message)
+    async with gateway().db.write() as s:
+        emit(s, "message.edited", account_id, {"provider": account.provider, "message": data})
+    return data
+
+
+@bp.delete(MESSAGE)
+@scope(SEND_SCOPE)
+@tag(["messaging"])
+async def delete(account_id: str, chat_id: str, message_id: str) -> tuple[str, int]:
+    """Delete a message for everyone (`delete`); emits `message.deleted`."""
+    account, _ = await _change(account_id, "delete", "delete",
+                               lambda p, c: p.delete(c, chat_id, message_id))
+    async with gateway().db.write() as s:
+        emit(s, "message.deleted", account_id, {"provider": account.provider, "chat_id": chat_id,
+                                                "message_ids": [message_id]})
+    return "", 204
+
+
+async def _react(account_id: str, chat_id: str, message_id: str, remove: bool) -> tuple[str, int]:
+    body = await json_body(ReactionBody)
+    await _change(account_id, "react", "react", lambda p, c: p.react(
+        c, chat_id, message_id, body.emoji, remove=remove))
+    return "", 204
+
+
+@bp.post(MESSAGE + "/reactions")
+@scope(SEND_SCOPE)
+@tag(["messaging"])
+@document_request(ReactionBody)
+async def react(account_id: str, chat_id: str, message_id: str) -> tuple[str, int]:
+    """Add the account's reaction `emoji` to a message (`react`)."""
+    return await _react(account_id, chat_id, message_id, remove=False)
+
+
+@bp.delete(MESSAGE + "/reactions")
+@scope(SEND_SCOPE)
+@tag(["messaging"])
+@document_request(ReactionBody)
+async def unreact(account_id: str, chat_id: str, message_id: str) -> tuple[str, int]:
+    """Take back the account's reaction `emoji` (`react`)."""
+    return await _react(account_id, chat_id, message_id, remove=True)
+
+
+@bp.post("/<chat_id>/read")
+@scope(SEND_SCOPE)
+@tag(["messaging"])
+@document_request(ReadBody)
+async def read(account_id: str, chat_id: str) -> tuple[str, int]:
+    """Mark the chat read up to `message_id` (`read`)."""
+    body = await json_body(ReadBody)
+    await _change(account_id, "read", "mark_read",
+                  lambda p, c: p.mark_read(c, chat_id, str(body.message_id)))
+    return "", 204
