@@ -29,11 +29,14 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from unifyport.db.models import Account, Event
+from unifyport.db.database import Database
+from unifyport.db.models import Account, Event, StoredSecret
 from unifyport.db.types import RawJSON
 
 ACCOUNTS = Account.__table__
 EVENTS = Event.__table__
+SECRETS = StoredSecret.__table__
+_ACCOUNT_KEYS = tuple(c.key for c in ACCOUNTS.columns)
 
 
 class AccountView(NamedTuple):
@@ -172,3 +175,54 @@ def event_view_page(conn: Connection, limit: int, after_seq: int | None,
                     since: datetime | None = None) -> list[EventView]:
     q = event_page_query(limit, after_seq, type, account_id, since, view=True)
     return [EventView._make(r) for r in conn.execute(*q).all()]
+
+
+@cache
+def _account_sealed_query(purposes: tuple[str, ...]) -> Select[Any]:
+    """The account's full row and the sealed blob of each of ``purposes`` (NULL if none)."""
+    q = select(ACCOUNTS)
+    joined: FromClause = ACCOUNTS
+    for purpose in purposes:
+        sealed = SECRETS.alias(f"sealed_{purpose}")
+        joined = joined.outerjoin(sealed, (sealed.c.account_id == ACCOUNTS.c.id)
+                                  & (sealed.c.purpose == purpose))
+        q = q.add_columns(sealed.c.blob.label(f"sealed_{purpose}"))
+    return q.select_from(joined).where(ACCOUNTS.c.id == bindparam("id"))
+
+
+# --- the same reads run by the driver directly (``Database.rows``), for the API's hot path ---
+
+async def fetch_account(db: Database, account_id: str) -> dict[str, Any] | None:
+    """The account's full row as a dict of the model's attribute names, or ``None``."""
+    found = await db.rows(_account_query(False), {"id": account_id})
+    return None if not found else dict(zip(_ACCOUNT_KEYS, found[0], strict=True))
+
+
+async def fetch_account_view(db: Database, account_id: str) -> AccountView | None:
+    found = await db.rows(_account_query(True), {"id": account_id})
+    return None if not found else AccountView._make(found[0])
+
+
+async def fetch_account_view_page(db: Database, limit: int, cursor: tuple[datetime, str] | None,
+                                  provider: str | None = None, status: str | None = None
+                                  ) -> list[AccountView]:
+    q, params = account_page_query(limit, cursor, provider, status, view=True)
+    return [AccountView._make(r) for r in await db.rows(q, params)]
+
+
+async def fetch_event_view_page(db: Database, limit: int, after_seq: int | None,
+                                type: str | None = None, account_id: str | None = None,
+                                since: datetime | None = None) -> list[EventView]:
+    q, params = event_page_query(limit, after_seq, type, account_id, since, view=True)
+    return [EventView._make(r) for r in await db.rows(q, params)]
+
+
+async def fetch_account_sealed(db: Database, account_id: str, purposes: tuple[str, ...]
+                               ) -> tuple[dict[str, Any], list[bytes | None]] | None:
+    """The account's full row (as :func:`fetch_account`) and its sealed secrets of
+    ``purposes`` (``None`` where it has none), in one statement: one snapshot."""
+    found = await db.rows(_account_sealed_query(purposes), {"id": account_id})
+    if not found:
+        return None
+    n = len(_ACCOUNT_KEYS)
+    return dict(zip(_ACCOUNT_KEYS, found[0][:n], strict=True)), list(found[0][n:])

@@ -28,8 +28,8 @@ async def list_() -> dict[str, Any]:
     q = query(ListEventsQuery)
     after = seq_cursor(q.cursor) if q.cursor else None
     since = timestamp(q.since) if q.since else None
-    rows = await gateway().db.query(lambda conn: reads.event_view_page(
-        conn, q.limit + 1, after, q.type, q.account_id, since))
+    rows = await reads.fetch_event_view_page(gateway().db, q.limit + 1, after, q.type,
+                                             q.account_id, since)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     return {"data": [event_json(e) for e in rows],
