@@ -25,36 +25,42 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
 
-Processor = Callable[[Any], Any] | None
-
 
 class Compiled:
     """One read statement compiled for one dialect."""
 
     def __init__(self, compiled: SQLCompiler, dialect: Dialect) -> None:
-        self._compiled = compiled
         self.sql = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         bind_processors: Mapping[str, Any] = compiled._bind_processors
         self._binds = tuple(bind_processors.get(name) for name in self.names)
-        self._results: tuple[Processor, ...] = tuple(
-            column[3]._cached_result_processor(dialect, None)
-            for column in compiled._result_columns)
-        self._plain = not any(self._results)
+        self._defaults = {name: bind.effective_value for bind, name in compiled.bind_names.items()
+                          if not bind.required}
+        """Values of the binds the statement carries itself (literals: ``limit(…)``'s offset)."""
+        results = (column[3]._cached_result_processor(dialect, None)
+                   for column in compiled._result_columns)
+        self._results: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (i, proc) for i, proc in enumerate(results) if proc is not None)
+        """(column index, processor) of the columns that have one."""
 
     def params(self, values: Mapping[str, Any]) -> list[Any]:
         """The positional parameters for ``values`` (defaults of literal binds filled in)."""
-        given = self._compiled.construct_params(values, _check=False)
+        given = {**self._defaults, **values}  # SQLAlchemy's construct_params: 10x the time
         return [given[name] if proc is None else proc(given[name])
                 for name, proc in zip(self.names, self._binds, strict=True)]
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The driver's rows with each column's result processor applied."""
-        if self._plain:
+        if not self._results:
             return [tuple(r) for r in raw]
-        procs = self._results
-        return [tuple(v if p is None or v is None else p(v)
-                      for p, v in zip(procs, r, strict=True)) for r in raw]
+        out = []
+        for r in raw:
+            row = list(r)
+            for i, proc in self._results:
+                if (value := row[i]) is not None:
+                    row[i] = proc(value)
+            out.append(tuple(row))
+        return out
 
 
 def compile_read(statement: Select[Any], dialect: Dialect) -> Compiled | None:
