@@ -3,9 +3,11 @@ the model instances render, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 from sqlalchemy import bindparam, select
 
@@ -14,6 +16,8 @@ from tests.support.testprovider import TestPlugin
 from unifyport.accounts.service import get_account, list_accounts, open_json
 from unifyport.accounts.views import account_json
 from unifyport.db import reads
+from unifyport.db.database import Database
+from unifyport.db.migrate import upgrade
 from unifyport.db.repositories import AccountRepository, EventRepository
 from unifyport.db.types import utcnow
 from unifyport.events.envelope import event_json
@@ -129,3 +133,35 @@ async def test_driver_reads_return_what_sqlalchemy_returns(tmp_path: Path, datab
         assert open_json(api.gateway, ids[0], FIELDS, fields)["provider_data"] == {
             "api_hash": "s3cr3t-hash"}
         assert await reads.fetch_account_sealed(db, "acc_missing", (FIELDS,)) is None
+
+
+async def test_a_driver_read_of_a_locked_sqlite_file_waits_off_the_event_loop(
+        tmp_path: Path) -> None:
+    """Another connection holding the file exclusively (WAL readers otherwise never wait):
+    the read moves to the database thread and answers once the lock is released, while the
+    event loop runs on."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}"
+    db = Database(url)
+    await upgrade(db)
+    await db.dispose()
+    other = sqlite3.connect(tmp_path / "gw.db", isolation_level=None)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    db = Database(url)
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                found: list[Any] = []
+
+                async def read() -> None:
+                    found.append(await reads.fetch_account_view_page(db, 5, None))
+
+                tg.start_soon(read)
+                await anyio.sleep(0.3)  # the loop is free while the read waits
+                assert not found
+                other.execute("COMMIT")
+                other.close()
+        assert found == [[]]
+    finally:
+        other.close()
+        await db.dispose()
