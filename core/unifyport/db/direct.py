@@ -6,8 +6,8 @@ the column types (so values come out exactly as SQLAlchemy would return them: aw
 datetimes, decoded JSON, ``RawJSON`` fragments). Running it is then one driver call and a
 loop over the rows: on SQLite a plain ``sqlite3`` cursor on the event loop, on PostgreSQL
 ``asyncpg``'s ``fetch`` on a connection borrowed from the engine's pool (asyncpg keeps the
-prepared statement). About a fifth of SQLAlchemy's per-statement cost on SQLite and a
-quarter on PostgreSQL (``bench/api.py``).
+prepared statement). About a fifth of SQLAlchemy's CPU per statement on SQLite and under a
+third on PostgreSQL (figures in docs/architecture.md, "API hot path").
 
 Statements with an expanding ``IN`` parameter (``column.in_(bindparam(..., expanding=True))``)
 are rendered per call by SQLAlchemy; :func:`compile_read` returns ``None`` for them and

@@ -1,6 +1,10 @@
-"""The API's hot reads as Core statements built once, run by ``Database.query`` on a plain
-connection: no ORM session, no identity map, no transaction around the one statement, and on
-SQLite no hand-off to the driver's thread.
+"""The API's hot reads as Core statements built once: no ORM session, no identity map, no
+transaction around the one statement, and on SQLite no hand-off to the driver's thread. The
+``fetch_*`` functions run them by the driver itself (``Database.rows``, compiled once per
+dialect: ``unifyport.db.direct``); the functions taking a ``Connection`` run the same
+statements through SQLAlchemy (``Database.query``, ``Database.run``). A filter added to a
+``*_query`` builder reaches both (with an expanding ``IN`` list, ``rows`` hands the
+statement to SQLAlchemy).
 
 Two shapes: full rows (every column, JSON decoded, the models' attribute names) for code
 that goes on to build model instances, and views for response bodies: the columns the API
