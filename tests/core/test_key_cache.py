@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import pytest
 from sqlalchemy import text
 
@@ -23,8 +24,14 @@ SLACK = 1.0
 """Allowed beyond the bound for the polling requests themselves on a busy machine."""
 
 
-def cli(data_dir: Path, *args: str) -> dict[str, object]:
-    """A ``unifyport`` command in its own process, on the gateway's configuration."""
+async def cli(data_dir: Path, *args: str) -> dict[str, object]:
+    """A ``unifyport`` command in its own process, on the gateway's configuration. Waited
+    for in a worker thread: the gateway's event loop keeps running meanwhile (blocked, it
+    could hold SQLite's write lock through a background write the command then waits for)."""
+    return await anyio.to_thread.run_sync(_cli, data_dir, args)
+
+
+def _cli(data_dir: Path, args: tuple[str, ...]) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNIFYPORT_")}
     cfg = data_dir.parent / f"{data_dir.name}.toml"
     done = subprocess.run([sys.executable, "-m", "unifyport.cli.main", *args, "--config",
@@ -55,11 +62,11 @@ async def refused_after(api: Api, token: str, since: float) -> float:
 async def test_key_revoked_by_another_process(tmp_path: Path, database_url: str) -> None:
     data = tmp_path / "data"
     async with running(make_settings(data, CORE_ONLY, database_url=database_url)) as api:
-        created = cli(data, "keys", "create", "--name", "ci")
+        created = await cli(data, "keys", "create", "--name", "ci")
         token = str(created["key"])
         assert await status_with(api, token) == 200  # new keys work at once: now cached
         assert await status_with(api, token) == 200
-        cli(data, "keys", "revoke", str(created["id"]))
+        await cli(data, "keys", "revoke", str(created["id"]))
         assert await refused_after(api, token, time.monotonic()) <= KEY_CACHE_SECONDS + SLACK
         for _ in range(5):  # and stays refused
             assert await status_with(api, token) == 401

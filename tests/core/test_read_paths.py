@@ -3,16 +3,25 @@ the model instances render, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import anyio
+import orjson
+from sqlalchemy import bindparam, select
+
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin
-from unifyport.accounts.service import get_account, list_accounts
+from unifyport.accounts.service import get_account, list_accounts, open_json
 from unifyport.accounts.views import account_json
+from unifyport.db import reads
+from unifyport.db.database import Database
+from unifyport.db.migrate import upgrade
 from unifyport.db.repositories import AccountRepository, EventRepository
 from unifyport.db.types import utcnow
 from unifyport.events.envelope import event_json
+from unifyport.gateway import AUTH_FLOW, FIELDS
 
 CODE = {"provider": "testprov", "auth_mode": "code",
         "provider_data": {"api_id": 1, "api_hash": "s3cr3t-hash", "phone": "+15551234567"}}
@@ -82,3 +91,77 @@ async def test_a_model_body_beyond_orjson_is_still_answered(api: Api) -> None:
     async with api.app.app_context():
         response = api.app.json.response({"account": account_json(account), "big": 2**70})
     assert (await response.get_json())["big"] == 2**70
+
+
+def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """JSON fragments as their text (fragments do not compare)."""
+    return [tuple(orjson.dumps(v) if isinstance(v, orjson.Fragment) else v for v in r)
+            for r in rows]
+
+
+async def test_driver_reads_return_what_sqlalchemy_returns(tmp_path: Path, database_url: str,
+                                                          plugin: TestPlugin) -> None:
+    """``Database.rows`` (the driver run directly, with the column types' processors) gives
+    the very values SQLAlchemy gives for the same statement: aware datetimes, decoded JSON,
+    JSON fragments, blobs; parameters processed alike (a datetime cursor); an expanding
+    ``IN`` list runs through SQLAlchemy."""
+    settings = make_settings(tmp_path / "data", CORE_ONLY, database_url=database_url)
+    async with running(settings, (("testprov", plugin),)) as api:
+        db = api.gateway.db
+        ids = [(await api.post("/v1/accounts", {**CODE, "name": f"n{i}"}))[1]["id"]
+               for i in range(3)]
+        newest = await get_account(api.gateway, ids[-1])
+        statements = [
+            reads.account_page_query(10, None, "testprov", None),
+            reads.account_page_query(10, (newest.created_at, newest.id), None, "pending",
+                                     view=True),
+            reads.event_page_query(10, None, "account.created", ids[0], None, view=True),
+            (reads._account_sealed_query((FIELDS, AUTH_FLOW)), {"id": ids[0]}),
+            (select(reads.ACCOUNTS.c.id).where(
+                reads.ACCOUNTS.c.id.in_(bindparam("ids", expanding=True))),
+             {"ids": ids[:2]}),
+        ]
+        for statement, params in statements:
+            expected = _plain(await db.query(
+                lambda conn, q=statement, p=params: [tuple(r) for r in conn.execute(q, p)]))
+            got = _plain(await db.rows(statement, params))
+            assert got == expected and got, statement
+            assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
+        row, (fields, flow) = await reads.fetch_account_sealed(db, ids[0], (FIELDS, AUTH_FLOW))
+        assert row == (await db.query(lambda c: reads.account(c, ids[0])))._asdict()
+        assert flow is None and fields is not None
+        assert open_json(api.gateway, ids[0], FIELDS, fields)["provider_data"] == {
+            "api_hash": "s3cr3t-hash"}
+        assert await reads.fetch_account_sealed(db, "acc_missing", (FIELDS,)) is None
+
+
+async def test_a_driver_read_of_a_locked_sqlite_file_waits_off_the_event_loop(
+        tmp_path: Path) -> None:
+    """Another connection holding the file exclusively (WAL readers otherwise never wait):
+    the read moves to the database thread and answers once the lock is released, while the
+    event loop runs on."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}"
+    db = Database(url)
+    await upgrade(db)
+    await db.dispose()
+    other = sqlite3.connect(tmp_path / "gw.db", isolation_level=None)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    db = Database(url)
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                found: list[Any] = []
+
+                async def read() -> None:
+                    found.append(await reads.fetch_account_view_page(db, 5, None))
+
+                tg.start_soon(read)
+                await anyio.sleep(0.3)  # the loop is free while the read waits
+                assert not found
+                other.execute("COMMIT")
+                other.close()
+        assert found == [[]]
+    finally:
+        other.close()
+        await db.dispose()

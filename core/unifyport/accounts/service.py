@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
@@ -91,7 +92,7 @@ def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -
 
 async def account_view(gw: Gateway, account_id: str) -> AccountView:
     """What ``account_json`` shows of the account, read on a plain connection; 404."""
-    view = await gw.db.query(lambda conn: reads.account_view(conn, account_id))
+    view = await reads.fetch_account_view(gw.db, account_id)
     if view is None:
         raise not_found("account")
     return view
@@ -99,24 +100,47 @@ async def account_view(gw: Gateway, account_id: str) -> AccountView:
 
 async def get_account(gw: Gateway, account_id: str) -> Account:
     """The account as a model instance, for callers that change and save it."""
-    row = await gw.db.query(lambda conn: reads.account(conn, account_id))
+    row = await reads.fetch_account(gw.db, account_id)
     if row is None:
         raise not_found("account")
     return _detached(row)
 
 
-def _detached(row: Row[Any]) -> Account:
+def _detached(row: Row[Any] | Mapping[str, Any]) -> Account:
     """A model instance from a row, detached (as a closed session leaves what it loaded)."""
-    account = Account(**row._asdict())
+    account = Account(**(row._asdict() if isinstance(row, Row) else row))
     make_transient_to_detached(account)
     return account
+
+
+async def get_account_sealed(gw: Gateway, account_id: str, purposes: tuple[str, ...]
+                             ) -> tuple[Account, list[bytes | None]]:
+    """The account (as :func:`get_account`) and its sealed secrets of ``purposes``, still
+    sealed (``None`` where it has none; see :func:`open_json`), read in one statement."""
+    found = await reads.fetch_account_sealed(gw.db, account_id, purposes)
+    if found is None:
+        raise not_found("account")
+    row, blobs = found
+    return _detached(row), blobs
+
+
+def open_json(gw: Gateway, account_id: str, purpose: str, blob: bytes | None
+              ) -> dict[str, Any]:
+    """A sealed JSON secret read by :func:`get_account_sealed`, opened (``{}`` for none), as
+    ``SecretRepository.get_json`` returns it."""
+    return {} if blob is None else dict(json.loads(gw.box.open(purpose, account_id, blob)))
 
 
 async def load_fields(
     gw: Gateway, s: AsyncSession, account: Account
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(provider_data, params) with their sealed secret parts opened."""
-    sealed = await SecretRepository(s, gw.box).get_json(account.id, FIELDS)
+    return merged_fields(account, await SecretRepository(s, gw.box).get_json(account.id, FIELDS))
+
+
+def merged_fields(account: Account, sealed: Mapping[str, Any]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(provider_data, params): the account's public parts with the opened ``sealed`` ones."""
     return (
         {**account.provider_data, **sealed.get("provider_data", {})},
         {**account.params, **sealed.get("params", {})},
@@ -138,8 +162,7 @@ async def account_views(
     """A page of what ``account_json`` shows, newest first, and the cursor of the next page
     (``None`` at the end), read on a plain connection; only ``ids`` when given."""
     after = None if not cursor else time_cursor(cursor)
-    views = await gw.db.query(
-        lambda conn: reads.account_view_page(conn, limit + 1, after, provider, status, ids))
+    views = await reads.fetch_account_view_page(gw.db, limit + 1, after, provider, status, ids)
     return _paged(views, limit)
 
 

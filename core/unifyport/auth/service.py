@@ -18,14 +18,20 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.fields import validate_fields
-from unifyport.accounts.service import emit, get_account, load_fields, resolve_mode
+from unifyport.accounts.service import (
+    emit,
+    get_account_sealed,
+    merged_fields,
+    open_json,
+    resolve_mode,
+)
 from unifyport.auth.declare import AUTHORIZED, CANCEL, FAILED, PENDING, AuthMode, Step
 from unifyport.auth.results import Done, External, Next, StepContext, StepError
 from unifyport.auth.states import transition
 from unifyport.db.models import Account
 from unifyport.db.repositories import AccountRepository, SecretRepository, StaleAccount
 from unifyport.errors import ApiError, ErrorKind
-from unifyport.gateway import AUTH_FLOW, SESSION, Gateway
+from unifyport.gateway import AUTH_FLOW, FIELDS, SESSION, Gateway
 from unifyport.providers import Provider
 
 log = logging.getLogger(__name__)
@@ -82,7 +88,8 @@ async def run_step(
 ) -> StepOutcome:
     """Perform step ``name`` on the account; raises :class:`ApiError` for every refusal."""
     async with gw.locks.hold(account_id):
-        account = await get_account(gw, account_id)
+        account, (sealed_fields, sealed_flow) = await get_account_sealed(
+            gw, account_id, (FIELDS, AUTH_FLOW))  # one read (a QR poll is a hot path)
         provider, mode = resolve_mode(gw, account.provider, account.auth_mode)
         step = find_step(provider, mode, name)
         status = account.status
@@ -95,11 +102,10 @@ async def run_step(
             await provider.discard(account_id)
             await _record(gw, account, _cancelled(gw))
             return StepOutcome(account, {})
-        async with gw.db.read() as s:
-            provider_data, params = await load_fields(gw, s, account)
-            in_progress = status in mode.in_progress
-            flow = (await SecretRepository(s, gw.box).get_json(account_id, AUTH_FLOW)
-                    if in_progress else {})
+        provider_data, params = merged_fields(
+            account, open_json(gw, account_id, FIELDS, sealed_fields))
+        in_progress = status in mode.in_progress
+        flow = open_json(gw, account_id, AUTH_FLOW, sealed_flow) if in_progress else {}
         if step.params:
             params = {**params, **step_input.pop("params")}
             _require_params(mode, params)

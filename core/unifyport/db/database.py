@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, Select, create_engine, event
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from unifyport.db.direct import Compiled, asyncpg_fetch, compile_read
 from unifyport.private_files import ensure_private
 
 T = TypeVar("T")
@@ -62,6 +64,8 @@ class Database:
         self._writer = writer
         self._sync: _SyncEngines | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._compiled: dict[Select[Any], Compiled | None] = {}
+        self._direct: sqlite3.Connection | None = None
         if self.is_sqlite and self.engine.url.database not in (None, "", ":memory:"):
             # SQLite gives the WAL and shared-memory files the database file's mode: 0600.
             for suffix in SQLITE_SIDE_FILES:
@@ -113,6 +117,44 @@ class Database:
         async with self._query_slots, self._single.connect() as conn:
             return await conn.run_sync(fn)
 
+    async def rows(self, statement: Select[Any], params: Mapping[str, Any]
+                   ) -> list[tuple[Any, ...]]:
+        """Every row of one read statement, as tuples of the values SQLAlchemy would return,
+        in its own snapshot like :meth:`query`, but run by the driver itself
+        (``unifyport.db.direct``): on a SQLite file a ``sqlite3`` connection kept for this on
+        the event loop (in the database thread when the file is busy), on PostgreSQL
+        ``asyncpg`` on a connection of the engine's pool. For the API's hot reads; pass
+        statements built once (the compiled form is kept per statement object)."""
+        try:
+            compiled = self._compiled[statement]
+        except KeyError:
+            compiled = self._compiled[statement] = compile_read(statement, self.engine.dialect)
+        if compiled is None or (self.is_sqlite and self._sync is None):
+            return [tuple(r) for r in await self.query(
+                lambda conn: conn.execute(statement, params).all())]
+        args = compiled.params(params)
+        if self._sync is not None:
+            return compiled.rows(await self._sqlite_rows(compiled.sql, args))
+        async with self._query_slots:
+            return compiled.rows(await asyncpg_fetch(self.engine, compiled.sql, args))
+
+    async def _sqlite_rows(self, sql: str, args: list[Any]) -> list[Any]:
+        assert self._sync is not None and self._thread is not None
+        try:
+            if self._direct is None:
+                self._direct = _direct_sqlite(self._sync.path)
+            return self._direct.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (5, 6):  # not SQLITE_BUSY / SQLITE_LOCKED
+                raise
+
+        def waiting(conn: Connection) -> list[Any]:
+            return list(conn.exec_driver_sql(sql, tuple(args)).all())
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._thread, _run_sync, self._sync.waiting(False, True), waiting, False)
+
     async def _run_sqlite(self, fn: Callable[[Connection], T], write: bool, *, single: bool
                           ) -> T:
         assert self._sync is not None and self._thread is not None
@@ -128,6 +170,9 @@ class Database:
             self._thread, _run_sync, self._sync.waiting(write, single), fn, write)
 
     async def dispose(self) -> None:
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.close()
         await self.engine.dispose()
         thread, self._thread = self._thread, None
         if thread is not None and self._sync is not None:
@@ -141,6 +186,8 @@ class _SyncEngines:
     variants for writes (``BEGIN IMMEDIATE``) and for single-statement reads (no ``BEGIN``)."""
 
     def __init__(self, url: URL) -> None:
+        assert url.database is not None
+        self.path = url.database
         self._engines: dict[tuple[bool, bool, bool], Engine] = {}
         for waits in (False, True):
             engine = create_engine(url, connect_args={"timeout": 30 if waits else 0,
@@ -161,6 +208,14 @@ class _SyncEngines:
         for (_waits, write, single), engine in self._engines.items():
             if not write and not single:
                 engine.dispose()
+
+
+def _direct_sqlite(path: str) -> sqlite3.Connection:
+    """A connection for single-statement reads on the event loop: autocommit (each statement
+    its own snapshot) and failing at once when the file is busy."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=0")
+    return conn
 
 
 def _busy(exc: OperationalError) -> bool:

@@ -1,6 +1,10 @@
-"""The API's hot reads as Core statements built once, run by ``Database.query`` on a plain
-connection: no ORM session, no identity map, no transaction around the one statement, and on
-SQLite no hand-off to the driver's thread.
+"""The API's hot reads as Core statements built once: no ORM session, no identity map, no
+transaction around the one statement, and on SQLite no hand-off to the driver's thread. The
+``fetch_*`` functions run them by the driver itself (``Database.rows``, compiled once per
+dialect: ``unifyport.db.direct``); the functions taking a ``Connection`` run the same
+statements through SQLAlchemy (``Database.query``, ``Database.run``). A filter added to a
+``*_query`` builder reaches both (with an expanding ``IN`` list, ``rows`` hands the
+statement to SQLAlchemy).
 
 Two shapes: full rows (every column, JSON decoded, the models' attribute names) for code
 that goes on to build model instances, and views for response bodies: the columns the API
@@ -29,11 +33,14 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from unifyport.db.models import Account, Event
+from unifyport.db.database import Database
+from unifyport.db.models import Account, Event, StoredSecret
 from unifyport.db.types import RawJSON
 
 ACCOUNTS = Account.__table__
 EVENTS = Event.__table__
+SECRETS = StoredSecret.__table__
+_ACCOUNT_KEYS = tuple(c.key for c in ACCOUNTS.columns)
 
 
 class AccountView(NamedTuple):
@@ -188,3 +195,56 @@ def event_view_page(conn: Connection, limit: int, after_seq: int | None,
     q = event_page_query(limit, after_seq, type, account_id, since, view=True,
                          accounts=accounts)
     return [EventView._make(r) for r in conn.execute(*q).all()]
+
+
+@cache
+def _account_sealed_query(purposes: tuple[str, ...]) -> Select[Any]:
+    """The account's full row and the sealed blob of each of ``purposes`` (NULL if none)."""
+    q = select(ACCOUNTS)
+    joined: FromClause = ACCOUNTS
+    for purpose in purposes:
+        sealed = SECRETS.alias(f"sealed_{purpose}")
+        joined = joined.outerjoin(sealed, (sealed.c.account_id == ACCOUNTS.c.id)
+                                  & (sealed.c.purpose == purpose))
+        q = q.add_columns(sealed.c.blob.label(f"sealed_{purpose}"))
+    return q.select_from(joined).where(ACCOUNTS.c.id == bindparam("id"))
+
+
+# --- the same reads run by the driver directly (``Database.rows``), for the API's hot path ---
+
+async def fetch_account(db: Database, account_id: str) -> dict[str, Any] | None:
+    """The account's full row as a dict of the model's attribute names, or ``None``."""
+    found = await db.rows(_account_query(False), {"id": account_id})
+    return None if not found else dict(zip(_ACCOUNT_KEYS, found[0], strict=True))
+
+
+async def fetch_account_view(db: Database, account_id: str) -> AccountView | None:
+    found = await db.rows(_account_query(True), {"id": account_id})
+    return None if not found else AccountView._make(found[0])
+
+
+async def fetch_account_view_page(db: Database, limit: int, cursor: tuple[datetime, str] | None,
+                                  provider: str | None = None, status: str | None = None,
+                                  ids: Collection[str] | None = None) -> list[AccountView]:
+    q, params = account_page_query(limit, cursor, provider, status, view=True, ids=ids)
+    return [AccountView._make(r) for r in await db.rows(q, params)]
+
+
+async def fetch_event_view_page(db: Database, limit: int, after_seq: int | None,
+                                type: str | None = None, account_id: str | None = None,
+                                since: datetime | None = None,
+                                accounts: Collection[str] | None = None) -> list[EventView]:
+    q, params = event_page_query(limit, after_seq, type, account_id, since, view=True,
+                                 accounts=accounts)
+    return [EventView._make(r) for r in await db.rows(q, params)]
+
+
+async def fetch_account_sealed(db: Database, account_id: str, purposes: tuple[str, ...]
+                               ) -> tuple[dict[str, Any], list[bytes | None]] | None:
+    """The account's full row (as :func:`fetch_account`) and its sealed secrets of
+    ``purposes`` (``None`` where it has none), in one statement: one snapshot."""
+    found = await db.rows(_account_sealed_query(purposes), {"id": account_id})
+    if not found:
+        return None
+    n = len(_ACCOUNT_KEYS)
+    return dict(zip(_ACCOUNT_KEYS, found[0][:n], strict=True)), list(found[0][n:])

@@ -34,8 +34,8 @@ async def list_() -> dict[str, Any]:
     accounts = access().accounts
     if accounts is not None and q.account_id is not None and q.account_id not in accounts:
         return {"data": [], "next_cursor": None}
-    rows = await gateway().db.query(lambda conn: reads.event_view_page(
-        conn, q.limit + 1, after, q.type, q.account_id, since, accounts))
+    rows = await reads.fetch_event_view_page(gateway().db, q.limit + 1, after, q.type,
+                                             q.account_id, since, accounts)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     return {"data": [event_json(e) for e in rows],
