@@ -16,10 +16,13 @@ from typing import Any
 
 from unifyport.errors import ConfigError
 from unifyport.settings import (
+    DeclaredAccount,
+    DeclaredAccountsSettings,
     IPNetwork,
     LoggingSettings,
     PluginsSettings,
     RetentionSettings,
+    RuntimeSettings,
     Secret,
     SecuritySettings,
     ServerSettings,
@@ -38,6 +41,8 @@ _CORE_KEYS: dict[str, dict[str, str]] = {
     "logging": {"level": "level", "format": "format", "libraries": "level"},
     "retention": {"events": "keep", "delivered": "keep", "failed": "keep", "attempts": "keep",
                   "interval": "duration", "batch_size": "batch"},
+    "runtime": {"start_rate": "rate"},
+    "declared_accounts": {"prune": "bool"},
 }
 _CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
@@ -119,7 +124,7 @@ def _secret_ref(ref: dict[str, Any], key: str, env: Mapping[str, str]) -> Secret
 
 def _build(raw: dict[str, Any], env: Mapping[str, str], path: Path | None) -> Settings:
     for section in raw:
-        if section not in (*_CORE_KEYS, "plugins"):
+        if section not in (*_CORE_KEYS, "plugins", "accounts"):
             raise ConfigError(section, "unknown configuration section")
     sections: dict[str, dict[str, Any]] = {}
     for section, keys in _CORE_KEYS.items():
@@ -146,6 +151,9 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], path: Path | None) -> Se
         logging=LoggingSettings(**sections["logging"]),
         retention=RetentionSettings(**sections["retention"]),
         plugins=_plugins(raw.get("plugins", {})),
+        runtime=RuntimeSettings(**sections["runtime"]),
+        accounts=_accounts(raw.get("accounts", [])),
+        declared_accounts=DeclaredAccountsSettings(**sections["declared_accounts"]),
         config_path=path,
     )
 
@@ -163,6 +171,15 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
             raise ConfigError(key, "must be an integer between 1 and 100000")
         return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(key, "must be true or false")
+        return value
+    if kind == "rate":
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0.1 <= value <= 10_000:
+            raise ConfigError(key, "must be a number between 0.1 and 10000")
+        return float(value)
     if kind == "str":
         if isinstance(value, Secret):
             return value.reveal()
@@ -220,6 +237,50 @@ def _plugins(table: Any) -> PluginsSettings:
     return PluginsSettings(disabled=tuple(disabled), tables=MappingProxyType(tables))
 
 
+_ACCOUNT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+_ACCOUNT_FIELDS = ("key", "provider", "auth_mode", "name", "provider_data", "params", "online")
+
+
+def _accounts(tables: Any) -> tuple[DeclaredAccount, ...]:
+    """The ``[[accounts]]`` tables; their fields are checked against the providers'
+    declarations later (``unifyport.accounts.declared.check``), once plugins are loaded."""
+    if not isinstance(tables, list):
+        raise ConfigError("accounts", "must be an array of tables ([[accounts]])")
+    out: list[DeclaredAccount] = []
+    seen: set[str] = set()
+    for i, table in enumerate(tables):
+        where = f"accounts[{i}]"
+        if not isinstance(table, dict):
+            raise ConfigError(where, "must be a table")
+        for name in table:
+            if name not in _ACCOUNT_FIELDS:
+                raise ConfigError(f"{where}.{name}", "unknown account field")
+        key = table.get("key")
+        if not isinstance(key, str) or not _ACCOUNT_KEY.fullmatch(key):
+            raise ConfigError(f"{where}.key", "required: 1-200 letters, digits, '.', '_', "
+                              "':' or '-'")
+        if key in seen:
+            raise ConfigError(f"{where}.key", f"duplicate account key {key!r}")
+        seen.add(key)
+        for name in ("provider", "auth_mode"):
+            if not isinstance(table.get(name), str) or not table[name]:
+                raise ConfigError(f"{where}.{name}", "required: a string")
+        label = table.get("name")
+        if label is not None and not isinstance(label, str):
+            raise ConfigError(f"{where}.name", "must be a string")
+        for part in ("provider_data", "params"):
+            if not isinstance(table.get(part, {}), dict):
+                raise ConfigError(f"{where}.{part}", "must be a table")
+        online = table.get("online", False)
+        if not isinstance(online, bool):
+            raise ConfigError(f"{where}.online", "must be true or false")
+        out.append(DeclaredAccount(
+            key=key, provider=table["provider"], auth_mode=table["auth_mode"], name=label,
+            provider_data=MappingProxyType(dict(table.get("provider_data", {}))),
+            params=MappingProxyType(dict(table.get("params", {}))), online=online))
+    return tuple(out)
+
+
 def effective_values(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, secrets masked (for ``config check``)."""
     return {
@@ -238,6 +299,12 @@ def effective_values(settings: Settings) -> dict[str, Any]:
         },
         "logging": dataclasses.asdict(settings.logging),
         "retention": {k: _keep(v) for k, v in dataclasses.asdict(settings.retention).items()},
+        "runtime": dataclasses.asdict(settings.runtime),
+        "declared_accounts": dataclasses.asdict(settings.declared_accounts),
+        "accounts": [{"key": a.key, "provider": a.provider, "auth_mode": a.auth_mode,
+                      "name": a.name, "provider_data": _mask(a.provider_data),
+                      "params": _mask(a.params), "online": a.online}
+                     for a in settings.accounts],
         "plugins": {
             "disabled": list(settings.plugins.disabled),
             **{name: _mask(t) for name, t in settings.plugins.tables.items()},
@@ -256,7 +323,8 @@ def _keep(value: Any) -> Any:
     return f"{seconds // _UNITS[unit]}{unit}"
 
 
-_SECRET_NAME = re.compile(r"(^|_)(secret|password|token|api_hash|private_key)$", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(^|_)(secret|password|token|api_hash|private_key|session_url)$",
+                          re.IGNORECASE)
 """Keys whose literal values ``config check`` masks too (``secret = "whsec_..."``)."""
 
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from unifyport.accounts import declared
 from unifyport.accounts.views import iso
 from unifyport.apikeys import create_key, revoke_key
 from unifyport.config import load_settings, to_json
@@ -161,6 +162,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 def _config_check(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    build_registry(settings)  # plugins validate their own tables
+    registry = build_registry(settings)  # plugins validate their own tables
+    declared.check(settings.accounts, registry)  # [[accounts]] against their providers
     print(to_json(settings))
     return 0

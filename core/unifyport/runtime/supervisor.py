@@ -27,7 +27,7 @@ from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
-from unifyport.runtime.tasks import backoff_delay, uncancelled
+from unifyport.runtime.tasks import StartPacer, backoff_delay, uncancelled
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 30.0
@@ -122,6 +122,8 @@ class RuntimeSupervisor:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
+        self.pacer = StartPacer(gw.settings.runtime.start_rate)
+        """Every client start (first or after a failure) waits for its slot here."""
 
     async def open(self) -> None:
         """Mark accounts nobody runs as stopped, claim the accounts that should be online,
@@ -149,13 +151,16 @@ class RuntimeSupervisor:
         async with self._lock:
             await self._maintain()
 
-    async def _maintain(self) -> None:
+    async def _maintain(self, account_id: str | None = None) -> None:
+        """With ``account_id``, only that account's lease and client (what a start needs:
+        constant work however many accounts this process runs)."""
         now = utcnow()
         providers = list(self.gw.registry.providers)
+        only = () if account_id is None else (Account.id == account_id,)
         async with self.gw.db.write() as s:
             await s.execute(
                 update(Account)
-                .where(Account.runtime_desired.is_(True),
+                .where(*only, Account.runtime_desired.is_(True),
                        Account.status == AUTHORIZED,
                        Account.provider.in_(providers),
                        or_(Account.runtime_owner.is_(None), Account.runtime_owner == self.owner,
@@ -164,15 +169,17 @@ class RuntimeSupervisor:
                         runtime_lease_until=now + timedelta(seconds=self.lease_seconds))
                 .execution_options(synchronize_session=False)
             )
-            held = (await s.scalars(select(Account).where(
-                Account.runtime_owner == self.owner))).all()
+            held = (await s.execute(select(Account.id, Account.provider,
+                                           Account.runtime_desired)
+                                    .where(*only, Account.runtime_owner == self.owner))).all()
         for task in self.stopping.values():  # a client that swallowed its cancellation
             task.cancel()
         owned = [a for a in held if a.runtime_desired]
         owned_ids = {a.id for a in owned}
-        for account_id in [a for a in self.tasks if a not in owned_ids]:
-            log.info("account %s: lease lost or runtime stopped elsewhere", account_id)
-            await self._cancel(account_id)
+        mine = self.tasks if account_id is None else [a for a in self.tasks if a == account_id]
+        for acc_id in [a for a in mine if a not in owned_ids]:
+            log.info("account %s: lease lost or runtime stopped elsewhere", acc_id)
+            await self._cancel(acc_id)
         for account in held:
             if not account.runtime_desired:  # stopped elsewhere: ours to mark stopped
                 await self._release(account.id)
@@ -180,7 +187,7 @@ class RuntimeSupervisor:
             if account.id not in self.tasks:
                 await self.set_status(account.id, RuntimeStatus.STARTING, None)
                 if account.id not in self.stopping:  # else: spawned once the old one ended
-                    self._spawn(account)
+                    self._spawn(account.id, account.provider)
 
     async def _settle_stale_statuses(self) -> None:
         """Accounts that should be offline, that no live process holds, but whose stored
@@ -210,7 +217,7 @@ class RuntimeSupervisor:
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            await self._maintain()
+            await self._maintain(account_id)
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
@@ -324,18 +331,19 @@ class RuntimeSupervisor:
             self.wake()
         return allowed
 
-    def _spawn(self, account: Account) -> None:
-        provider = self.gw.registry.provider(account.provider)
+    def _spawn(self, account_id: str, provider_name: str) -> None:
+        provider = self.gw.registry.provider(provider_name)
         if provider is None:
-            log.error("account %s: provider %s is not loaded", account.id, account.provider)
+            log.error("account %s: provider %s is not loaded", account_id, provider_name)
             return
-        self.tasks[account.id] = asyncio.create_task(
-            self._supervise(provider, account.id), name=f"runtime:{account.id}"
+        self.tasks[account_id] = asyncio.create_task(
+            self._supervise(provider, account_id), name=f"runtime:{account_id}"
         )
 
     async def _supervise(self, provider: Provider, account_id: str) -> None:
         try:
             while True:
+                await self.pacer.wait()
                 try:
                     account = await get_account(self.gw, account_id)
                 except ApiError:  # deleted
