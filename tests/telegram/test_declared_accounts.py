@@ -10,7 +10,6 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,15 +121,16 @@ async def test_declared_session_from_env_is_online_after_serve(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNIFYPORT_")}
     env.update(ALICE_SESSION=session, TG_API_HASH=API_HASH)
-    proc = subprocess.Popen([sys.executable, "-m", "unifyport.cli.main", "--config", str(path),
-                             "serve", "--port", str(port)], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "unifyport.cli.main", "--config", str(path), "serve", "--port",
+        str(port), cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
     try:
         key_file = tmp_path / "data" / "admin-api-key"
         await wait_for(lambda: asyncio.sleep(0, key_file.exists()), "the admin key", 600)
 
         async def running_account() -> dict[str, Any] | None:
-            assert proc.poll() is None, proc.communicate()[1]
+            assert proc.returncode is None, "serve ended"
             status, body = await get(port, "/v1/accounts", key_file)
             found = [a for a in body.get("data", []) if a["key"] == "alice"] \
                 if status == 200 else []
@@ -151,13 +151,13 @@ async def test_declared_session_from_env_is_online_after_serve(
 
         await wait_for(got, "the message received by the declared account", 400)
         proc.send_signal(signal.SIGTERM)
-        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=30))
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-            proc.communicate()
+            await proc.communicate()
     assert proc.returncode == 0, err
-    assert session not in err
+    assert session.encode() not in err
 
 
 @pytest.mark.parametrize("backend", ["telethon"])
@@ -224,7 +224,7 @@ async def test_refused_credential_does_not_stop_the_others(
     async with running(settings) as api:  # reconciled at start-up, as serve does
 
         async def by_key() -> dict[str, Any] | None:
-            status, body = await api.get("/v1/accounts")
+            _, body = await api.get("/v1/accounts")
             found = {a["key"]: a for a in body["data"]}
             done = found.get("good", {}).get("runtime", {}).get("status") == "running" and \
                 found.get("gone", {}).get("last_error")
