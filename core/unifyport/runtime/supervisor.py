@@ -34,6 +34,7 @@ LEASE_SECONDS = 30.0
 """How long a process holds an account's client without renewing."""
 RENEW_EVERY = 10.0
 STOP_WAIT = 3.0
+STATUS_BATCH = 500  # accounts whose ``starting`` one transaction records (after a restart)
 """Longest a stop waits for a client to end before answering."""
 
 
@@ -122,8 +123,7 @@ class RuntimeSupervisor:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
-        self.pacer = StartPacer(gw.settings.runtime.start_rate)
-        """Every client start (first or after a failure) waits for its slot here."""
+        self.pacer = StartPacer(gw.settings.runtime.start_rate)  # every client start waits
 
     async def open(self) -> None:
         """Mark accounts nobody runs as stopped, claim the accounts that should be online,
@@ -183,9 +183,11 @@ class RuntimeSupervisor:
         for account in held:
             if not account.runtime_desired:  # stopped elsewhere: ours to mark stopped
                 await self._release(account.id)
-        for account in owned:
-            if account.id not in self.tasks:
-                await self.set_status(account.id, RuntimeStatus.STARTING, None)
+        new = [a for a in owned if a.id not in self.tasks]
+        for i in range(0, len(new), STATUS_BATCH):
+            batch = new[i:i + STATUS_BATCH]
+            await self._set_statuses([a.id for a in batch], RuntimeStatus.STARTING)
+            for account in batch:
                 if account.id not in self.stopping:  # else: spawned once the old one ended
                     self._spawn(account.id, account.provider)
 
@@ -388,6 +390,13 @@ class RuntimeSupervisor:
             account = await s.get(Account, account_id, with_for_update=True)
             if account is not None:
                 self._write_status(s, account, status, error)
+
+    async def _set_statuses(self, account_ids: list[str], status: RuntimeStatus) -> None:
+        """``set_status`` of many accounts in one transaction (unfenced)."""
+        async with self.gw.db.write() as s:
+            for account in (await s.scalars(select(Account).where(
+                    Account.id.in_(account_ids)).with_for_update())).all():
+                self._write_status(s, account, status, None)
 
     @staticmethod
     def _write_status(s: AsyncSession, account: Account, status: RuntimeStatus,

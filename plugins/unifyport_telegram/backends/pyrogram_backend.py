@@ -31,7 +31,8 @@ from ..backend import (
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
-from .pyrogram_setup import connection_class, session_string, trust
+from .pyrogram_setup import connection_class, trust
+from .pyrogram_storage import MemoryStorage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,15 +72,13 @@ class PyrogramClient(TelegramClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         trust(self.cfg.server.public_key_pem if self.cfg.server else None)
-        opts: dict[str, Any] = {"in_memory": True}
-        if self.initial is not None:
-            opts = {"session_string": session_string(self.initial, self.api_id)}
+        storage = MemoryStorage("unifyport", self.initial, self.api_id)
         self._client = Client(
             "unifyport", api_id=self.api_id, api_hash=self.api_hash, sleep_threshold=0,
             connection_factory=connection_class(self.cfg), no_updates=False,
             skip_updates=True, max_concurrent_transmissions=1, workers=1,
             fetch_replies=False, fetch_topics=False, fetch_stories=False,
-            fetch_stickers=False, **opts)
+            fetch_stickers=False, storage_engine=storage)
         self._dc_id = self.initial.dc_id if self.initial else self.cfg.main_dc
         self._auth_key = self.initial.auth_key if self.initial else None
         self._callback: UpdateCallback | None = None
