@@ -68,6 +68,9 @@ def _me(user: Any) -> Me:
               phone=phone, is_bot=bool(is_bot))
 
 
+DROP_CHECK_INTERVAL = 10.0
+
+
 class PyrogramClient(TelegramClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -246,12 +249,16 @@ class PyrogramClient(TelegramClient):
         self._dropped.set()
 
     async def wait_disconnected(self) -> None:
+        # The dead-key check polls (Kurigram keeps that error in its receive task); every
+        # 0.5 s was 10,000 wake-ups a second for 5,000 idle accounts, so it runs at the probe's
+        # pace, which finds a dead key too (its call times out and reads the same error).
+        every = min(DROP_CHECK_INTERVAL, self.cfg.probe_interval)
         while self._client.is_connected and not self._dropped.is_set():
             dead = self._dead_key()
             if dead is not None:
                 raise dead
             with contextlib.suppress(TimeoutError):  # (wait_for could drop a cancellation)
-                async with asyncio.timeout(0.5):
+                async with asyncio.timeout(every):
                     await self._dropped.wait()
 
     # -- sending ----------------------------------------------------------------------------------
