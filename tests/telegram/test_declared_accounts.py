@@ -175,6 +175,7 @@ async def test_apply_dry_run_then_apply_then_prune(
     assert [(x["key"], x["actions"], x["dry_run"]) for x in lines] == [
         ("one", ["create", "import", "start"], True), ("two", ["create", "import"], True)]
     assert one not in json.dumps(lines)
+    assert "status" not in lines[0] and "account_id" not in lines[0], "nothing stored yet"
     assert not await keyed(database_url), "a dry run changes nothing"
 
     code, lines, _ = await cli("--config", str(path), "accounts", "apply")

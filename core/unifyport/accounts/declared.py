@@ -184,14 +184,15 @@ async def _reconcile(gw: Gateway, declared: DeclaredAccount, account: Account | 
                                 f"{account.provider}/{account.auth_mode} account; delete it "
                                 f"or declare it under a new key"}
         return
-    elif await _differs(gw, account, mode, wanted, declared.name):
+    elif await _differs(gw, account, wanted, declared.name):
         out.actions.append("update")
         if not dry_run:
             await update_fields(gw, account, mode, wanted.provider_data, wanted.params,
                                 declared.name)
     status = PENDING if account is None else account.status
     desired = account is not None and account.runtime_desired
-    out.account_id, out.status = (account.id if account else None), status
+    out.account_id = account.id if account else None
+    out.status = None if account is None else status
     step = mode.step(IMPORT)
     if step is not None and status in step.sources:
         out.actions.append(IMPORT)
@@ -202,11 +203,11 @@ async def _reconcile(gw: Gateway, declared: DeclaredAccount, account: Account | 
                 out.error = {"code": err.code, "message": err.message}
                 out.status = (await _stored(gw, account.id)).status
                 return
+            out.status = status
         else:
             status = AUTHORIZED  # what a successful import would leave
     elif status != AUTHORIZED and step is None:
         out.note = f"auth mode {mode.name!r} needs its login steps through the API"
-    out.status = status
     if declared.online != desired and (status == AUTHORIZED or not declared.online):
         out.actions.append("start" if declared.online else "stop")
         if account is not None and not dry_run:
@@ -220,8 +221,7 @@ async def _stored(gw: Gateway, account_id: str) -> Account:
     return account
 
 
-async def _differs(gw: Gateway, account: Account, mode: AuthMode, wanted: _Fields,
-                   name: str | None) -> bool:
+async def _differs(gw: Gateway, account: Account, wanted: _Fields, name: str | None) -> bool:
     """Whether the stored name or fields (sealed ones opened) differ from the declared."""
     if account.name != name:
         return True
