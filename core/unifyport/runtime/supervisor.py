@@ -346,18 +346,16 @@ class RuntimeSupervisor:
         try:
             while True:
                 await self.pacer.wait()
-                try:
+                ctx = None
+                try:  # a failed read (the database busy or away) is retried as a failed run
                     account = await get_account(self.gw, account_id)
-                except ApiError:  # deleted
-                    return
-                async with self.gw.db.read() as s:
-                    session = await SecretRepository(s, self.gw.box).get(account_id, SESSION)
-                    provider_data, _ = await load_fields(self.gw, s, account)
-                if session is None:
-                    await self._logged_out(account_id, "session_missing")
-                    return
-                ctx = _Context(self, provider.name, account_id, provider_data, session)
-                try:
+                    async with self.gw.db.read() as s:
+                        session = await SecretRepository(s, self.gw.box).get(account_id, SESSION)
+                        provider_data, _ = await load_fields(self.gw, s, account)
+                    if session is None:
+                        await self._logged_out(account_id, "session_missing")
+                        return
+                    ctx = _Context(self, provider.name, account_id, provider_data, session)
                     await provider.run_runtime(ctx)
                     error = "runtime ended"
                     self.clients.pop(account_id, None)
@@ -367,6 +365,8 @@ class RuntimeSupervisor:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if ctx is None and isinstance(exc, ApiError):
+                        return  # the account was deleted
                     self.clients.pop(account_id, None)
                     error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("account %s runtime error: %s", account_id, error)

@@ -24,7 +24,7 @@ USERNAME_TTL = 8 * 60 * 60
 """As Kurigram's SQLite storage: a username older than this is looked up again."""
 
 
-class MemoryStorage(Storage):
+class MemoryStorage(Storage):  # type: ignore[misc]  # Kurigram ships no type hints
     def __init__(self, name: str, session: SessionData | None, api_id: int) -> None:
         self.name = name
         self._values: dict[str, Any] = dict.fromkeys(
