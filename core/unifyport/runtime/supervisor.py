@@ -370,11 +370,11 @@ class RuntimeSupervisor:
                     self.clients.pop(account_id, None)
                     error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("account %s runtime error: %s", account_id, error)
-                attempt = self.attempts.get(account_id, 0)
-                self.attempts[account_id] = attempt + 1
-                await uncancelled(self.set_status(account_id, RuntimeStatus.RECONNECTING,
-                                                   error, fence=asyncio.current_task()))
-                await asyncio.sleep(backoff_delay(attempt))
+                attempt = self.attempts[account_id] = self.attempts.get(account_id, 0) + 1
+                with contextlib.suppress(Exception):  # the database away too: retry anyway
+                    await uncancelled(self.set_status(account_id, RuntimeStatus.RECONNECTING,
+                                                       error, fence=asyncio.current_task()))
+                await asyncio.sleep(backoff_delay(attempt - 1))
         finally:
             if self.tasks.get(account_id) is asyncio.current_task():
                 del self.tasks[account_id]
