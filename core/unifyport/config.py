@@ -16,11 +16,14 @@ from typing import Any
 
 from unifyport.errors import ConfigError
 from unifyport.settings import (
+    DeclaredAccount,
+    DeclaredAccountsSettings,
     IPNetwork,
     LoggingSettings,
     MessagingSettings,
     PluginsSettings,
     RetentionSettings,
+    RuntimeSettings,
     Secret,
     SecuritySettings,
     ServerSettings,
@@ -43,6 +46,8 @@ _CORE_KEYS: dict[str, dict[str, str]] = {
     "webhooks": {"rotation_grace": "duration"},
     "messaging": {"upload_max_bytes": "bytes", "download_max_bytes": "bytes",
                   "max_attachments": "batch"},
+    "runtime": {"start_rate": "rate"},
+    "declared_accounts": {"prune": "bool"},
 }
 _CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
@@ -124,7 +129,7 @@ def _secret_ref(ref: dict[str, Any], key: str, env: Mapping[str, str]) -> Secret
 
 def _build(raw: dict[str, Any], env: Mapping[str, str], path: Path | None) -> Settings:
     for section in raw:
-        if section not in (*_CORE_KEYS, "plugins"):
+        if section not in (*_CORE_KEYS, "plugins", "accounts"):
             raise ConfigError(section, "unknown configuration section")
     sections: dict[str, dict[str, Any]] = {}
     for section, keys in _CORE_KEYS.items():
@@ -153,6 +158,9 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], path: Path | None) -> Se
         webhooks=WebhookSettings(**sections["webhooks"]),
         messaging=MessagingSettings(**sections["messaging"]),
         plugins=_plugins(raw.get("plugins", {})),
+        runtime=RuntimeSettings(**sections["runtime"]),
+        accounts=_accounts(raw.get("accounts", [])),
+        declared_accounts=DeclaredAccountsSettings(**sections["declared_accounts"]),
         config_path=path,
     )
 
@@ -174,6 +182,15 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 40:
             raise ConfigError(key, "must be a number of bytes between 1 and 2**40")
         return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(key, "must be true or false")
+        return value
+    if kind == "rate":
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0.1 <= value <= 10_000:
+            raise ConfigError(key, "must be a number between 0.1 and 10000")
+        return float(value)
     if kind == "str":
         if isinstance(value, Secret):
             return value.reveal()
@@ -231,6 +248,50 @@ def _plugins(table: Any) -> PluginsSettings:
     return PluginsSettings(disabled=tuple(disabled), tables=MappingProxyType(tables))
 
 
+_ACCOUNT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+_ACCOUNT_FIELDS = ("key", "provider", "auth_mode", "name", "provider_data", "params", "online")
+
+
+def _accounts(tables: Any) -> tuple[DeclaredAccount, ...]:
+    """The ``[[accounts]]`` tables; their fields are checked against the providers'
+    declarations later (``unifyport.accounts.declared.check``), once plugins are loaded."""
+    if not isinstance(tables, list):
+        raise ConfigError("accounts", "must be an array of tables ([[accounts]])")
+    out: list[DeclaredAccount] = []
+    seen: set[str] = set()
+    for i, table in enumerate(tables):
+        where = f"accounts[{i}]"
+        if not isinstance(table, dict):
+            raise ConfigError(where, "must be a table")
+        for name in table:
+            if name not in _ACCOUNT_FIELDS:
+                raise ConfigError(f"{where}.{name}", "unknown account field")
+        key = table.get("key")
+        if not isinstance(key, str) or not _ACCOUNT_KEY.fullmatch(key):
+            raise ConfigError(f"{where}.key", "required: 1-200 letters, digits, '.', '_', "
+                              "':' or '-'")
+        if key in seen:
+            raise ConfigError(f"{where}.key", f"duplicate account key {key!r}")
+        seen.add(key)
+        for name in ("provider", "auth_mode"):
+            if not isinstance(table.get(name), str) or not table[name]:
+                raise ConfigError(f"{where}.{name}", "required: a string")
+        label = table.get("name")
+        if label is not None and not isinstance(label, str):
+            raise ConfigError(f"{where}.name", "must be a string")
+        for part in ("provider_data", "params"):
+            if not isinstance(table.get(part, {}), dict):
+                raise ConfigError(f"{where}.{part}", "must be a table")
+        online = table.get("online", False)
+        if not isinstance(online, bool):
+            raise ConfigError(f"{where}.online", "must be true or false")
+        out.append(DeclaredAccount(
+            key=key, provider=table["provider"], auth_mode=table["auth_mode"], name=label,
+            provider_data=MappingProxyType(dict(table.get("provider_data", {}))),
+            params=MappingProxyType(dict(table.get("params", {}))), online=online))
+    return tuple(out)
+
+
 def effective_values(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, secrets masked (for ``config check``)."""
     return {
@@ -251,6 +312,12 @@ def effective_values(settings: Settings) -> dict[str, Any]:
         "retention": {k: _keep(v) for k, v in dataclasses.asdict(settings.retention).items()},
         "webhooks": {k: _keep(v) for k, v in dataclasses.asdict(settings.webhooks).items()},
         "messaging": dataclasses.asdict(settings.messaging),
+        "runtime": dataclasses.asdict(settings.runtime),
+        "declared_accounts": dataclasses.asdict(settings.declared_accounts),
+        "accounts": [{"key": a.key, "provider": a.provider, "auth_mode": a.auth_mode,
+                      "name": a.name, "provider_data": _mask(a.provider_data),
+                      "params": _mask(a.params), "online": a.online}
+                     for a in settings.accounts],
         "plugins": {
             "disabled": list(settings.plugins.disabled),
             **{name: _mask(t) for name, t in settings.plugins.tables.items()},
@@ -269,7 +336,8 @@ def _keep(value: Any) -> Any:
     return f"{seconds // _UNITS[unit]}{unit}"
 
 
-_SECRET_NAME = re.compile(r"(^|_)(secret|password|token|api_hash|private_key)$", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(^|_)(secret|password|token|api_hash|private_key|session_url)$",
+                          re.IGNORECASE)
 """Keys whose literal values ``config check`` masks too (``secret = "whsec_..."``)."""
 
 

@@ -115,6 +115,36 @@ class MessagingSettings:
 
 
 @dataclass(frozen=True)
+class RuntimeSettings:
+    start_rate: float = 100.0
+    """Most client starts (connections) per second in one process, first starts and
+    reconnects alike: a restart with thousands of online accounts opens them at this pace."""
+
+
+@dataclass(frozen=True)
+class DeclaredAccount:
+    """One ``[[accounts]]`` table: an account the configuration declares, with the API's own
+    field names; values given by reference (``{env = …}``, ``{file = …}``) are
+    :class:`Secret` objects until used."""
+
+    key: str
+    """Stable and unique: the account is found again by it."""
+    provider: str
+    auth_mode: str
+    name: str | None = None
+    provider_data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    online: bool = False
+    """Whether its runtime should run (``runtime/start``) or not (``runtime/stop``)."""
+
+
+@dataclass(frozen=True)
+class DeclaredAccountsSettings:
+    prune: bool = False
+    """Delete accounts with a ``key`` that the file no longer declares (else left alone)."""
+
+
+@dataclass(frozen=True)
 class PluginsSettings:
     disabled: tuple[str, ...] = ()
     tables: Mapping[str, Mapping[str, Any]] = field(
@@ -135,6 +165,11 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    accounts: tuple[DeclaredAccount, ...] = ()
+    """The ``[[accounts]]`` tables, in file order."""
+    declared_accounts: DeclaredAccountsSettings = field(
+        default_factory=DeclaredAccountsSettings)
     config_path: Path | None = None
 
     def plugin_table(self, name: str) -> Mapping[str, Any]:

@@ -61,6 +61,9 @@ class Online:
                                   UpdateState | None]] = []
         self._queued = 0
         self._wake = asyncio.Event()
+        self.advanced = asyncio.Event()
+        """Set when the update state moves; the saver sleeps until then (an idle account's
+        client never wakes for it)."""
         self._flushing = asyncio.Lock()
 
     def remember(self, chat_id: str, msg_id: str) -> bool:
@@ -95,6 +98,7 @@ class Online:
     def advance(self, state: UpdateState | None) -> None:
         if state is not None and (self.state is None or state.pts >= self.state.pts):
             self.state = state
+            self.advanced.set()
 
     async def on_batch(self, batch: RawBatch) -> None:
         """Queue a batch's new incoming messages for the writer (which stores them in one
@@ -225,7 +229,9 @@ class Runtimes:
 
     async def _saver(self, online: Online) -> None:
         while True:
+            await online.advanced.wait()
             await asyncio.sleep(STATE_SAVE_INTERVAL)
+            online.advanced.clear()
             await online.save_state()
 
     async def send(self, ctx: SendContext, message: OutgoingMessage) -> Message:

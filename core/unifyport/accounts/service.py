@@ -22,11 +22,13 @@ from unifyport.db.repositories import (
     Cursor,
     EventRepository,
     SecretRepository,
+    StaleAccount,
 )
 from unifyport.db.types import utcnow
 from unifyport.errors import ApiError, not_found
 from unifyport.gateway import FIELDS, SESSION, Gateway
 from unifyport.ids import new_id
+from unifyport.plugins.registry import Registry
 from unifyport.providers import Provider
 from unifyport.query_values import time_cursor
 from unifyport.webhooks import service as webhooks
@@ -38,10 +40,16 @@ LOGOUT_TIMEOUT = 15.0
 
 def resolve_mode(gw: Gateway, provider_name: str, mode_name: str) -> tuple[Provider, AuthMode]:
     """The provider and auth mode, or 422 listing the allowed values."""
-    provider = gw.registry.provider(provider_name)
+    return find_mode(gw.registry, provider_name, mode_name)
+
+
+def find_mode(registry: Registry, provider_name: str, mode_name: str
+              ) -> tuple[Provider, AuthMode]:
+    """:func:`resolve_mode` in ``registry`` (before any gateway exists: ``config check``)."""
+    provider = registry.provider(provider_name)
     if provider is None:
         raise ApiError(422, "unknown_provider", f"unknown provider {provider_name!r}",
-                       allowed=sorted(gw.registry.providers))
+                       allowed=sorted(registry.providers))
     for mode in provider.auth_modes:
         if mode.name == mode_name:
             return provider, mode
@@ -58,6 +66,8 @@ async def create_account(
     params: Mapping[str, Any],
     name: str | None,
     also: Callable[[AsyncSession, Account], Awaitable[None]] | None = None,
+    *,
+    key: str | None = None,
 ) -> Account:
     """Create the account; ``also`` adds to the same transaction (its webhook endpoint)."""
     _provider, mode = resolve_mode(gw, provider_name, auth_mode)
@@ -67,7 +77,7 @@ async def create_account(
     public_params, secret_params = split_secret(mode.fields, "params", prm)
     now = utcnow()
     account = Account(
-        id=new_id("acc"), provider=provider_name, auth_mode=auth_mode, name=name,
+        id=new_id("acc"), provider=provider_name, auth_mode=auth_mode, name=name, key=key,
         status=PENDING, provider_data=public_data, params=public_params,
         identity=None, last_error=None, runtime_status="stopped", runtime_desired=False,
         version=1, created_at=now, updated_at=now,
@@ -83,6 +93,33 @@ async def create_account(
         if also is not None:
             await also(s, account)
     return account
+
+
+async def update_fields(gw: Gateway, account: Account, mode: AuthMode,
+                        provider_data: Mapping[str, Any], params: Mapping[str, Any],
+                        name: str | None) -> None:
+    """Replace the account's name and (validated) fields, sealing the secret ones, with the
+    optimistic version check; emits ``account.updated``. The session of an authorized
+    account is kept: new credentials are used at its next login."""
+    public_data, secret_data = split_secret(mode.fields, "provider_data", provider_data)
+    public_params, secret_params = split_secret(mode.fields, "params", params)
+    async with gw.locks.hold(account.id):
+        expected = account.version
+        async with gw.db.write() as s:
+            account.name, account.provider_data, account.params = name, public_data, \
+                public_params
+            secrets = SecretRepository(s, gw.box)
+            if secret_data or secret_params:
+                await secrets.put_json(account.id, FIELDS, {"provider_data": secret_data,
+                                                            "params": secret_params})
+            else:
+                await secrets.delete(account.id, FIELDS)
+            try:
+                await AccountRepository(s).save(account, expected)
+            except StaleAccount:
+                raise ApiError(409, "conflict", "the account changed concurrently; retry"
+                               ) from None
+            emit(s, "account.updated", account.id, {"provider": account.provider})
 
 
 def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -> None:

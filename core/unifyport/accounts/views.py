@@ -34,6 +34,8 @@ class AccountOut(BaseModel):
     provider: str
     auth_mode: str
     name: str | None
+    key: str | None = None
+    """Set on accounts declared in the configuration (``[[accounts]]``)."""
     status: str
     runtime: Runtime
     identity: dict[str, Any] | None

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from unifyport.accounts import declared
 from unifyport.accounts.views import iso
 from unifyport.apikeys import ADMIN, SCOPES, create_key, grant_problem, revoke_key
 from unifyport.config import load_settings, to_json
@@ -182,6 +183,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 def _config_check(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    build_registry(settings)  # plugins validate their own tables
+    registry = build_registry(settings)  # plugins validate their own tables
+    declared.check(settings.accounts, registry)  # [[accounts]] against their providers
     print(to_json(settings))
     return 0

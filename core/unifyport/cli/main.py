@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from unifyport import __version__
-from unifyport.cli import admin, demo, serve
+from unifyport.cli import accounts, admin, demo, serve
 from unifyport.cli.api import CliCommand
 from unifyport.config import load_settings
 from unifyport.errors import ConfigError
@@ -31,6 +31,7 @@ def build_parser(extra: Sequence[CliCommand] = ()) -> argparse.ArgumentParser:
     serve.add_parser(sub, common)
     admin.add_parsers(sub, common)
     demo.add_parser(sub, common)
+    accounts.add_parser(sub, common)
     groups: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     for cmd in extra:
         action = sub

@@ -31,6 +31,8 @@ class Account(Base):
     provider: Mapped[str] = mapped_column(String(32))
     auth_mode: Mapped[str] = mapped_column(String(32))
     name: Mapped[str | None] = mapped_column(String(200))
+    key: Mapped[str | None] = mapped_column(String(200), default=None)
+    """The stable name of an account declared in the configuration (``[[accounts]]``)."""
     status: Mapped[str] = mapped_column(String(32))
     provider_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Non-secret provider fields only; secret ones are sealed in ``secrets``."""
@@ -54,6 +56,7 @@ class Account(Base):
     __table_args__ = (
         Index("ix_accounts_created", "created_at", "id"),
         Index("ix_accounts_provider_status", "provider", "status"),
+        Index("ix_accounts_key", "key", unique=True),
     )
 
 

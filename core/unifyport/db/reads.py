@@ -50,6 +50,7 @@ class AccountView(NamedTuple):
     provider: str
     auth_mode: str
     name: str | None
+    key: str | None
     status: str
     provider_data: orjson.Fragment | None
     params: orjson.Fragment | None

@@ -11,6 +11,7 @@ from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from unifyport import __version__
+from unifyport.accounts import declared
 from unifyport.apikeys import ensure_admin_key
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.check import verify_stored_secrets
@@ -61,6 +62,7 @@ def create_app(
 ) -> Quart:
     """Build the app: load plugins and keys, mount blueprints. Nothing runs until serving."""
     registry = registry or build_registry(settings, extra_plugins)
+    declared.check(settings.accounts, registry)  # [[accounts]]: refused before anything runs
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
     keyring = load_keyring(settings, create=True)
     db = Database(settings.storage.effective_database_url)
@@ -130,6 +132,9 @@ async def start(gw: Gateway) -> None:
     gw.runtime = supervisor
     await supervisor.open()
     log.info("unifyport started: %d account(s) online here", len(supervisor.tasks))
+    if gw.settings.accounts or gw.settings.declared_accounts.prune:
+        gw.housekeeping.append(asyncio.create_task(declared.at_start(gw),
+                                                   name="declared-accounts"))
 
 
 GC_YOUNG_THRESHOLD = 20_000

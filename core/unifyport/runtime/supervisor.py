@@ -27,7 +27,7 @@ from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage, linked
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
-from unifyport.runtime.tasks import backoff_delay, uncancelled
+from unifyport.runtime.tasks import StartPacer, backoff_delay, uncancelled
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,6 +35,7 @@ LEASE_SECONDS = 30.0
 """How long a process holds an account's client without renewing."""
 RENEW_EVERY = 10.0
 STOP_WAIT = 3.0
+STATUS_BATCH = 500  # accounts whose ``starting`` one transaction records (after a restart)
 """Longest a stop waits for a client to end before answering."""
 
 
@@ -125,6 +126,7 @@ class RuntimeSupervisor:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
+        self.pacer = StartPacer(gw.settings.runtime.start_rate)  # every client start waits
 
     async def open(self) -> None:
         """Mark accounts nobody runs as stopped, claim the accounts that should be online,
@@ -152,13 +154,16 @@ class RuntimeSupervisor:
         async with self._lock:
             await self._maintain()
 
-    async def _maintain(self) -> None:
+    async def _maintain(self, account_id: str | None = None) -> None:
+        """With ``account_id``, only that account's lease and client (what a start needs:
+        constant work however many accounts this process runs)."""
         now = utcnow()
         providers = list(self.gw.registry.providers)
+        only = () if account_id is None else (Account.id == account_id,)
         async with self.gw.db.write() as s:
             await s.execute(
                 update(Account)
-                .where(Account.runtime_desired.is_(True),
+                .where(*only, Account.runtime_desired.is_(True),
                        Account.status == AUTHORIZED,
                        Account.provider.in_(providers),
                        or_(Account.runtime_owner.is_(None), Account.runtime_owner == self.owner,
@@ -167,23 +172,27 @@ class RuntimeSupervisor:
                         runtime_lease_until=now + timedelta(seconds=self.lease_seconds))
                 .execution_options(synchronize_session=False)
             )
-            held = (await s.scalars(select(Account).where(
-                Account.runtime_owner == self.owner))).all()
+            held = (await s.execute(select(Account.id, Account.provider,
+                                           Account.runtime_desired)
+                                    .where(*only, Account.runtime_owner == self.owner))).all()
         for task in self.stopping.values():  # a client that swallowed its cancellation
             task.cancel()
         owned = [a for a in held if a.runtime_desired]
         owned_ids = {a.id for a in owned}
-        for account_id in [a for a in self.tasks if a not in owned_ids]:
-            log.info("account %s: lease lost or runtime stopped elsewhere", account_id)
-            await self._cancel(account_id)
+        mine = self.tasks if account_id is None else [a for a in self.tasks if a == account_id]
+        for acc_id in [a for a in mine if a not in owned_ids]:
+            log.info("account %s: lease lost or runtime stopped elsewhere", acc_id)
+            await self._cancel(acc_id)
         for account in held:
             if not account.runtime_desired:  # stopped elsewhere: ours to mark stopped
                 await self._release(account.id)
-        for account in owned:
-            if account.id not in self.tasks:
-                await self.set_status(account.id, RuntimeStatus.STARTING, None)
+        new = [a for a in owned if a.id not in self.tasks]
+        for i in range(0, len(new), STATUS_BATCH):
+            batch = new[i:i + STATUS_BATCH]
+            await self._set_statuses([a.id for a in batch], RuntimeStatus.STARTING)
+            for account in batch:
                 if account.id not in self.stopping:  # else: spawned once the old one ended
-                    self._spawn(account)
+                    self._spawn(account.id, account.provider)
 
     async def _settle_stale_statuses(self) -> None:
         """Accounts that should be offline, that no live process holds, but whose stored
@@ -213,7 +222,7 @@ class RuntimeSupervisor:
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            await self._maintain()
+            await self._maintain(account_id)
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
@@ -335,30 +344,29 @@ class RuntimeSupervisor:
             self.wake()
         return allowed
 
-    def _spawn(self, account: Account) -> None:
-        provider = self.gw.registry.provider(account.provider)
+    def _spawn(self, account_id: str, provider_name: str) -> None:
+        provider = self.gw.registry.provider(provider_name)
         if provider is None:
-            log.error("account %s: provider %s is not loaded", account.id, account.provider)
+            log.error("account %s: provider %s is not loaded", account_id, provider_name)
             return
-        self.tasks[account.id] = asyncio.create_task(
-            self._supervise(provider, account.id), name=f"runtime:{account.id}"
+        self.tasks[account_id] = asyncio.create_task(
+            self._supervise(provider, account_id), name=f"runtime:{account_id}"
         )
 
     async def _supervise(self, provider: Provider, account_id: str) -> None:
         try:
             while True:
-                try:
+                await self.pacer.wait()
+                ctx = None
+                try:  # a failed read (the database busy or away) is retried as a failed run
                     account = await get_account(self.gw, account_id)
-                except ApiError:  # deleted
-                    return
-                async with self.gw.db.read() as s:
-                    session = await SecretRepository(s, self.gw.box).get(account_id, SESSION)
-                    provider_data, _ = await load_fields(self.gw, s, account)
-                if session is None:
-                    await self._logged_out(account_id, "session_missing")
-                    return
-                ctx = _Context(self, provider.name, account_id, provider_data, session)
-                try:
+                    async with self.gw.db.read() as s:
+                        session = await SecretRepository(s, self.gw.box).get(account_id, SESSION)
+                        provider_data, _ = await load_fields(self.gw, s, account)
+                    if session is None:
+                        await self._logged_out(account_id, "session_missing")
+                        return
+                    ctx = _Context(self, provider.name, account_id, provider_data, session)
                     await provider.run_runtime(ctx)
                     error = "runtime ended"
                     self.clients.pop(account_id, None)
@@ -368,14 +376,16 @@ class RuntimeSupervisor:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if ctx is None and isinstance(exc, ApiError):
+                        return  # the account was deleted
                     self.clients.pop(account_id, None)
                     error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("account %s runtime error: %s", account_id, error)
-                attempt = self.attempts.get(account_id, 0)
-                self.attempts[account_id] = attempt + 1
-                await uncancelled(self.set_status(account_id, RuntimeStatus.RECONNECTING,
-                                                   error, fence=asyncio.current_task()))
-                await asyncio.sleep(backoff_delay(attempt))
+                attempt = self.attempts[account_id] = self.attempts.get(account_id, 0) + 1
+                with contextlib.suppress(Exception):  # the database away too: retry anyway
+                    await uncancelled(self.set_status(account_id, RuntimeStatus.RECONNECTING,
+                                                       error, fence=asyncio.current_task()))
+                await asyncio.sleep(backoff_delay(attempt - 1))
         finally:
             if self.tasks.get(account_id) is asyncio.current_task():
                 del self.tasks[account_id]
@@ -391,6 +401,13 @@ class RuntimeSupervisor:
             account = await s.get(Account, account_id, with_for_update=True)
             if account is not None:
                 self._write_status(s, account, status, error)
+
+    async def _set_statuses(self, account_ids: list[str], status: RuntimeStatus) -> None:
+        """``set_status`` of many accounts in one transaction (unfenced)."""
+        async with self.gw.db.write() as s:
+            for account in (await s.scalars(select(Account).where(
+                    Account.id.in_(account_ids)).with_for_update())).all():
+                self._write_status(s, account, status, None)
 
     @staticmethod
     def _write_status(s: AsyncSession, account: Account, status: RuntimeStatus,

@@ -33,7 +33,8 @@ from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, un
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
 from .messaging import MessagingCalls, next_or_none, random_id
-from .pyrogram_setup import connection_class, session_string, trust
+from .pyrogram_setup import connection_class, trust
+from .pyrogram_storage import MemoryStorage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,21 +70,22 @@ def _me(user: Any) -> Me:
               phone=phone, is_bot=bool(is_bot))
 
 
+DROP_CHECK_INTERVAL = 10.0
+
+
 class PyrogramClient(MessagingCalls, TelegramClient):
     _t = raw.types
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         trust(self.cfg.server.public_key_pem if self.cfg.server else None)
-        opts: dict[str, Any] = {"in_memory": True}
-        if self.initial is not None:
-            opts = {"session_string": session_string(self.initial, self.api_id)}
+        storage = MemoryStorage("unifyport", self.initial, self.api_id)
         self._client = Client(
             "unifyport", api_id=self.api_id, api_hash=self.api_hash, sleep_threshold=0,
             connection_factory=connection_class(self.cfg), no_updates=False,
             skip_updates=True, max_concurrent_transmissions=1, workers=1,
             fetch_replies=False, fetch_topics=False, fetch_stories=False,
-            fetch_stickers=False, **opts)
+            fetch_stickers=False, storage_engine=storage)
         self._dc_id = self.initial.dc_id if self.initial else self.cfg.main_dc
         self._auth_key = self.initial.auth_key if self.initial else None
         self._callback: UpdateCallback | None = None
@@ -251,12 +253,16 @@ class PyrogramClient(MessagingCalls, TelegramClient):
         self._dropped.set()
 
     async def wait_disconnected(self) -> None:
+        # The dead-key check polls (Kurigram keeps that error in its receive task); every
+        # 0.5 s was 10,000 wake-ups a second for 5,000 idle accounts, so it runs at the probe's
+        # pace, which finds a dead key too (its call times out and reads the same error).
+        every = min(DROP_CHECK_INTERVAL, self.cfg.probe_interval)
         while self._client.is_connected and not self._dropped.is_set():
             dead = self._dead_key()
             if dead is not None:
                 raise dead
             with contextlib.suppress(TimeoutError):  # (wait_for could drop a cancellation)
-                async with asyncio.timeout(0.5):
+                async with asyncio.timeout(every):
                     await self._dropped.wait()
 
     # -- sending ----------------------------------------------------------------------------------
