@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -65,9 +66,8 @@ class MatrixPeer(MessagingPeer):
         return self.friend
 
     async def fill_chat(self, account: dict[str, Any], texts: list[str]) -> str:
-        room = self.synapse.direct_room(self._friend(), self.user)
-        for text in texts:
-            self.synapse.say(self._friend(), room, text)
+        room, friend = self.synapse.direct_room(self._friend(), self.user), self._friend()
+        await asyncio.to_thread(lambda: [self.synapse.say(friend, room, t) for t in texts])
         return room
 
     async def send_photo_inbound(self, account: dict[str, Any], chat_id: str, data: bytes,

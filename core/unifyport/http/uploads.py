@@ -119,18 +119,22 @@ class Spool:
     def __init__(self, settings: MessagingSettings, base: Path) -> None:
         self.settings = settings
         self.base = base
-        self.dir = Path()
+        self.dir: Path | None = None
+        """Made at the first file (a text-only send touches no disk)."""
 
     async def __aenter__(self) -> Spool:
-        self.dir = Path(await anyio.to_thread.run_sync(
-            lambda: tempfile.mkdtemp(prefix="spool-", dir=self.base)))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await anyio.to_thread.run_sync(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        if self.dir is not None:
+            found = self.dir
+            await anyio.to_thread.run_sync(lambda: shutil.rmtree(found, ignore_errors=True))
 
     async def write(self, index: int, chunks: AsyncIterator[bytes]) -> tuple[Path, int]:
         """Write ``chunks`` to a new file; 413 ``file_too_large`` past the cap."""
+        if self.dir is None:
+            self.dir = Path(await anyio.to_thread.run_sync(
+                lambda: tempfile.mkdtemp(prefix="spool-", dir=self.base)))
         path, size, cap = self.dir / f"{index}.bin", 0, self.settings.upload_max_bytes
         async with await anyio.open_file(path, "wb") as f:
             async for chunk in chunks:
