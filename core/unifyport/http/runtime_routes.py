@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from quart import Blueprint
 from quart_schema import document_request, document_response, tag
 
-from unifyport.accounts.service import emit, get_account
+from unifyport.accounts.service import get_account
 from unifyport.accounts.views import runtime_json
-from unifyport.auth.results import StepError
 from unifyport.errors import ApiError
 from unifyport.http.body import json_body
 from unifyport.http.context import gateway
 from unifyport.http.schemas import SendMessage, SendResponse
 from unifyport.messages import OutgoingMessage
+from unifyport.runtime.operations import SEND_TIMEOUT, on_owner, supervisor
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 bp = Blueprint("runtime", __name__, url_prefix="/v1/accounts/<account_id>")
-SEND_TIMEOUT = 30.0
 
 
 def _supervisor() -> RuntimeSupervisor:
-    sup = gateway().runtime
-    if not isinstance(sup, RuntimeSupervisor):
-        raise ApiError(503, "not_ready", "runtime supervisor not running")
-    return sup
+    return supervisor(gateway())
 
 
 @bp.post("/runtime/start")
@@ -58,7 +53,8 @@ async def status(account_id: str) -> dict[str, Any]:
 @document_request(SendMessage)
 @document_response(SendResponse, 201)
 async def send(account_id: str) -> tuple[dict[str, Any], int]:
-    """Send a text message (optionally a reply) through the account's online client."""
+    """Send a text message (optionally a reply) through the account's online client, in
+    whichever process runs it."""
     body = await json_body(SendMessage)
     gw = gateway()
     account = await get_account(gw, account_id)
@@ -69,20 +65,6 @@ async def send(account_id: str) -> tuple[dict[str, Any], int]:
     outgoing = OutgoingMessage(
         chat_id=str(body.chat_id), text=body.text,
         reply_to_id=None if body.reply_to_id is None else str(body.reply_to_id))
-    sup = _supervisor()
-    try:
-        with anyio.fail_after(SEND_TIMEOUT):
-            message = (await sup.send(account, outgoing)).as_json()
-    except StepError as err:
-        extra = {"status": account.runtime_status} if err.code == "runtime_not_running" else {}
-        raise err.api_error(**extra) from None
-    except TimeoutError:
-        raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
-    except Exception:
-        if sup.is_running(account_id):
-            raise
-        raise ApiError(409, "runtime_not_running", "the account's client stopped while sending",
-                       status="stopped") from None
-    async with gw.db.write() as s:
-        emit(s, "message.sent", account_id, {"provider": account.provider, "message": message})
-    return message, 201
+    message = await on_owner(gw, account, "send", outgoing.model_dump(),
+                             within=SEND_TIMEOUT)
+    return dict(message), 201

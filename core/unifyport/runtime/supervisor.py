@@ -9,7 +9,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -27,12 +26,14 @@ from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
+from unifyport.runtime import balance
+from unifyport.runtime.forward import Forwarder
 from unifyport.runtime.tasks import backoff_delay, uncancelled
 
 log = logging.getLogger(__name__)
-LEASE_SECONDS = 30.0
+LEASE_SECONDS = 15.0
 """How long a process holds an account's client without renewing."""
-RENEW_EVERY = 10.0
+RENEW_EVERY = 5.0
 STOP_WAIT = 3.0
 """Longest a stop waits for a client to end before answering."""
 
@@ -122,10 +123,13 @@ class RuntimeSupervisor:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
+        self.calls = Forwarder(gw, self.owner)
+        """Runtime calls between processes (``runtime/forward.py``)."""
 
     async def open(self) -> None:
-        """Mark accounts nobody runs as stopped, claim the accounts that should be online,
-        then keep the leases in a loop."""
+        """Mark accounts nobody runs as stopped, claim this process's share of the accounts
+        that should be online, then keep the leases in a loop."""
+        await self.calls.open()
         await self._settle_stale_statuses()
         await self.maintain()
         self._maintainer = asyncio.create_task(self._maintain_loop(), name="runtime-leases")
@@ -145,30 +149,23 @@ class RuntimeSupervisor:
         self._wake.set()
 
     async def maintain(self) -> None:
-        """Renew own leases, claim orphaned accounts, start and stop clients accordingly."""
+        """Renew own leases, claim orphaned accounts (up to this process's share), hand
+        over the excess, start and stop clients accordingly (``runtime/balance.py``)."""
         async with self._lock:
             await self._maintain()
 
-    async def _maintain(self) -> None:
-        now = utcnow()
-        providers = list(self.gw.registry.providers)
+    async def _maintain(self, prefer: str | None = None) -> None:
         async with self.gw.db.write() as s:
-            await s.execute(
-                update(Account)
-                .where(Account.runtime_desired.is_(True),
-                       Account.status == AUTHORIZED,
-                       Account.provider.in_(providers),
-                       or_(Account.runtime_owner.is_(None), Account.runtime_owner == self.owner,
-                           Account.runtime_lease_until < now))
-                .values(runtime_owner=self.owner,
-                        runtime_lease_until=now + timedelta(seconds=self.lease_seconds))
-                .execution_options(synchronize_session=False)
-            )
+            share = await balance.renew_and_claim(s, self.owner, utcnow(), self.lease_seconds,
+                                                  list(self.gw.registry.providers), prefer)
             held = (await s.scalars(select(Account).where(
-                Account.runtime_owner == self.owner))).all()
+                Account.runtime_owner == self.owner).order_by(Account.id))).all()
         for task in self.stopping.values():  # a client that swallowed its cancellation
             task.cancel()
         owned = [a for a in held if a.runtime_desired]
+        for account in owned[share:] if prefer is None else ():
+            await self._hand_over(account.id)
+        owned = owned[:share]
         owned_ids = {a.id for a in owned}
         for account_id in [a for a in self.tasks if a not in owned_ids]:
             log.info("account %s: lease lost or runtime stopped elsewhere", account_id)
@@ -210,7 +207,7 @@ class RuntimeSupervisor:
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            await self._maintain()
+            await self._maintain(prefer=account_id)
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
@@ -243,6 +240,19 @@ class RuntimeSupervisor:
             account.runtime_owner = account.runtime_lease_until = None
             self._write_status(s, account, RuntimeStatus.STOPPED, None)
 
+    async def _hand_over(self, account_id: str) -> None:
+        """Stop a client this process runs beyond its share and free the account for a
+        process below its share (once the client has ended)."""
+        log.info("account %s: handed over to another process (rebalancing)", account_id)
+        await self._cancel(account_id)
+        if account_id in self.stopping:
+            return
+        async with self.gw.db.write() as s:
+            account = await s.get(Account, account_id, with_for_update=True)
+            if account is not None and account.runtime_owner == self.owner:
+                account.runtime_owner = account.runtime_lease_until = None
+                self._write_status(s, account, RuntimeStatus.STARTING, None)
+
     def is_running(self, account_id: str) -> bool:
         """Whether this process runs the account's client."""
         return account_id in self.tasks
@@ -272,10 +282,12 @@ class RuntimeSupervisor:
             held = list(self.tasks)  # every lease this process holds has a running task
             for account_id in held:
                 await self._cancel(account_id)
-            if held:  # no write (nor wait for SQLite's lock) when there is nothing to hand over
-                async with self.gw.db.write() as s:
+            async with self.gw.db.write() as s:
+                await balance.forget(s, self.owner)
+                if held:
                     await s.execute(update(Account).where(Account.runtime_owner == self.owner)
                                     .values(runtime_owner=None, runtime_lease_until=None))
+        await self.calls.aclose()
 
     async def _cancel(self, account_id: str) -> None:
         """Cancel the account's client and wait for it, at most ``stop_wait`` seconds; one
