@@ -66,6 +66,11 @@ async def test_calls_and_flows_reach_their_process(tmp_path: Path, postgres_url:
         assert status == 503 and body["error"]["code"] == "runtime_unavailable", body
         assert body["error"]["retry_after"] == 5
         assert CLAIM_TIMEOUT <= waited < CLAIM_TIMEOUT + 3
+        started = time.monotonic()  # the next call to that process is answered at once
+        status, body = await b.post(f"/v1/accounts/{acc}/messages", {"chat_id": 42,
+                                                                     "text": "lost too"})
+        assert status == 503 and body["error"]["code"] == "runtime_unavailable", body
+        assert time.monotonic() - started < 1.0
         assert len(a_plugin.provider.sent) == 1, "a withdrawn call never runs"
         async with b.gateway.db.read() as s:
             assert await s.scalar(select(func.count()).select_from(RuntimeCall)) == 0

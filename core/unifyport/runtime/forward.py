@@ -10,8 +10,10 @@ listener reconnecting) costs a delay, never a call.
 
 A call nobody claims within ``CLAIM_TIMEOUT`` (its owner died or hangs) is withdrawn and
 answered 503 ``runtime_unavailable`` with ``Retry-After``: it never runs, so a retry is
-safe. A claimed call that is not answered within its timeout is answered the same way; it
-may have run (as a send whose answer is lost may have been delivered).
+safe; for the next ``CLAIM_TIMEOUT`` seconds further calls to that process are answered so
+at once (while a dead process's leases run out, callers do not wait 5 s each). A claimed
+call that is not answered within its timeout is answered the same way; it may have run (as
+a send whose answer is lost may have been delivered).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class Forwarder:
             if self.enabled else None
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._silent: dict[str, float] = {}
+        """Owners that let a call go unclaimed -> until when calls to them fail at once."""
 
     def register(self, operation: str, handler: Handler) -> None:
         """Let other processes run ``operation`` here (each process registers the same)."""
@@ -182,6 +186,10 @@ class Forwarder:
         :class:`ApiError`); 503 ``runtime_unavailable`` when it cannot be had in time."""
         if not self.enabled:
             raise unavailable("the account's client runs in another process")
+        if self._silent.get(owner, 0.0) > time.monotonic():
+            raise unavailable("the process running the account's client does not answer (it "
+                              "may have stopped); retry shortly")
+        self._silent.pop(owner, None)
         call_id = new_id("call")
         done = self._done[call_id] = asyncio.Event()
         started = time.monotonic()
@@ -194,14 +202,14 @@ class Forwarder:
                 await s.flush()
                 await s.execute(text("SELECT pg_notify(:c, 'call:')"),
                                 {"c": _channel(owner)})
-            return await self._answer(call_id, done, started, within)
+            return await self._answer(owner, call_id, done, started, within)
         finally:
             del self._done[call_id]
             with contextlib.suppress(Exception):
                 async with self.gw.db.write() as s:
                     await s.execute(delete(RuntimeCall).where(RuntimeCall.id == call_id))
 
-    async def _answer(self, call_id: str, done: asyncio.Event, started: float,
+    async def _answer(self, owner: str, call_id: str, done: asyncio.Event, started: float,
                       within: float) -> Mapping[str, Any]:
         c = RuntimeCall
         while True:
@@ -222,6 +230,7 @@ class Forwarder:
                     gone = await s.execute(delete(c).where(c.id == call_id,
                                                            c.claimed_at.is_(None)))
                 if gone.rowcount:  # type: ignore[attr-defined]
+                    self._silent[owner] = time.monotonic() + CLAIM_TIMEOUT
                     raise unavailable("the process running the account's client does not "
                                       "answer (it may have stopped); retry shortly")
             if waited >= within:
