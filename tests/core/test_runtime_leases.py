@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.core.test_runtime import authorized, until
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.db.models import Account
+from unifyport.runtime import balance
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 
@@ -74,3 +76,28 @@ async def _renewed_and_running(api: Api, acc: str) -> bool:
     """One lease renewal of ``api`` (as its loop does), then: does it run the account?"""
     await sup(api).maintain()
     return sup(api).is_running(acc)
+
+
+async def test_a_process_that_cannot_renew_stops_its_clients(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut off from the database, a process stops its clients before its leases run out
+    (then another process may take the accounts over without two clients at once)."""
+    plugin = TestPlugin()
+    settings = make_settings(tmp_path / "a", CORE_ONLY)
+    async with running(settings, (("testprov", plugin),)) as a:
+        acc = await authorized(a)
+        await sup(a).start(acc)
+        await until(lambda: _running_in(a, acc))
+        sup(a).lease_seconds, sup(a).renew_every = 0.6, 0.2
+
+        async def unreachable(*_args: object, **_kwargs: object) -> int:
+            raise OSError("connection refused")
+
+        monkeypatch.setattr(balance, "renew_and_claim", unreachable)
+        sup(a).wake()
+        await until(lambda: _true(not sup(a).is_running(acc)), limit=3.0)
+        assert not plugin.provider.clients.get(acc)
+
+
+async def _true(value: bool) -> bool:
+    return value

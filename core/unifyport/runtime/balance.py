@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.auth.declare import AUTHORIZED
 from unifyport.db.models import Account
+from unifyport.providers import RuntimeStatus
 from unifyport.runtime.models import Worker
 
 FORGET_WORKERS = timedelta(hours=1)
@@ -74,6 +76,16 @@ async def renew_and_claim(s: AsyncSession, worker: str, now: datetime, lease: fl
                                _claimable(providers, now))
                         .values(**values).execution_options(synchronize_session=False))
     return share
+
+
+async def stale_statuses(s: AsyncSession, now: datetime) -> Sequence[str]:
+    """Accounts that should be offline and that no live process holds, whose stored status
+    says otherwise (a crash between a stop and its status write)."""
+    live = [st.value for st in (RuntimeStatus.STARTING, RuntimeStatus.RUNNING,
+                                RuntimeStatus.RECONNECTING)]
+    return (await s.scalars(select(Account.id).where(
+        Account.runtime_desired.is_(False), Account.runtime_status.in_(live),
+        or_(Account.runtime_owner.is_(None), Account.runtime_lease_until < now)))).all()
 
 
 async def forget(s: AsyncSession, worker: str) -> None:

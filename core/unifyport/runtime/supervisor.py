@@ -135,14 +135,22 @@ class RuntimeSupervisor:
         self._maintainer = asyncio.create_task(self._maintain_loop(), name="runtime-leases")
 
     async def _maintain_loop(self) -> None:
+        renewed = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.renew_every)
             self._wake.clear()
             try:
                 await self.maintain()
+                renewed = time.monotonic()
             except Exception:
                 log.exception("runtime lease maintenance failed")
+                if self.tasks and time.monotonic() - renewed >= self.lease_seconds - \
+                        self.renew_every:  # the leases run out before the next try: stop
+                    log.warning("runtime leases not renewed for %.0f s: stopping the %d "
+                                "client(s) here", time.monotonic() - renewed, len(self.tasks))
+                    for account_id in list(self.tasks):
+                        await self._cancel(account_id)
 
     def wake(self) -> None:
         """Run lease maintenance now rather than at the next renewal."""
@@ -182,13 +190,8 @@ class RuntimeSupervisor:
     async def _settle_stale_statuses(self) -> None:
         """Accounts that should be offline, that no live process holds, but whose stored
         status says otherwise (a crash between a stop and its status write) are stopped."""
-        live = [st.value for st in (RuntimeStatus.STARTING, RuntimeStatus.RUNNING,
-                                    RuntimeStatus.RECONNECTING)]
         async with self.gw.db.read() as s:
-            stale = (await s.scalars(select(Account.id).where(
-                Account.runtime_desired.is_(False), Account.runtime_status.in_(live),
-                or_(Account.runtime_owner.is_(None),
-                    Account.runtime_lease_until < utcnow())))).all()
+            stale = await balance.stale_statuses(s, utcnow())
         for account_id in stale:
             await self.set_status(account_id, RuntimeStatus.STOPPED, None)
 
