@@ -27,6 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.core.test_serve import free_port
+from tests.support.waiting import wait_for
+from tests.telegram.conftest import telegram_toml
 from unifyport_telegram.sandbox.testing import API_HASH, API_ID, RunningSandbox, running_sandbox
 
 UNIT = Path(__file__).parents[2] / "deploy" / "systemd" / "unifyport@.service"
@@ -112,23 +114,11 @@ def session_string(sb: RunningSandbox, user_id: int) -> str:
 
 
 def config_toml(tmp: Path, sb: RunningSandbox, database_url: str) -> str:
-    host, port = sb.dc_address()
-    dcs = "\n".join(f'"{i}" = "{h}:{p}"' for i, (h, p) in sb.dc_addresses.items())
     return f"""
 [storage]
 data_dir = "{tmp / 'data'}"
 database_url = "{database_url}"
-[security]
-outbound_allow_cidrs = ["127.0.0.1/32"]
-[plugins.telegram]
-timeout = 10
-[plugins.telegram.server]
-dc_id = {sb.main_dc}
-address = "{host}:{port}"
-public_key_file = "{sb.public_key_file}"
-[plugins.telegram.server.dcs]
-{dcs}
-"""
+{telegram_toml(sb, "telethon", tmp, probe_interval=60)}"""
 
 
 async def owners(db: AsyncEngine) -> dict[str, tuple[str | None, str, int | None]]:
@@ -206,12 +196,13 @@ async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cl
         return {}
 
     pids = {cluster.pid(i) for i in range(PROCESSES)}
-    state = await _bounded(lambda: all_running(pids), 120, "100 accounts running")
+    state = await wait_for(lambda: all_running(pids), "100 accounts running", attempts=480,
+                           delay=0.25)
     # one inbound message each before the kill, stored and their update state saved
     for acc, uid in users.items():
         await sb.control.push_message(uid, peer, f"before {acc}")
-    await _bounded(lambda: _all_there(db, [f"before {a}" for a in users]), 60,
-                   "messages before the kill")
+    await wait_for(lambda: _all_there(db, [f"before {a}" for a in users]),
+                   "messages before the kill", attempts=240, delay=0.25)
     await asyncio.sleep(3)  # > the runtime's update-state save interval
 
     per_pid = collections.Counter(pid for _, _, pid in state.values())
@@ -249,8 +240,8 @@ async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cl
     assert recovered_at is not None, "the killed process's accounts never ran elsewhere"
     failover = recovered_at - killed_at
     assert failover <= FAILOVER_LIMIT, failover
-    await _bounded(lambda: _all_there(db, [f"gap {a}" for a in moved]), 60,
-                   "messages sent during the gap")
+    await wait_for(lambda: _all_there(db, [f"gap {a}" for a in moved]),
+                   "messages sent during the gap", attempts=240, delay=0.25)
 
     cluster.start(victim)  # it comes back: the accounts are shared out again
     await cluster.ready(victim, http)
@@ -264,7 +255,7 @@ async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cl
             max(counts.values()) <= 1.5 * ACCOUNTS / PROCESSES
         return counts if ok else collections.Counter()
 
-    counts = await _bounded(balanced, 60, "ownership rebalanced")
+    counts = await wait_for(balanced, "ownership rebalanced", attempts=240, delay=0.25)
     rebalance = time.monotonic() - back_at
 
     texts = await received_texts(db)
@@ -282,13 +273,3 @@ async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cl
 async def _all_there(db: AsyncEngine, wanted: list[str]) -> bool:
     texts = await received_texts(db)
     return all(texts[t] >= 1 for t in wanted)
-
-
-async def _bounded(check: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
