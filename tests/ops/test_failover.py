@@ -219,6 +219,7 @@ async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cl
     for acc in moved:  # sent while nobody runs these accounts
         await sb.control.push_message(users[acc], peer, f"gap {acc}")
     answers: collections.Counter[str] = collections.Counter()
+    made: set[str] = set()
     recovered_at = None
     survivor_pids = {cluster.pid(i) for i in survivors}
     n = 0
@@ -229,6 +230,7 @@ async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cl
         n += 1
         if status == 201:
             answers["201"] += 1
+            made.add(f"send {n - 1}")
         else:
             assert status == 503 and body["error"]["code"] == "runtime_unavailable", body
             assert int(hdrs["Retry-After"]) > 0
@@ -257,6 +259,10 @@ async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cl
 
     counts = await wait_for(balanced, "ownership rebalanced", attempts=240, delay=0.25)
     rebalance = time.monotonic() - back_at
+
+    inbox = collections.Counter(m["text"] for m in await sb.control.messages(peer)
+                                if m["text"].startswith("send ") and not m["out"])
+    assert inbox == collections.Counter(made), "sends answered 201 arrive once, others never"
 
     texts = await received_texts(db)
     twice = {t: c for t, c in texts.items() if c > 1}
