@@ -31,8 +31,6 @@ async def test_one_owner_then_takeover_after_a_crash(tmp_path: Path, database_ur
     settings = make_settings(tmp_path / "a", CORE_ONLY, database_url=database_url)
     async with running(settings, (("testprov", a_plugin),)) as a, \
             running(settings, (("testprov", b_plugin),)) as b:
-        for api in (a, b):
-            sup(api).lease_seconds = 0.5
         acc = await authorized(a)
         await a.post(f"/v1/accounts/{acc}/runtime/start")
         await until(lambda: _running_in(a, acc))
@@ -40,6 +38,9 @@ async def test_one_owner_then_takeover_after_a_crash(tmp_path: Path, database_ur
             await sup(b).maintain()
         assert not sup(b).is_running(acc)
         assert await owner(a, acc) == sup(a).owner
+        for api in (a, b):  # short leases from here on, so that the takeover comes soon
+            sup(api).lease_seconds = 0.5
+        await sup(a).maintain()
         # a "crashes": its client and lease loop stop without releasing the lease
         assert sup(a)._maintainer is not None
         sup(a)._maintainer.cancel()

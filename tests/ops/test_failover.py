@@ -153,13 +153,11 @@ async def test_sigkill_one_of_three(tmp_path: Path, postgres_url: str) -> None:
 
 async def _scenario(sb: RunningSandbox, http: aiohttp.ClientSession, cluster: Cluster,
                     db: AsyncEngine) -> None:
-    cluster.start(0)  # the first start makes the master key and the admin key
-    await cluster.ready(0, http)
-    cluster.key = (cluster.config.parent / "data" / "admin-api-key").read_text().strip()
-    for i in range(1, PROCESSES):
+    for i in range(PROCESSES):  # concurrent first starts agree on one master key
         cluster.start(i)
-    for i in range(1, PROCESSES):
+    for i in range(PROCESSES):
         await cluster.ready(i, http)
+    cluster.key = (cluster.config.parent / "data" / "admin-api-key").read_text().strip()
     headers = {"Authorization": f"Bearer {cluster.key}"}
 
     async def call(i: int, method: str, path: str, body: Any = None) -> tuple[int, Any, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.auth.declare import AUTHORIZED
 from unifyport.db.models import Account
+from unifyport.db.types import utcnow
 from unifyport.providers import RuntimeStatus
 from unifyport.runtime.models import Worker
 
@@ -49,9 +50,11 @@ async def beat(s: AsyncSession, worker: str, now: datetime, lease: float) -> int
 
 
 async def renew_and_claim(s: AsyncSession, worker: str, now: datetime, lease: float,
-                          providers: list[str], prefer: str | None) -> int:
+                          providers: list[str], prefer: str | None
+                          ) -> tuple[int, datetime | None]:
     """Renew ``worker``'s leases, claim ``prefer`` (an account just started here) and
-    orphans up to its share; returns the share."""
+    orphans up to its share; returns the share and when the first lease of another process
+    runs out (a process that died lets them all run out: the others look again then)."""
     live = await beat(s, worker, now, lease)
     until = now + timedelta(seconds=lease)
     values: dict[str, Any] = {"runtime_owner": worker, "runtime_lease_until": until}
@@ -75,7 +78,17 @@ async def renew_and_claim(s: AsyncSession, worker: str, now: datetime, lease: fl
                         .where(Account.id.in_(orphans.scalar_subquery()),
                                _claimable(providers, now))
                         .values(**values).execution_options(synchronize_session=False))
-    return share
+    expiry = await s.scalar(select(func.min(Account.runtime_lease_until)).where(
+        Account.runtime_owner != worker, Account.runtime_desired.is_(True)))
+    return share, expiry
+
+
+def next_look(expiry: datetime | None, renew_every: float) -> float:
+    """Seconds until the next renewal: ``renew_every``, or sooner when another process's
+    lease runs out before (then its accounts are taken over without waiting a renewal)."""
+    if expiry is None:
+        return renew_every
+    return min(renew_every, max(0.05, (expiry - utcnow()).total_seconds() + 0.05))
 
 
 async def stale_statuses(s: AsyncSession, now: datetime) -> Sequence[str]:

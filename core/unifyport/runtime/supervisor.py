@@ -9,6 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -123,6 +124,7 @@ class RuntimeSupervisor:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
+        self._expiry: datetime | None = None  # the first lease of another process to run out
         self.calls = Forwarder(gw, self.owner)
         """Runtime calls between processes (``runtime/forward.py``)."""
 
@@ -138,7 +140,8 @@ class RuntimeSupervisor:
         renewed = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.renew_every)
+                await asyncio.wait_for(self._wake.wait(),
+                                       balance.next_look(self._expiry, self.renew_every))
             self._wake.clear()
             try:
                 await self.maintain()
@@ -164,8 +167,9 @@ class RuntimeSupervisor:
 
     async def _maintain(self, prefer: str | None = None) -> None:
         async with self.gw.db.write() as s:
-            share = await balance.renew_and_claim(s, self.owner, utcnow(), self.lease_seconds,
-                                                  list(self.gw.registry.providers), prefer)
+            share, self._expiry = await balance.renew_and_claim(
+                s, self.owner, utcnow(), self.lease_seconds, list(self.gw.registry.providers),
+                prefer)
             held = (await s.scalars(select(Account).where(
                 Account.runtime_owner == self.owner).order_by(Account.id))).all()
         for task in self.stopping.values():  # a client that swallowed its cancellation
