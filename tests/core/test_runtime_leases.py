@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.core.test_runtime import authorized, until
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.db.models import Account
+from unifyport.db.types import utcnow
 from unifyport.runtime import balance
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
@@ -102,3 +104,27 @@ async def test_a_process_that_cannot_renew_stops_its_clients(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_an_orphan_nobody_here_can_run_does_not_hurry_renewals(tmp_path: Path) -> None:
+    """Renewals look again early for leases of other processes that are about to run out,
+    never for ones already out that this process cannot take (its provider is not loaded
+    here): those would make it renew in a busy loop."""
+    settings = make_settings(tmp_path / "a", CORE_ONLY)
+    async with running(settings, (("testprov", TestPlugin()),)) as a:
+        acc = await authorized(a)
+        now = utcnow()
+        async with a.gateway.db.write() as s:
+            await s.execute(update(Account).where(Account.id == acc).values(
+                runtime_desired=True, runtime_owner="wrk_gone",
+                runtime_lease_until=now - timedelta(seconds=1)))
+            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["other"],
+                                                      None)
+        assert expiry is None
+        assert balance.next_look(expiry, 5.0) == 5.0
+        async with a.gateway.db.write() as s:
+            await s.execute(update(Account).where(Account.id == acc).values(
+                runtime_lease_until=now + timedelta(seconds=2)))
+            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["testprov"],
+                                                      None)
+        assert expiry is not None and 1.5 < balance.next_look(expiry, 5.0) <= 2.1

@@ -79,7 +79,8 @@ async def renew_and_claim(s: AsyncSession, worker: str, now: datetime, lease: fl
                                _claimable(providers, now))
                         .values(**values).execution_options(synchronize_session=False))
     expiry = await s.scalar(select(func.min(Account.runtime_lease_until)).where(
-        Account.runtime_owner != worker, Account.runtime_desired.is_(True)))
+        Account.runtime_owner != worker, Account.runtime_desired.is_(True),
+        Account.provider.in_(providers), Account.runtime_lease_until > now))
     return share, expiry
 
 
