@@ -3,6 +3,7 @@ everywhere within ``KEY_CACHE_SECONDS`` (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -55,11 +56,13 @@ async def refused_after(api: Api, token: str, since: float) -> float:
 async def test_key_revoked_by_another_process(tmp_path: Path, database_url: str) -> None:
     data = tmp_path / "data"
     async with running(make_settings(data, CORE_ONLY, database_url=database_url)) as api:
-        created = cli(data, "keys", "create", "--name", "ci")
+        # The commands run in a thread: the gateway's event loop must keep running (a lease
+        # renewal it began holds SQLite's write lock until the loop finishes it).
+        created = await asyncio.to_thread(cli, data, "keys", "create", "--name", "ci")
         token = str(created["key"])
         assert await status_with(api, token) == 200  # new keys work at once: now cached
         assert await status_with(api, token) == 200
-        cli(data, "keys", "revoke", str(created["id"]))
+        await asyncio.to_thread(cli, data, "keys", "revoke", str(created["id"]))
         assert await refused_after(api, token, time.monotonic()) <= KEY_CACHE_SECONDS + SLACK
         for _ in range(5):  # and stays refused
             assert await status_with(api, token) == 401
