@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from tests.core.test_runtime import authorized, until
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.db.models import Account
+from unifyport.db.types import utcnow
+from unifyport.runtime import balance
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 
@@ -29,8 +33,6 @@ async def test_one_owner_then_takeover_after_a_crash(tmp_path: Path, database_ur
     settings = make_settings(tmp_path / "a", CORE_ONLY, database_url=database_url)
     async with running(settings, (("testprov", a_plugin),)) as a, \
             running(settings, (("testprov", b_plugin),)) as b:
-        for api in (a, b):
-            sup(api).lease_seconds = 0.5
         acc = await authorized(a)
         await a.post(f"/v1/accounts/{acc}/runtime/start")
         await until(lambda: _running_in(a, acc))
@@ -38,6 +40,9 @@ async def test_one_owner_then_takeover_after_a_crash(tmp_path: Path, database_ur
             await sup(b).maintain()
         assert not sup(b).is_running(acc)
         assert await owner(a, acc) == sup(a).owner
+        for api in (a, b):  # short leases from here on, so that the takeover comes soon
+            sup(api).lease_seconds = 0.5
+        await sup(a).maintain()
         # a "crashes": its client and lease loop stop without releasing the lease
         assert sup(a)._maintainer is not None
         sup(a)._maintainer.cancel()
@@ -74,3 +79,52 @@ async def _renewed_and_running(api: Api, acc: str) -> bool:
     """One lease renewal of ``api`` (as its loop does), then: does it run the account?"""
     await sup(api).maintain()
     return sup(api).is_running(acc)
+
+
+async def test_a_process_that_cannot_renew_stops_its_clients(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut off from the database, a process stops its clients before its leases run out
+    (then another process may take the accounts over without two clients at once)."""
+    plugin = TestPlugin()
+    settings = make_settings(tmp_path / "a", CORE_ONLY)
+    async with running(settings, (("testprov", plugin),)) as a:
+        acc = await authorized(a)
+        await sup(a).start(acc)
+        await until(lambda: _running_in(a, acc))
+        sup(a).lease_seconds, sup(a).renew_every = 0.6, 0.2
+
+        async def unreachable(*_args: object, **_kwargs: object) -> int:
+            raise OSError("connection refused")
+
+        monkeypatch.setattr(balance, "renew_and_claim", unreachable)
+        sup(a).wake()
+        await until(lambda: _true(not sup(a).is_running(acc)), limit=3.0)
+        assert not plugin.provider.clients.get(acc)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_an_orphan_nobody_here_can_run_does_not_hurry_renewals(tmp_path: Path) -> None:
+    """Renewals look again early for leases of other processes that are about to run out,
+    never for ones already out that this process cannot take (its provider is not loaded
+    here): those would make it renew in a busy loop."""
+    settings = make_settings(tmp_path / "a", CORE_ONLY)
+    async with running(settings, (("testprov", TestPlugin()),)) as a:
+        acc = await authorized(a)
+        now = utcnow()
+        async with a.gateway.db.write() as s:
+            await s.execute(update(Account).where(Account.id == acc).values(
+                runtime_desired=True, runtime_owner="wrk_gone",
+                runtime_lease_until=now - timedelta(seconds=1)))
+            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["other"],
+                                                      None)
+        assert expiry is None
+        assert balance.next_look(expiry, 5.0) == 5.0
+        async with a.gateway.db.write() as s:
+            await s.execute(update(Account).where(Account.id == acc).values(
+                runtime_lease_until=now + timedelta(seconds=2)))
+            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["testprov"],
+                                                      None)
+        assert expiry is not None and 1.5 < balance.next_look(expiry, 5.0) <= 2.1

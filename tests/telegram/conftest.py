@@ -40,7 +40,8 @@ def import_dir(tmp_path: Path) -> Path:
     return path
 
 
-def telegram_toml(sb: RunningSandbox, backend: str, import_dir: Path) -> str:
+def telegram_toml(sb: RunningSandbox, backend: str, import_dir: Path,
+                  probe_interval: float = 0.3) -> str:
     dcs = "\n".join(f'"{i}" = "{h}:{p}"' for i, (h, p) in sb.dc_addresses.items())
     host, port = sb.dc_address()
     return f"""
@@ -50,7 +51,7 @@ outbound_allow_cidrs = ["127.0.0.1/32"]
 backend = "{backend}"
 import_dir = "{import_dir}"
 timeout = 10
-probe_interval = 0.3
+probe_interval = {probe_interval}
 [plugins.telegram.server]
 dc_id = {sb.main_dc}
 address = "{host}:{port}"

@@ -46,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
     except ListenError as exc:
         print(f"unifyport: {exc}", file=sys.stderr)
         return 2
+    from unifyport.cli.instance_lock import InstanceLocked, hold_instance_lock
+
+    try:  # kept open (and locked) until the process ends
+        lock = hold_instance_lock(settings)
+    except InstanceLocked as exc:
+        print(f"unifyport: {exc}", file=sys.stderr)
+        return 2
     # The server stack is imported only here, so other commands start quickly.
     from unifyport.crypto.check import check_keys
     from unifyport.http.app import create_app, tune_garbage_collector
@@ -57,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         from unifyport.loopwatch import serving_watchdog
 
         app.while_serving(serving_watchdog(settings.server.loop_watchdog_ms))
-    return asyncio.run(_serve(app, settings, config))
+    try:
+        return asyncio.run(_serve(app, settings, config))
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 class ListenError(Exception):

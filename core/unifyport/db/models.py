@@ -48,6 +48,9 @@ class Account(Base):
     """The process whose client runs the account (its lease holder)."""
     runtime_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """The owner's lease ends then unless renewed; another process may then take over."""
+    flow_owner: Mapped[str | None] = mapped_column(String(40))
+    """The process that ran the in-progress auth flow's last step (it may hold the flow's
+    live state, e.g. a QR login's connected client): later steps are forwarded to it."""
     version: Mapped[int] = mapped_column(default=1)
     """Bumped on every change; a write with a stale version is refused (optimistic lock)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,7 +5,7 @@ send route (``POST /v1/accounts/{id}/messages``, declared in ``runtime_routes``)
 Every operation runs through :meth:`RuntimeSupervisor.call` with the client the account's
 runtime attached. A capability the provider does not declare answers 501 ``not_supported``
 before anything else. Scopes: ``read`` routes are chats, history and attachment downloads;
-``send`` routes are send, edit, delete, reactions and read (marked ``SCOPE`` below).
+``send`` routes are send, edit, delete, reactions and read (declared with ``requires``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from unifyport.accounts.service import emit, get_account
 from unifyport.auth.results import StepError
 from unifyport.db.models import Account
 from unifyport.errors import ApiError
+from unifyport.http.access import requires
 from unifyport.http.body import json_body, query, raw_json, validate
 from unifyport.http.context import gateway
 from unifyport.http.schemas import (
@@ -38,6 +39,7 @@ from unifyport.http.uploads import Spool
 from unifyport.messages import AttachmentStream, Message, OutgoingMessage, linked
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.providers import NotSupported, Provider, SendContext
+from unifyport.runtime import operations
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 log = logging.getLogger(__name__)
@@ -47,23 +49,10 @@ CALL_TIMEOUT = 30.0
 """Longest a provider operation may take (a send with files: ``MEDIA_TIMEOUT``)."""
 MEDIA_TIMEOUT = 600.0
 MESSAGE = "/<chat_id>/messages/<message_id>"
-READ_SCOPE, SEND_SCOPE = "read", "send"
-"""The API-key scope each route needs (see each view's ``scope`` attribute)."""
-
-
-def scope(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a view with the API-key scope it needs (``view.scope``)."""
-    def mark(view: Callable[..., Any]) -> Callable[..., Any]:
-        view.scope = name  # type: ignore[attr-defined]
-        return view
-    return mark
 
 
 def supervisor() -> RuntimeSupervisor:
-    sup = gateway().runtime
-    if not isinstance(sup, RuntimeSupervisor):
-        raise ApiError(503, "not_ready", "runtime supervisor not running")
-    return sup
+    return operations.supervisor(gateway())
 
 
 def _provider(account: Account, capability: str) -> Provider | None:
@@ -77,8 +66,12 @@ def _provider(account: Account, capability: str) -> Provider | None:
 async def operate(account: Account, operation: str,
                   fn: Callable[[Provider, SendContext], Awaitable[T]],
                   seconds: float = CALL_TIMEOUT) -> T:
-    """Run a provider operation through the supervisor; domain errors become API errors."""
+    """Run a provider operation through the supervisor; domain errors become API errors.
+    Not running in this process: 409 ``runtime_not_running`` when the account is stopped,
+    503 ``runtime_unavailable`` (retry) while its client starts or runs in another process."""
     sup = supervisor()
+    if not sup.is_running(account.id):
+        raise operations.not_running(account)
     try:
         with anyio.fail_after(seconds):
             return await sup.call(account, operation, fn)
@@ -100,7 +93,7 @@ def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any
 
 # -- read scope ------------------------------------------------------------------------
 @bp.get("")
-@scope(READ_SCOPE)
+@requires("read")
 @tag(["messaging"])
 @document_querystring(PageQuery)
 @document_response(ChatList)
@@ -120,7 +113,7 @@ async def chats(account_id: str) -> dict[str, Any]:
 
 
 @bp.get("/<chat_id>/messages")
-@scope(READ_SCOPE)
+@requires("read")
 @tag(["messaging"])
 @document_querystring(PageQuery)
 @document_response(MessageList)
@@ -135,7 +128,7 @@ async def history(account_id: str, chat_id: str) -> dict[str, Any]:
 
 
 @bp.get(MESSAGE + "/attachments/<index>")  # no int converter: it breaks the OpenAPI path
-@scope(READ_SCOPE)
+@requires("read")
 @tag(["messaging"])
 async def attachment(account_id: str, chat_id: str, message_id: str, index: str) -> Response:
     """Stream an attachment's bytes from the channel with its content type (`download`);
@@ -235,6 +228,12 @@ async def send_message(account_id: str) -> tuple[dict[str, Any], int]:
         outgoing = OutgoingMessage(
             chat_id=str(body.chat_id), text=body.text, attachments=files,
             reply_to_id=None if body.reply_to_id is None else str(body.reply_to_id))
+        if not files and not supervisor().is_running(account.id):
+            # a text send any process answers: the process running the client sends it
+            # (and stores ``message.sent``)
+            forwarded = await operations.on_owner(gw, account, "send", outgoing.model_dump(),
+                                                  within=CALL_TIMEOUT)
+            return dict(forwarded), 201
         sent = await operate(account, "send", lambda p, c: p.send(c, outgoing),
                              MEDIA_TIMEOUT if files else CALL_TIMEOUT)
     message = linked(account_id, sent)
@@ -251,7 +250,7 @@ async def _change(account_id: str, capability: str, operation: str,
 
 
 @bp.patch(MESSAGE)
-@scope(SEND_SCOPE)
+@requires("send")
 @tag(["messaging"])
 @document_request(EditMessage)
 @document_response(Message)
@@ -267,7 +266,7 @@ async def edit(account_id: str, chat_id: str, message_id: str) -> dict[str, Any]
 
 
 @bp.delete(MESSAGE)
-@scope(SEND_SCOPE)
+@requires("send")
 @tag(["messaging"])
 async def delete(account_id: str, chat_id: str, message_id: str) -> tuple[str, int]:
     """Delete a message for everyone (`delete`); emits `message.deleted`."""
@@ -287,7 +286,7 @@ async def _react(account_id: str, chat_id: str, message_id: str, remove: bool) -
 
 
 @bp.post(MESSAGE + "/reactions")
-@scope(SEND_SCOPE)
+@requires("send")
 @tag(["messaging"])
 @document_request(ReactionBody)
 async def react(account_id: str, chat_id: str, message_id: str) -> tuple[str, int]:
@@ -296,7 +295,7 @@ async def react(account_id: str, chat_id: str, message_id: str) -> tuple[str, in
 
 
 @bp.delete(MESSAGE + "/reactions")
-@scope(SEND_SCOPE)
+@requires("send")
 @tag(["messaging"])
 @document_request(ReactionBody)
 async def unreact(account_id: str, chat_id: str, message_id: str) -> tuple[str, int]:
@@ -305,7 +304,7 @@ async def unreact(account_id: str, chat_id: str, message_id: str) -> tuple[str, 
 
 
 @bp.post("/<chat_id>/read")
-@scope(SEND_SCOPE)
+@requires("send")
 @tag(["messaging"])
 @document_request(ReadBody)
 async def read(account_id: str, chat_id: str) -> tuple[str, int]:

@@ -6,6 +6,7 @@ from alembic import context
 
 from unifyport.db.models import Base
 from unifyport.delivery import models as _delivery_models  # noqa: F401  (registers tables)
+from unifyport.runtime import models as _runtime_models  # noqa: F401  (registers tables)
 from unifyport.webhooks import models as _webhook_models  # noqa: F401  (registers tables)
 
 connection = context.config.attributes["connection"]

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -27,13 +27,15 @@ from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage, linked
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
+from unifyport.runtime import balance
+from unifyport.runtime.forward import Forwarder
 from unifyport.runtime.tasks import StartPacer, backoff_delay, uncancelled
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-LEASE_SECONDS = 30.0
+LEASE_SECONDS = 15.0
 """How long a process holds an account's client without renewing."""
-RENEW_EVERY = 10.0
+RENEW_EVERY = 5.0
 STOP_WAIT = 3.0
 STATUS_BATCH = 500  # accounts whose ``starting`` one transaction records (after a restart)
 """Longest a stop waits for a client to end before answering."""
@@ -127,62 +129,64 @@ class RuntimeSupervisor:
         self._wake = asyncio.Event()
         self._maintainer: asyncio.Task[None] | None = None
         self.pacer = StartPacer(gw.settings.runtime.start_rate)  # every client start waits
+        self._expiry: datetime | None = None  # the first lease of another process to run out
+        self.calls = Forwarder(gw, self.owner)
+        """Runtime calls between processes (``runtime/forward.py``)."""
 
     async def open(self) -> None:
-        """Mark accounts nobody runs as stopped, claim the accounts that should be online,
-        then keep the leases in a loop."""
+        """Mark accounts nobody runs as stopped, claim this process's share of the accounts
+        that should be online, then keep the leases in a loop."""
+        await self.calls.open()
         await self._settle_stale_statuses()
         await self.maintain()
         self._maintainer = asyncio.create_task(self._maintain_loop(), name="runtime-leases")
 
     async def _maintain_loop(self) -> None:
+        renewed = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.renew_every)
+                await asyncio.wait_for(self._wake.wait(),
+                                       balance.next_look(self._expiry, self.renew_every))
             self._wake.clear()
             try:
                 await self.maintain()
+                renewed = time.monotonic()
             except Exception:
                 log.exception("runtime lease maintenance failed")
+                if self.tasks and time.monotonic() - renewed >= self.lease_seconds - \
+                        self.renew_every:  # the leases run out before the next try: stop
+                    log.warning("runtime leases not renewed for %.0f s: stopping the %d "
+                                "client(s) here", time.monotonic() - renewed, len(self.tasks))
+                    for account_id in list(self.tasks):
+                        await self._cancel(account_id)
 
     def wake(self) -> None:
         """Run lease maintenance now rather than at the next renewal."""
         self._wake.set()
 
     async def maintain(self) -> None:
-        """Renew own leases, claim orphaned accounts, start and stop clients accordingly."""
+        """Renew own leases, claim orphaned accounts (up to this process's share), hand
+        over the excess, start and stop clients accordingly (``runtime/balance.py``)."""
         async with self._lock:
             await self._maintain()
 
-    async def _maintain(self, account_id: str | None = None) -> None:
-        """With ``account_id``, only that account's lease and client (what a start needs:
-        constant work however many accounts this process runs)."""
-        now = utcnow()
-        providers = list(self.gw.registry.providers)
-        only = () if account_id is None else (Account.id == account_id,)
+    async def _maintain(self, prefer: str | None = None) -> None:
         async with self.gw.db.write() as s:
-            await s.execute(
-                update(Account)
-                .where(*only, Account.runtime_desired.is_(True),
-                       Account.status == AUTHORIZED,
-                       Account.provider.in_(providers),
-                       or_(Account.runtime_owner.is_(None), Account.runtime_owner == self.owner,
-                           Account.runtime_lease_until < now))
-                .values(runtime_owner=self.owner,
-                        runtime_lease_until=now + timedelta(seconds=self.lease_seconds))
-                .execution_options(synchronize_session=False)
-            )
-            held = (await s.execute(select(Account.id, Account.provider,
-                                           Account.runtime_desired)
-                                    .where(*only, Account.runtime_owner == self.owner))).all()
+            share, self._expiry = await balance.renew_and_claim(
+                s, self.owner, utcnow(), self.lease_seconds, list(self.gw.registry.providers),
+                prefer)
+            held = (await s.scalars(select(Account).where(
+                Account.runtime_owner == self.owner).order_by(Account.id))).all()
         for task in self.stopping.values():  # a client that swallowed its cancellation
             task.cancel()
         owned = [a for a in held if a.runtime_desired]
+        for account in owned[share:] if prefer is None else ():
+            await self._hand_over(account.id)
+        owned = owned[:share]
         owned_ids = {a.id for a in owned}
-        mine = self.tasks if account_id is None else [a for a in self.tasks if a == account_id]
-        for acc_id in [a for a in mine if a not in owned_ids]:
-            log.info("account %s: lease lost or runtime stopped elsewhere", acc_id)
-            await self._cancel(acc_id)
+        for account_id in [a for a in self.tasks if a not in owned_ids]:
+            log.info("account %s: lease lost or runtime stopped elsewhere", account_id)
+            await self._cancel(account_id)
         for account in held:
             if not account.runtime_desired:  # stopped elsewhere: ours to mark stopped
                 await self._release(account.id)
@@ -197,13 +201,8 @@ class RuntimeSupervisor:
     async def _settle_stale_statuses(self) -> None:
         """Accounts that should be offline, that no live process holds, but whose stored
         status says otherwise (a crash between a stop and its status write) are stopped."""
-        live = [st.value for st in (RuntimeStatus.STARTING, RuntimeStatus.RUNNING,
-                                    RuntimeStatus.RECONNECTING)]
         async with self.gw.db.read() as s:
-            stale = (await s.scalars(select(Account.id).where(
-                Account.runtime_desired.is_(False), Account.runtime_status.in_(live),
-                or_(Account.runtime_owner.is_(None),
-                    Account.runtime_lease_until < utcnow())))).all()
+            stale = await balance.stale_statuses(s, utcnow())
         for account_id in stale:
             await self.set_status(account_id, RuntimeStatus.STOPPED, None)
 
@@ -222,7 +221,7 @@ class RuntimeSupervisor:
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            await self._maintain(account_id)
+            await self._maintain(prefer=account_id)
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
@@ -254,6 +253,19 @@ class RuntimeSupervisor:
                 return
             account.runtime_owner = account.runtime_lease_until = None
             self._write_status(s, account, RuntimeStatus.STOPPED, None)
+
+    async def _hand_over(self, account_id: str) -> None:
+        """Stop a client this process runs beyond its share and free the account for a
+        process below its share (once the client has ended)."""
+        log.info("account %s: handed over to another process (rebalancing)", account_id)
+        await self._cancel(account_id)
+        if account_id in self.stopping:
+            return
+        async with self.gw.db.write() as s:
+            account = await s.get(Account, account_id, with_for_update=True)
+            if account is not None and account.runtime_owner == self.owner:
+                account.runtime_owner = account.runtime_lease_until = None
+                self._write_status(s, account, RuntimeStatus.STARTING, None)
 
     def is_running(self, account_id: str) -> bool:
         """Whether this process runs the account's client."""
@@ -292,10 +304,12 @@ class RuntimeSupervisor:
             held = list(self.tasks)  # every lease this process holds has a running task
             for account_id in held:
                 await self._cancel(account_id)
-            if held:  # no write (nor wait for SQLite's lock) when there is nothing to hand over
-                async with self.gw.db.write() as s:
+            async with self.gw.db.write() as s:
+                await balance.forget(s, self.owner)
+                if held:
                     await s.execute(update(Account).where(Account.runtime_owner == self.owner)
                                     .values(runtime_owner=None, runtime_lease_until=None))
+        await self.calls.aclose()
 
     async def _cancel(self, account_id: str) -> None:
         """Cancel the account's client and wait for it, at most ``stop_wait`` seconds; one

@@ -242,6 +242,11 @@ async def requests_log(request: web.Request) -> web.Response:
     return web.json_response(entries)
 
 
+async def key_overlaps(request: web.Request) -> web.Response:
+    """``GET /keys/overlaps``: each time an auth key was in use on two connections at once."""
+    return web.json_response(list(_sandbox(request).key_overlaps))
+
+
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: the DCs and counters."""
     sb = _sandbox(request)
@@ -275,6 +280,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
             web.post("/faults", add_fault),
             web.delete("/faults", clear_faults),
             web.get("/requests", requests_log),
+            web.get("/keys/overlaps", key_overlaps),
         ]
     )
     return app

@@ -16,6 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from telethon.tl import types
 
@@ -101,6 +102,9 @@ class Sandbox:
         # Held as ports.Peer: what the dispatcher and the handlers also see of a connection.
         self.conns_by_key: dict[int, set[Peer]] = {}
         self.connections: set[Peer] = set()
+        self.key_overlaps: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
+        """Each time an auth key came to be in use on two connections at once (a session
+        run by two clients, e.g. from two processes): ``GET /keys/overlaps``."""
         self._sessions: set[tuple[int, int]] = set()
         self.stats: collections.Counter[str] = collections.Counter()
         self._flusher: asyncio.Task[None] | None = None
@@ -169,7 +173,13 @@ class Sandbox:
         assert conn.key is not None
         if previous is not None:
             self.conns_by_key.get(previous.key_id, set()).discard(conn)
-        self.conns_by_key.setdefault(conn.key.key_id, set()).add(conn)
+        conns = self.conns_by_key.setdefault(conn.key.key_id, set())
+        conns.add(conn)
+        if len(conns) > 1:
+            self.key_overlaps.append({"key_id": str(conn.key.key_id),
+                                      "user_id": conn.key.user_id,
+                                      "connections": sorted(c.id for c in conns),
+                                      "time": time.time()})
 
     def detach(self, conn: Peer) -> None:
         """Forget a closed connection."""

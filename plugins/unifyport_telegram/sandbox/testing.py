@@ -141,6 +141,11 @@ class ControlClient:
         query = "&".join(f"{k}={urllib.parse.quote(str(v))}" for k, v in filters.items())
         return list(await self._call("GET", "/requests" + (f"?{query}" if query else "")))
 
+    async def key_overlaps(self) -> list[dict[str, Any]]:
+        """``GET /keys/overlaps``: ``{key_id, user_id, connections, time}`` each time an
+        auth key came to be in use on two connections at once."""
+        return list(await self._call("GET", "/keys/overlaps"))
+
 
 @dataclass
 class RunningSandbox:
