@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -25,9 +25,10 @@ from unifyport.db.types import utcnow
 from unifyport.errors import ApiError
 from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
-from unifyport.messages import Message, OutgoingMessage, linked
+from unifyport.messages import Message, OutgoingMessage
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
 from unifyport.runtime import balance
+from unifyport.runtime.context import AccountContext
 from unifyport.runtime.forward import Forwarder
 from unifyport.runtime.tasks import StartPacer, backoff_delay, uncancelled
 
@@ -37,66 +38,9 @@ LEASE_SECONDS = 15.0
 """How long a process holds an account's client without renewing."""
 RENEW_EVERY = 5.0
 STOP_WAIT = 3.0
-STATUS_BATCH = 500  # accounts whose ``starting`` one transaction records (after a restart)
 """Longest a stop waits for a client to end before answering."""
-
-
-class _Context:
-    """The :class:`unifyport.providers.RuntimeContext` the core hands a running client.
-
-    Its writes are fenced: a client this process no longer should run (stopped or deleted
-    here or elsewhere, taken over by another process, replaced by a newer client) stores
-    nothing and wakes the lease loop, which stops it. A client being stopped here may still
-    flush what it received and save its session while no other process owns the account."""
-
-    def __init__(self, sup: RuntimeSupervisor, provider: str, account_id: str,
-                 provider_data: Mapping[str, Any], session: bytes) -> None:
-        self._sup = sup
-        self._provider = provider
-        self._task = asyncio.current_task()
-        self.account_id = account_id
-        self.provider_data = provider_data
-        self.session = session
-        self.outbound = sup.gw.outbound
-
-    def attach(self, client: object) -> None:
-        self._sup.clients[self.account_id] = client
-
-    async def set_status(self, status: RuntimeStatus, error: str | None = None) -> None:
-        if status is RuntimeStatus.RUNNING:
-            self._sup.attempts[self.account_id] = 0
-        await uncancelled(self._sup.set_status(self.account_id, status, error,
-                                                fence=self._task))
-
-    async def emit(self, type: str, data: Mapping[str, Any]) -> None:
-        await self.emit_many([(type, data)])
-
-    async def received(self, messages: Sequence[Message]) -> None:
-        await self.emit_many([("message.received", {"provider": self._provider,
-                                                     "message": m.as_json()})
-                              for m in messages])
-
-    async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        if events:
-            await uncancelled(self._emit_many(events))
-
-    async def _emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        async with self._sup.gw.db.write() as s:
-            if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
-                for type, data in events:
-                    if isinstance(data.get("message"), dict):  # attachments' download routes
-                        data = {**data, "message": linked(self.account_id, dict(data["message"]))}
-                    emit(s, type, self.account_id, data)
-
-    async def save_session(self, session: bytes) -> None:
-        await uncancelled(self._save_session(session))
-        self.session = session
-
-    async def _save_session(self, session: bytes) -> None:
-        async with self._sup.gw.db.write() as s:
-            if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
-                await SecretRepository(s, self._sup.gw.box).put(self.account_id, SESSION,
-                                                                session)
+STATUS_BATCH = 500
+"""Accounts whose ``starting`` one transaction records (after a restart)."""
 
 
 class RuntimeSupervisor:
@@ -380,7 +324,7 @@ class RuntimeSupervisor:
                     if session is None:
                         await self._logged_out(account_id, "session_missing")
                         return
-                    ctx = _Context(self, provider.name, account_id, provider_data, session)
+                    ctx = AccountContext(self, provider.name, account_id, provider_data, session)
                     await provider.run_runtime(ctx)
                     error = "runtime ended"
                     self.clients.pop(account_id, None)
