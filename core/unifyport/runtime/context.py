@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.service import emit
 from unifyport.db.repositories import SecretRepository
-from unifyport.gateway import SESSION
+from unifyport.gateway import SESSION, Gateway
 from unifyport.messages import Message, linked
 from unifyport.providers import RuntimeStatus
 from unifyport.runtime.tasks import uncancelled
 
-if TYPE_CHECKING:
-    from unifyport.runtime.supervisor import RuntimeSupervisor
+
+class Supervising(Protocol):
+    """What a context needs of the supervisor (``RuntimeSupervisor``) that made it."""
+
+    gw: Gateway
+    clients: dict[str, object]
+    attempts: dict[str, int]
+
+    async def may_write(self, s: AsyncSession, account_id: str, task: asyncio.Task[Any] | None,
+                        *, winding_down: bool = False) -> bool: ...
+
+    async def set_status(self, account_id: str, status: RuntimeStatus, error: str | None,
+                         *, fence: asyncio.Task[Any] | None = None) -> None: ...
 
 
 class AccountContext:
@@ -26,7 +39,7 @@ class AccountContext:
     nothing and wakes the lease loop, which stops it. A client being stopped here may still
     flush what it received and save its session while no other process owns the account."""
 
-    def __init__(self, sup: RuntimeSupervisor, provider: str, account_id: str,
+    def __init__(self, sup: Supervising, provider: str, account_id: str,
                  provider_data: Mapping[str, Any], session: bytes) -> None:
         self._sup = sup
         self._provider = provider
