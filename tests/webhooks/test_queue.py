@@ -40,6 +40,22 @@ async def test_fan_out_matches_patterns_and_starts_after_existing_events(db: Dat
     assert states == {"all": 4, "msg": 2, "acc": 1}
 
 
+async def test_a_target_tracked_while_a_pass_runs_gets_the_events_that_pass_saw(
+        db: Database) -> None:
+    """An endpoint created through the API while a cycle's transaction is under way: the
+    pass fans out to the old targets only, so it must not mark the events as fanned out."""
+    q = DeliveryQueue(db, "webhook")
+    await q.sync_targets([Target("old"), Target("new")])  # both rows exist, as after a create
+    q.track(["old"])
+    await _emit(db, 2)
+    passing = asyncio.create_task(q.exchange(utcnow(), [], {}))
+    await asyncio.sleep(0)  # the pass has taken its target list and waits for the database
+    q.track(["old", "new"])
+    assert (await passing)[0] == 2
+    assert await q.fan_out(utcnow()) == 2
+    assert {t.name: t.pending for t in await q.targets()} == {"old": 2, "new": 2}
+
+
 async def test_processes_declaring_the_same_new_target_at_once_all_succeed(
     db: Database, database_url: str
 ) -> None:

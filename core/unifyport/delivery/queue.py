@@ -68,11 +68,11 @@ class DeliveryQueue:
         how many. Cheap when there is nothing new (one read)."""
         if not self._targets:
             return 0
+        targets = self._targets
         if self._cursor >= 0 and await self.db.run(fanout.newest_seq, write=False) <= self._cursor:
             return 0
-        made, cursor = await self.db.run(
-            lambda c: fanout.fan_out(c, self.sink, self._targets, now))
-        self._cursor = max(self._cursor, cursor)
+        made, cursor = await self.db.run(lambda c: fanout.fan_out(c, self.sink, targets, now))
+        self._advance(targets, cursor)
         return made
 
     async def exchange(
@@ -103,9 +103,18 @@ class DeliveryQueue:
             return made, new_cursor, got
 
         made, new_cursor, got = await self.db.run(cycle)
-        self._cursor = max(self._cursor, new_cursor)  # another cycle may have gone further
+        if targets:
+            self._advance(targets, new_cursor)
         self._recorded(outcomes, failing)
         return made, got
+
+    def _advance(self, targets: tuple[str, ...], cursor: int) -> None:
+        """Note that a pass over ``targets`` fanned out up to ``cursor``, unless :meth:`track`
+        changed the targets while it ran: a target added meanwhile was not in the pass, and
+        the cursor :meth:`track` reset must stay reset, or that target would miss the events
+        the pass saw until a newer one is committed."""
+        if targets == self._targets:
+            self._cursor = max(self._cursor, cursor)  # another cycle may have gone further
 
     def _failing_now(self) -> set[str] | None:
         """A copy of the targets that may be failing, for one transaction."""
