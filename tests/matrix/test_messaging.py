@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from werkzeug.datastructures import FileStorage
 
 from tests.support.gateway import Api
+from tests.support.messaging import download, event_where, upload
 from unifyport.testing.messaging import serving
 
 from .synapse import Synapse
-from .test_matrix import events, login, online, wait_for
+from .test_matrix import events, login, online
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300_000)
 DOC = b"%PDF-1.4\n" + os.urandom(150_000)
@@ -28,27 +26,6 @@ async def doc_server() -> AsyncIterator[str]:
     """A document on a loopback HTTP server (the URL attachment's source)."""
     async with serving(DOC, "application/pdf", "report.pdf") as url:
         yield url
-
-
-async def upload(api: Api, acc: str, room: str, data: bytes, name: str, mime: str,
-                 text: str = "") -> tuple[int, Any]:
-    response = await api.client.post(
-        f"/v1/accounts/{acc}/messages", headers={"Authorization": f"Bearer {api.key}"},
-        form={"chat_id": room, "text": text},
-        files={"file": FileStorage(io.BytesIO(data), filename=name, content_type=mime)})
-    return response.status_code, await response.get_json()
-
-
-async def download(api: Api, path: str) -> tuple[int, str, bytes]:
-    response = await api.client.get(path, headers={"Authorization": f"Bearer {api.key}"})
-    return response.status_code, response.mimetype or "", await response.get_data()
-
-
-async def event_where(api: Api, acc: str, type_: str, match: Any) -> dict[str, Any]:
-    async def found() -> dict[str, Any] | None:
-        return next((e["data"] for e in await events(api, acc, type_) if match(e["data"])),
-                    None)
-    return dict(await wait_for(found, type_))
 
 
 async def test_chats_and_history_in_pages(api: Api, synapse: Synapse) -> None:
