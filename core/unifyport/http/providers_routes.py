@@ -14,6 +14,7 @@ from quart_schema import tag
 
 from unifyport.auth.declare import AuthMode, FieldSpec, Step
 from unifyport.errors import not_found
+from unifyport.http.access import requires
 from unifyport.http.context import gateway
 from unifyport.providers import Provider
 
@@ -52,6 +53,7 @@ def provider_json(provider: Provider) -> dict[str, Any]:
 
 @bp.get("")
 @tag(["providers"])
+@requires("read")
 async def list_() -> dict[str, Any]:
     """Every enabled provider with its auth modes, their steps and input fields."""
     providers = gateway().registry.providers
@@ -60,6 +62,7 @@ async def list_() -> dict[str, Any]:
 
 @bp.get("/<name>")
 @tag(["providers"])
+@requires("read")
 async def get(name: str) -> dict[str, Any]:
     """One provider's declaration."""
     provider = gateway().registry.providers.get(name)
