@@ -151,8 +151,9 @@ async def _sandbox(state_dir: Path, qr_ttl: float) -> AsyncIterator[dict[str, An
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "unifyport.cli.main", "sandbox", "telegram",
         "--state-dir", str(state_dir), "--qr-ttl", str(qr_ttl),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)
-    try:
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        start_new_session=True)  # Ctrl-C reaches the demo only: the gateway stops first,
+    try:                         # then the sandbox (no reconnect errors from its clients)
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
