@@ -47,6 +47,7 @@ from unifyport.metrics import GatewayMetrics
 from unifyport.plugins.registry import Registry, build_registry
 from unifyport.plugins.routes import Route
 from unifyport.retention import run_pruner
+from unifyport.runtime.messaging import register as register_messaging
 from unifyport.runtime.operations import register as register_operations
 from unifyport.runtime.supervisor import RuntimeSupervisor
 from unifyport.settings import Settings
@@ -131,6 +132,7 @@ async def start(gw: Gateway) -> None:
                                                name="retention"))
     supervisor = RuntimeSupervisor(gw)
     register_operations(supervisor)
+    register_messaging(supervisor)
     gw.runtime = supervisor
     await supervisor.open()
     log.info("unifyport started: %d account(s) online here", len(supervisor.tasks))

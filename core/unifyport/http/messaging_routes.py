@@ -3,9 +3,14 @@ deletions, reactions and read state (``/v1/accounts/{id}/chats...``), and the bo
 send route (``POST /v1/accounts/{id}/messages``, declared in ``runtime_routes``).
 
 Every operation runs through :meth:`RuntimeSupervisor.call` with the client the account's
-runtime attached. A capability the provider does not declare answers 501 ``not_supported``
-before anything else. Scopes: ``read`` routes are chats, history and attachment downloads;
-``send`` routes are send, edit, delete, reactions and read (declared with ``requires``).
+runtime attached. The JSON operations (chats, history, edit, delete, reactions, read) are
+runtime calls any process answers (``runtime/messaging.py``): a process that does not run the
+account's client forwards them to the one that does. Sends with files and attachment
+downloads carry byte streams and run only in the owner process (elsewhere: 503
+``runtime_unavailable`` with ``Retry-After``, while the account is desired online). A
+capability the provider does not declare answers 501 ``not_supported`` before anything else.
+Scopes: ``read`` routes are chats, history and attachment downloads; ``send`` routes are
+send, edit, delete, reactions and read (declared with ``requires``).
 """
 
 from __future__ import annotations
@@ -39,13 +44,13 @@ from unifyport.http.uploads import Spool
 from unifyport.messages import AttachmentStream, Message, OutgoingMessage, linked
 from unifyport.outbound.policy import OutboundPolicy
 from unifyport.providers import NotSupported, Provider, SendContext
-from unifyport.runtime import operations
+from unifyport.runtime import messaging, operations
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 log = logging.getLogger(__name__)
 bp = Blueprint("messaging", __name__, url_prefix="/v1/accounts/<account_id>/chats")
 T = TypeVar("T")
-CALL_TIMEOUT = 30.0
+CALL_TIMEOUT = messaging.CALL_TIMEOUT
 """Longest a provider operation may take (a send with files: ``MEDIA_TIMEOUT``)."""
 MEDIA_TIMEOUT = 600.0
 MESSAGE = "/<chat_id>/messages/<message_id>"
@@ -69,26 +74,9 @@ async def operate(account: Account, operation: str,
     """Run a provider operation through the supervisor; domain errors become API errors.
     Not running in this process: 409 ``runtime_not_running`` when the account is stopped,
     503 ``runtime_unavailable`` (retry) while its client starts or runs in another process."""
-    sup = supervisor()
-    if not sup.is_running(account.id):
+    if not supervisor().is_running(account.id):
         raise operations.not_running(account)
-    try:
-        with anyio.fail_after(seconds):
-            return await sup.call(account, operation, fn)
-    except StepError as err:
-        extra = {"status": account.runtime_status} if err.code == "runtime_not_running" else {}
-        raise err.api_error(**extra) from None
-    except TimeoutError:
-        raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
-    except Exception:
-        if sup.is_running(account.id):
-            raise
-        raise ApiError(409, "runtime_not_running", f"the account's client stopped during "
-                       f"{operation}", status="stopped") from None
-
-
-def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
-    return {"data": items, "next_cursor": next_cursor}
+    return await messaging.run_here(gateway(), account, operation, fn, seconds)
 
 
 # -- read scope ------------------------------------------------------------------------
@@ -102,14 +90,8 @@ async def chats(account_id: str) -> dict[str, Any]:
     q = query(PageQuery)
     account = await get_account(gateway(), account_id)
     _provider(account, "chats")
-    page = await operate(account, "list_chats", lambda p, c: p.list_chats(c, q.limit, q.cursor))
-    out = []
-    for chat in page.items:
-        data = chat.model_dump(mode="json", exclude={"last_message"})
-        data["last_message"] = None if chat.last_message is None else \
-            linked(account_id, chat.last_message)
-        out.append(data)
-    return _page(out, page.next_cursor)
+    return await messaging.call(gateway(), account, "list_chats",
+                                {"limit": q.limit, "cursor": q.cursor})
 
 
 @bp.get("/<chat_id>/messages")
@@ -122,9 +104,8 @@ async def history(account_id: str, chat_id: str) -> dict[str, Any]:
     q = query(PageQuery)
     account = await get_account(gateway(), account_id)
     _provider(account, "history")
-    page = await operate(account, "history",
-                         lambda p, c: p.history(c, chat_id, q.limit, q.cursor))
-    return _page([linked(account_id, m) for m in page.items], page.next_cursor)
+    return await messaging.call(gateway(), account, "history",
+                                {"chat_id": chat_id, "limit": q.limit, "cursor": q.cursor})
 
 
 @bp.get(MESSAGE + "/attachments/<index>")  # no int converter: it breaks the OpenAPI path
@@ -243,10 +224,10 @@ async def send_message(account_id: str) -> tuple[dict[str, Any], int]:
 
 
 async def _change(account_id: str, capability: str, operation: str,
-                  fn: Callable[[Provider, SendContext], Awaitable[T]]) -> tuple[Account, T]:
+                  args: dict[str, Any]) -> dict[str, Any]:
     account = await get_account(gateway(), account_id)
     _provider(account, capability)
-    return account, await operate(account, operation, fn)
+    return await messaging.call(gateway(), account, operation, args)
 
 
 @bp.patch(MESSAGE)
@@ -257,12 +238,8 @@ async def _change(account_id: str, capability: str, operation: str,
 async def edit(account_id: str, chat_id: str, message_id: str) -> dict[str, Any]:
     """Replace the text of an own message (`edit`); emits `message.edited`."""
     body = await json_body(EditMessage)
-    account, message = await _change(account_id, "edit", "edit",
-                                     lambda p, c: p.edit(c, chat_id, message_id, body.text))
-    data = linked(account_id, message)
-    async with gateway().db.write() as s:
-        emit(s, "message.edited", account_id, {"provider": account.provider, "message": data})
-    return data
+    return await _change(account_id, "edit", "edit",
+                         {"chat_id": chat_id, "message_id": message_id, "text": body.text})
 
 
 @bp.delete(MESSAGE)
@@ -270,18 +247,14 @@ async def edit(account_id: str, chat_id: str, message_id: str) -> dict[str, Any]
 @tag(["messaging"])
 async def delete(account_id: str, chat_id: str, message_id: str) -> tuple[str, int]:
     """Delete a message for everyone (`delete`); emits `message.deleted`."""
-    account, _ = await _change(account_id, "delete", "delete",
-                               lambda p, c: p.delete(c, chat_id, message_id))
-    async with gateway().db.write() as s:
-        emit(s, "message.deleted", account_id, {"provider": account.provider, "chat_id": chat_id,
-                                                "message_ids": [message_id]})
+    await _change(account_id, "delete", "delete", {"chat_id": chat_id, "message_id": message_id})
     return "", 204
 
 
 async def _react(account_id: str, chat_id: str, message_id: str, remove: bool) -> tuple[str, int]:
     body = await json_body(ReactionBody)
-    await _change(account_id, "react", "react", lambda p, c: p.react(
-        c, chat_id, message_id, body.emoji, remove=remove))
+    await _change(account_id, "react", "react", {"chat_id": chat_id, "message_id": message_id,
+                                                 "emoji": body.emoji, "remove": remove})
     return "", 204
 
 
@@ -311,5 +284,5 @@ async def read(account_id: str, chat_id: str) -> tuple[str, int]:
     """Mark the chat read up to `message_id` (`read`)."""
     body = await json_body(ReadBody)
     await _change(account_id, "read", "mark_read",
-                  lambda p, c: p.mark_read(c, chat_id, str(body.message_id)))
+                  {"chat_id": chat_id, "message_id": str(body.message_id)})
     return "", 204
