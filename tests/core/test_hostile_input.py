@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
 from tests.core.test_runtime import authorized
-from tests.support.gateway import Api
+from tests.support.gateway import CORE_ONLY, Api, make_settings, running
+from unifyport.db import database
 from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 
@@ -106,3 +108,27 @@ async def test_an_existing_wide_database_file_is_narrowed(tmp_path: Path) -> Non
     await upgrade(db)
     await db.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_a_database_locked_elsewhere_is_503_not_500(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holding SQLite's write lock past the busy timeout: 503 ``not_ready``
+    with ``Retry-After`` (a real lock on the real file; only the 30 s wait is shortened)."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_SECONDS", 0.3)
+    data = tmp_path / "data"
+    async with running(make_settings(data, CORE_ONLY)) as api:
+        holder = sqlite3.connect(data / "unifyport.db", isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            response = await api.client.post(
+                "/v1/keys", json={"name": "during", "scopes": ["admin"]},
+                headers={"Authorization": f"Bearer {api.key}"})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        body = await response.get_json()
+        assert response.status_code == 503, body
+        assert body["error"]["code"] == "not_ready"
+        assert response.headers["Retry-After"] == "1"
+        status, _ = await api.post("/v1/keys", {"name": "after", "scopes": ["admin"]})
+        assert status == 201

@@ -27,6 +27,9 @@ T = TypeVar("T")
 SQLITE_SIDE_FILES = ("", "-wal", "-shm")
 """The database file and the files SQLite keeps next to it in WAL mode."""
 POOL_SIZE = 10
+SQLITE_BUSY_SECONDS = 30.0
+"""How long a SQLite statement waits for a lock another process (or connection) holds; past
+it the request answers 503 ``not_ready`` with ``Retry-After``."""
 """Lasting connections of a PostgreSQL pool (10 more may be opened for bursts, then closed)."""
 
 
@@ -46,7 +49,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
         else:
             kwargs.update(pool_size=POOL_SIZE, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -190,9 +193,10 @@ class _SyncEngines:
         self.path = url.database
         self._engines: dict[tuple[bool, bool, bool], Engine] = {}
         for waits in (False, True):
-            engine = create_engine(url, connect_args={"timeout": 30 if waits else 0,
+            timeout = SQLITE_BUSY_SECONDS if waits else 0
+            engine = create_engine(url, connect_args={"timeout": timeout,
                                                       "check_same_thread": False})
-            _sqlite_pragmas(engine, busy_timeout_ms=30000 if waits else 0)
+            _sqlite_pragmas(engine, busy=waits)
             self._engines[waits, False, False] = engine
             self._engines[waits, True, False] = engine.execution_options(
                 sqlite_begin="BEGIN IMMEDIATE")
@@ -216,6 +220,11 @@ def _direct_sqlite(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=0")
     return conn
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "the file stayed locked past the busy timeout"."""
+    return isinstance(exc, OperationalError) and _busy(exc)
 
 
 def _busy(exc: OperationalError) -> bool:
@@ -260,7 +269,8 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError("pooled connection is dead")
 
 
-def _sqlite_pragmas(engine: AsyncEngine | Engine, busy_timeout_ms: int = 30000) -> None:
+def _sqlite_pragmas(engine: AsyncEngine | Engine, busy: bool = True) -> None:
+    busy_timeout_ms = int(SQLITE_BUSY_SECONDS * 1000) if busy else 0
     sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync, "connect")

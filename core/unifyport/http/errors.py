@@ -8,6 +8,7 @@ from quart import Quart, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from unifyport.db.database import is_busy
 from unifyport.errors import ApiError
 from unifyport.http.observe import current_request_id
 
@@ -51,6 +52,10 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(DBAPIError)
     async def _database_error(err: DBAPIError) -> Response:
+        if is_busy(err):  # SQLite stayed locked past its busy timeout (another writer)
+            log.warning("database busy during %s %s", request.method, request.path)
+            return api_error_response(ApiError(
+                503, "not_ready", "the database is busy; retry", retry_after=1))
         if not err.connection_invalidated:
             return await _unexpected(err)
         # The server dropped a pooled connection (restart, idle timeout); the pool has
