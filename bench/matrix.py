@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 import tempfile
@@ -30,10 +29,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
 from online import (  # bench/online.py, beside this script
+    bring_online,
     report_latency,
-    rss_mb,
     stored_received,
-    wait_running,
 )
 
 from tests.matrix.synapse import Synapse
@@ -114,22 +112,7 @@ async def main() -> None:
                 accounts = await asyncio.gather(*(login(api, hs, u, sem) for u in users))
                 print(f"[matrix] {n} token logins through the API: "
                       f"{n / (time.perf_counter() - t0):.1f}/s")
-                gc.collect()
-                rss_before = rss_mb()
-                t0 = time.perf_counter()
-                for acc in accounts[:args.idle]:
-                    status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
-                    assert status == 200, body
-                await wait_running(api, list(accounts[:args.idle]))
-                elapsed = time.perf_counter() - t0
-                print(f"[matrix] accounts online: {args.idle / elapsed:.1f}/s "
-                      f"({args.idle} in {elapsed:.1f} s)")
-                await asyncio.sleep(3)
-                gc.collect()
-                rss_after = rss_mb()
-                print(f"[matrix] RSS {rss_before:.0f} MB -> {rss_after:.0f} MB with {args.idle} "
-                      f"idle online accounts: "
-                      f"{(rss_after - rss_before) * 1024 / args.idle:.0f} KB per account")
+                await bring_online(api, list(accounts[:args.idle]), "matrix")
                 await latency(api, hs, users, args)
         finally:
             hs.stop()

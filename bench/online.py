@@ -4,6 +4,7 @@ collecting stored inbound messages and printing their latency."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import time
 from pathlib import Path
@@ -35,6 +36,26 @@ async def wait_running(api: Api, accounts: list[str]) -> None:
             await asyncio.sleep(0.05)
     if pending:
         raise RuntimeError(f"{len(pending)} accounts never came online")
+
+
+async def bring_online(api: Api, accounts: list[str], label: str) -> None:
+    """Start ``accounts``' runtimes, wait until all run, and print how fast they came online
+    and the RSS each idle online account adds (measured from before the starts)."""
+    rss_before = rss_mb()
+    t0 = time.perf_counter()
+    for acc in accounts:
+        status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
+        assert status == 200, body
+    await wait_running(api, accounts)
+    elapsed = time.perf_counter() - t0
+    print(f"[{label}] accounts online: {len(accounts) / elapsed:.1f}/s "
+          f"({len(accounts)} in {elapsed:.1f} s)")
+    await asyncio.sleep(3)
+    gc.collect()
+    rss_after = rss_mb()
+    print(f"[{label}] RSS {rss_before:.0f} MB -> {rss_after:.0f} MB with {len(accounts)} "
+          f"idle online accounts: {(rss_after - rss_before) * 1024 / len(accounts):.0f} KB "
+          f"per account")
 
 
 async def stored_received(api: Api, expected: int, within: float = 120.0) -> list[Any]:

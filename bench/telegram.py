@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import os
@@ -28,10 +27,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
 from online import (  # bench/online.py, beside this script
+    bring_online,
     report_latency,
-    rss_mb,
     stored_received,
-    wait_running,
 )
 
 from tests.support.gateway import Api, make_settings, running
@@ -95,22 +93,7 @@ async def bench_backend(backend: str, args: argparse.Namespace, root: Path) -> N
             print(f"[{backend}] {n} code logins through the API: "
                   f"{n / (time.perf_counter() - t0):.1f}/s")
             accounts = [a for a, _ in logged]
-            gc.collect()
-            rss_before = rss_mb()
-            t0 = time.perf_counter()
-            for acc in accounts[:args.idle]:
-                status, body = await api.post(f"/v1/accounts/{acc}/runtime/start")
-                assert status == 200, body
-            await wait_running(api, accounts[:args.idle])
-            elapsed = time.perf_counter() - t0
-            print(f"[{backend}] accounts online: {args.idle / elapsed:.1f}/s "
-                  f"({args.idle} in {elapsed:.1f} s)")
-            await asyncio.sleep(3)
-            gc.collect()
-            rss_after = rss_mb()
-            print(f"[{backend}] RSS {rss_before:.0f} MB -> {rss_after:.0f} MB with {args.idle} "
-                  f"idle online accounts: {(rss_after - rss_before) * 1024 / args.idle:.0f} KB "
-                  f"per account")
+            await bring_online(api, accounts[:args.idle], backend)
             await latency(api, control, logged[:args.busy], args, backend)
     finally:
         await control.close()
