@@ -3,8 +3,10 @@ with ``standardwebhooks``, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -257,3 +259,38 @@ async def test_new_url_restarts_the_failure_clock(data_dir: Path, receiver: Rece
         status, body = await api.call("PATCH", f"/v1/webhooks/{ep['id']}",
                                       {"url": receiver.url + "/v2"})
         assert status == 200 and body["failing_since"] is None and body["url"].endswith("/v2")
+
+
+async def test_a_stale_read_of_the_endpoints_never_undoes_a_change(
+        data_dir: Path, database_url: str, receiver: Receiver) -> None:
+    """The engine's cycles and an API change re-read the endpoints concurrently; a read taken
+    before a rotation and finishing after it must not put the old secret back (seen as a
+    delivery signed with the old secret alone right after a rotation, on PostgreSQL)."""
+    from unifyport.webhooks.sealing import secret_bytes
+    from unifyport.webhooks.service import _engine
+
+    async with hooks_app(data_dir, database_url) as (api, _plugin):
+        ep = await create_endpoint(api, receiver.url)
+        engine = _engine(api.gateway)
+        assert engine is not None and engine.directory is not None
+        directory, real_db = engine.directory, engine.directory.db
+        gate, read = asyncio.Event(), asyncio.Event()
+
+        class ReadThenHold:  # the real read, held before it returns (forces the interleaving)
+            async def query(self, fn: Any) -> Any:
+                rows = await real_db.query(fn)
+                read.set()
+                await gate.wait()
+                return rows
+
+        directory.db = ReadThenHold()  # type: ignore[assignment]
+        stale = asyncio.ensure_future(directory.refresh())
+        await asyncio.wait_for(read.wait(), 10)
+        directory.db = real_db
+        status, rotated = await api.post(f"/v1/webhooks/{ep['id']}/rotate-secret",
+                                         {"grace_period": 0})
+        assert status == 200
+        gate.set()
+        await asyncio.wait_for(stale, 10)
+        endpoint = directory.get(ep["id"])
+        assert endpoint is not None and endpoint.keys == (secret_bytes(rotated["secret"]),)

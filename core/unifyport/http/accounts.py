@@ -46,7 +46,7 @@ async def create() -> tuple[dict[str, Any], int]:
         with_webhook if hook is not None else None,
     )
     if made:
-        webhooks.wake(gw)
+        await webhooks.changed(gw)
     return {**account_json(account), **made}, 201
 
 

@@ -126,7 +126,7 @@ async def create() -> tuple[dict[str, Any], int]:
             body.secret))
         await s.flush()
         out = _json(gw, row, await _states(s, sink), secret)
-    service.wake(gw)
+    await service.changed(gw)
     return out, 201
 
 
@@ -164,7 +164,7 @@ async def patch(endpoint_id: str) -> dict[str, Any]:
         await service.update_endpoint(gw, s, sink, row, changes)
         await s.flush()
         out = _json(gw, row, await _states(s, sink))
-    service.wake(gw)
+    await service.changed(gw)
     return out
 
 
@@ -202,7 +202,7 @@ async def rotate_secret(endpoint_id: str) -> dict[str, Any]:
         secret = await service.rotate_secret(gw, row, grace, body.secret)
         await s.flush()
         out = _json(gw, row, await _states(s, sink), secret)
-    service.wake(gw)
+    await service.changed(gw)
     return out
 
 
@@ -217,7 +217,7 @@ async def test(endpoint_id: str) -> tuple[dict[str, Any], int]:
     async with gw.db.write() as s:
         await _find(s, gw, sink, endpoint_id)
         event_id = await service.send_test(s, sink, endpoint_id)
-    service.wake(gw)
+    await service.changed(gw)
     return {"event_id": event_id}, 202
 
 
@@ -230,7 +230,7 @@ async def _set_enabled(endpoint_id: str, enabled: bool) -> dict[str, Any]:
                                 None if enabled else "disabled through the API")
         await s.flush()
         out = _json(gw, found, await _states(s, sink))
-    service.wake(gw)
+    await service.changed(gw)
     return out
 
 
@@ -266,5 +266,5 @@ async def recover(endpoint_id: str) -> tuple[dict[str, Any], int]:
     async with gw.db.write() as s:
         await _find(s, gw, sink, endpoint_id)
         count = await admin.recover(s, sink, endpoint_id, since, utcnow())
-    service.wake(gw)
+    await service.changed(gw)
     return {"endpoint": endpoint_id, "since": iso(since), "requeued": count}, 202

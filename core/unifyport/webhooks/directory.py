@@ -1,7 +1,8 @@
 """The endpoints stored through the API as the delivery engine and the sink see them: their
 targets and, per delivery, the URL, the signing keys and the headers (unsealed once per
 change, re-read by the engine every second, so a change made by any process reaches every
-process within that bound; a deletion here takes effect at once)."""
+process within that bound; the process that answered the change re-reads before answering,
+and a deletion here takes effect at once)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,18 @@ class EndpointDirectory:
         self.db = db
         self.box = box
         self._entries: dict[str, _Entry] = {}
+        self._started = 0
+        self._installed = 0
 
     async def refresh(self) -> None:
-        """Read the stored endpoints (one statement); unseal the ones that changed."""
+        """Read the stored endpoints (one statement); unseal the ones that changed. Refreshes
+        may overlap (the engine's cycles, an API change): one that began before the last
+        installed one does not replace it, so a stale read never undoes a fresher one."""
+        self._started += 1
+        ticket = self._started
         rows = await self.db.query(lambda conn: _rows(conn))
+        if ticket < self._installed:
+            return
         entries: dict[str, _Entry] = {}
         for r in rows:
             known = self._entries.get(r.id)
@@ -75,7 +84,7 @@ class EndpointDirectory:
             target = Target(r.id, tuple(r.events), MAX_CONCURRENCY, TIMEOUT,
                             account_ids=accounts, url=r.url)
             entries[r.id] = _Entry.build(r.updated_at, target, sealed)
-        self._entries = entries
+        self._entries, self._installed = entries, ticket
 
     def targets(self) -> list[Target]:
         return [e.target for e in self._entries.values()]

@@ -191,10 +191,14 @@ def _engine(gw: Gateway) -> DeliveryEngine | None:
     return gw.sink_engines.get(sink) if sink is not None else None
 
 
-def wake(gw: Gateway) -> None:
-    """Let this process's engine pick up a change now rather than at its next refresh."""
+async def changed(gw: Gateway) -> None:
+    """After a committed change: this process's engine sees it before the caller answers
+    (the directory is re-read now, not at the engine's next refresh), so every delivery
+    made after the answer uses it."""
     engine = _engine(gw)
     if engine is not None:
+        if engine.directory is not None:
+            await engine.directory.refresh()
         engine.wake()
 
 
