@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,7 +50,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS,
+                                      "factory": _RollbackOnClose}
         else:
             kwargs.update(pool_size=POOL_SIZE, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -84,15 +86,29 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; rolled back at exit."""
-        async with self._read() as session:
+        """A session for reads; rolled back at exit (to the end, see :meth:`write`)."""
+        session = self._read()
+        try:
             yield session
+        finally:
+            await to_the_end(session.close())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction committed at exit (rolled back on an exception)."""
-        async with self._write() as session, session.begin():
+        """A transaction committed at exit (rolled back on an exception).
+
+        The commit, or the rollback and the connection's return to the pool, run to their
+        end even when the caller is cancelled meanwhile, repeatedly or not (the runtime
+        re-cancels a client every 100 ms while it stops): cut off half-way, SQLAlchemy drops
+        the connection, and a SQLite connection closed with a statement still alive stays
+        open as a "zombie" holding the write lock: every later writer then waited out the
+        busy timeout."""
+        session = self._write()
+        try:
             yield session
+            await to_the_end(session.commit())
+        finally:
+            await to_the_end(session.close())
 
     async def run(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
         """``fn(connection)`` in one transaction: committed if ``write`` (taking SQLite's
@@ -214,12 +230,45 @@ class _SyncEngines:
                 engine.dispose()
 
 
+class _RollbackOnClose(sqlite3.Connection):
+    """A SQLite connection that ends its transaction when closed. SQLAlchemy drops a
+    connection whose statement a cancellation interrupted; closed while that statement is
+    still referenced (by a cursor in a traceback, until the garbage collector gets to it),
+    a plain connection stays open as a "zombie" with its transaction, holding the write
+    lock: every later writer then waited out the busy timeout (a gateway's shutdown after
+    its clients were cancelled mid-write)."""
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # ProgrammingError: closed already
+            if self.in_transaction:
+                self.rollback()
+        super().close()
+
+
 def _direct_sqlite(path: str) -> sqlite3.Connection:
     """A connection for single-statement reads on the event loop: autocommit (each statement
     its own snapshot) and failing at once when the file is busy."""
     conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=0")
     return conn
+
+
+async def to_the_end(step: Awaitable[T]) -> T:
+    """Await ``step`` to its end even if the caller is cancelled meanwhile (any number of
+    times); the cancellation is raised after it, and ``step``'s own result or error is
+    what the caller gets otherwise."""
+    task = asyncio.ensure_future(step)
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            interrupted = True
+    if interrupted:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller sees its cancellation instead
+        raise asyncio.CancelledError
+    return task.result()
 
 
 def is_busy(exc: BaseException) -> bool:

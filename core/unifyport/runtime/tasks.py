@@ -7,6 +7,8 @@ import random
 from collections.abc import Coroutine
 from typing import Any
 
+from unifyport.db.database import to_the_end
+
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 60.0
 
@@ -18,14 +20,9 @@ def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF
 
 async def uncancelled(write: Coroutine[Any, Any, None]) -> None:
     """Run a client's database write to its end even when the client is cancelled
-    meanwhile (the cancellation still reaches the client): a transaction cut off half-way
-    can keep SQLite's write lock from every other writer."""
-    task = asyncio.ensure_future(write)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
+    meanwhile, any number of times (the cancellation still reaches the client after it): a
+    transaction cut off half-way can keep SQLite's write lock from every other writer."""
+    await to_the_end(write)
 
 
 class StartPacer:
