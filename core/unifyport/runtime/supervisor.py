@@ -114,17 +114,16 @@ class RuntimeSupervisor:
         async with self._lock:
             await self._maintain()
 
-    async def _maintain(self, prefer: str | None = None) -> None:
+    async def _maintain(self) -> None:
         async with self.gw.db.write() as s:
             share, self._expiry = await balance.renew_and_claim(
-                s, self.owner, utcnow(), self.lease_seconds, list(self.gw.registry.providers),
-                prefer)
+                s, self.owner, utcnow(), self.lease_seconds, list(self.gw.registry.providers))
             held = (await s.scalars(select(Account).where(
                 Account.runtime_owner == self.owner).order_by(Account.id))).all()
         for task in self.stopping.values():  # a client that swallowed its cancellation
             task.cancel()
         owned = [a for a in held if a.runtime_desired]
-        for account in owned[share:] if prefer is None else ():
+        for account in owned[share:]:
             await self._hand_over(account.id)
         owned = owned[:share]
         owned_ids = {a.id for a in owned}
@@ -153,19 +152,30 @@ class RuntimeSupervisor:
     async def start(self, account_id: str) -> Account:
         """Bring the account online. Only ``_lock`` is taken (not the account's request
         lock, which would let an earlier start overtake a later stop); the status check and
-        the change are one conditional UPDATE instead."""
+        the change are one conditional UPDATE instead. One transaction touching this
+        account alone: N starts cost N, however many clients the process runs (the other
+        leases are the renewal loop's)."""
         async with self._lock:
             async with self.gw.db.write() as s:
                 result = await s.execute(
                     update(Account).where(Account.id == account_id,
                                           Account.status == AUTHORIZED)
                     .values(runtime_desired=True).execution_options(synchronize_session=False))
-            if not cast(CursorResult[Any], result).rowcount:
+                authorized = bool(cast(CursorResult[Any], result).rowcount)
+                held = authorized and await balance.claim(
+                    s, self.owner, account_id, utcnow(), self.lease_seconds,
+                    list(self.gw.registry.providers))
+                account = await s.get(Account, account_id) if held else None
+                new = account is not None and account_id not in self.tasks
+                if account is not None and new:
+                    self._write_status(s, account, RuntimeStatus.STARTING, None)
+            if not authorized:
                 account = await get_account(self.gw, account_id)  # 404 when missing
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            await self._maintain(prefer=account_id)
+            if account is not None and new and account_id not in self.stopping:
+                self._spawn(account_id, account.provider)  # else: once the old one ended
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
@@ -209,7 +219,9 @@ class RuntimeSupervisor:
             account = await s.get(Account, account_id, with_for_update=True)
             if account is not None and account.runtime_owner == self.owner:
                 account.runtime_owner = account.runtime_lease_until = None
-                self._write_status(s, account, RuntimeStatus.STARTING, None)
+                # stopped elsewhere meanwhile (that process left the release to this one)
+                self._write_status(s, account, RuntimeStatus.STARTING if
+                                   account.runtime_desired else RuntimeStatus.STOPPED, None)
 
     def is_running(self, account_id: str) -> bool:
         """Whether this process runs the account's client."""
