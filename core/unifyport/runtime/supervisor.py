@@ -19,6 +19,7 @@ from unifyport.accounts.service import emit, get_account, load_fields
 from unifyport.auth.declare import AUTHORIZED, LOGGED_OUT
 from unifyport.auth.results import StepError
 from unifyport.auth.states import transition
+from unifyport.db.group import GroupCommit
 from unifyport.db.models import Account
 from unifyport.db.repositories import AccountRepository, SecretRepository, StaleAccount
 from unifyport.db.types import utcnow
@@ -76,6 +77,8 @@ class RuntimeSupervisor:
         self._expiry: datetime | None = None  # the first lease of another process to run out
         self.calls = Forwarder(gw, self.owner)
         """Runtime calls between processes (``runtime/forward.py``)."""
+        self.writes = GroupCommit(gw.db)
+        """The clients' writes (statuses, events, sessions), many per transaction."""
 
     async def open(self) -> None:
         """Mark accounts nobody runs as stopped, claim this process's share of the accounts
@@ -364,13 +367,16 @@ class RuntimeSupervisor:
     async def set_status(self, account_id: str, status: RuntimeStatus, error: str | None,
                          *, fence: asyncio.Task[Any] | None = None) -> None:
         """Store the runtime status; emit ``account.runtime.state_changed`` when it changes.
-        With ``fence`` (a client's task) only while that client may write (``may_write``)."""
-        async with self.gw.db.write() as s:
+        With ``fence`` (a client's task) only while that client may write (``may_write``).
+        Statuses of many clients share transactions (``writes``)."""
+        async def write(s: AsyncSession) -> None:
             if fence is not None and not await self.may_write(s, account_id, fence):
                 return
             account = await s.get(Account, account_id, with_for_update=True)
             if account is not None:
                 self._write_status(s, account, status, error)
+
+        await self.writes.run(write)
 
     async def _set_statuses(self, account_ids: list[str], status: RuntimeStatus) -> None:
         """``set_status`` of many accounts in one transaction (unfenced)."""
