@@ -80,7 +80,7 @@ class AccountContext:
                         data = {**data, "message": linked(self.account_id, dict(data["message"]))}
                     emit(s, type, self.account_id, data)
 
-        await self._sup.writes.run(write)  # with other clients' writes: one commit
+        await self._sup.writes.run(write, self.account_id)  # with other clients' writes: one commit
 
     async def save_session(self, session: bytes) -> None:
         await uncancelled(self._save_session(session))
@@ -92,4 +92,4 @@ class AccountContext:
                 await SecretRepository(s, self._sup.gw.box).put(self.account_id, SESSION,
                                                                 session)
 
-        await self._sup.writes.run(write)
+        await self._sup.writes.run(write, self.account_id)

@@ -28,7 +28,7 @@ from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
-from unifyport.runtime import balance
+from unifyport.runtime import balance, fences
 from unifyport.runtime.context import AccountContext
 from unifyport.runtime.forward import Forwarder
 from unifyport.runtime.tasks import StartPacer, backoff_delay, uncancelled
@@ -77,8 +77,9 @@ class RuntimeSupervisor:
         self._expiry: datetime | None = None  # the first lease of another process to run out
         self.calls = Forwarder(gw, self.owner)
         """Runtime calls between processes (``runtime/forward.py``)."""
-        self.writes = GroupCommit(gw.db)
-        """The clients' writes (statuses, events, sessions), many per transaction."""
+        self.writes = GroupCommit(gw.db, prepare=fences.lock)
+        """The clients' writes (statuses, events, sessions), many per transaction, keyed by
+        account: one statement reads what ``may_write`` checks for the whole batch."""
 
     async def open(self) -> None:
         """Mark accounts nobody runs as stopped, claim this process's share of the accounts
@@ -306,8 +307,7 @@ class RuntimeSupervisor:
         account? Yes while it is the account's current client here and this process holds
         the lease of a desired-online account; with ``winding_down`` also while it is being
         stopped here and no other process owns the account. A refusal wakes the lease loop."""
-        row = (await s.execute(select(Account.runtime_owner, Account.runtime_desired)
-                               .where(Account.id == account_id).with_for_update())).first()
+        row = await fences.row(s, account_id)
         current = task is not None and self.tasks.get(account_id) is task
         allowed = row is not None and (
             (current and row.runtime_owner == self.owner and row.runtime_desired)
@@ -376,7 +376,7 @@ class RuntimeSupervisor:
             if account is not None:
                 self._write_status(s, account, status, error)
 
-        await self.writes.run(write)
+        await self.writes.run(write, account_id)
 
     async def _set_statuses(self, account_ids: list[str], status: RuntimeStatus) -> None:
         """``set_status`` of many accounts in one transaction (unfenced)."""
