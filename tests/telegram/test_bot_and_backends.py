@@ -110,3 +110,11 @@ async def test_kurigram_pings_at_the_configured_interval(tmp_path: Path, sb: Run
             await asyncio.sleep(0.1)
         assert armed, "no ping reached the sandbox"
         assert all(50 < t.when() - loop.time() <= 55 for t in armed)
+        # nothing arrives for 40 s now: Kurigram's 10 s silence timeout no longer restarts
+        # the session (its restarts made every connection a new one)
+        before = {c.id for c in sb.sandbox.connections}
+        await asyncio.sleep(12)  # past Kurigram's 10 s since the pong
+        assert {c.id for c in sb.sandbox.connections} == before
+        changes = [e["data"]["to"]
+                   for e in await events(api, acc, "account.runtime.state_changed")]
+        assert sorted(changes) == ["running", "starting"]
