@@ -29,6 +29,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
 from online import (  # bench/online.py, beside this script
+    CommitClock,
     bring_online,
     report_latency,
     stored_received,
@@ -66,6 +67,7 @@ async def latency(api: Api, hs: Synapse, users: list[dict[str, Any]],
     rooms = [await asyncio.to_thread(hs.direct_room, sender, u) for u in users[:args.busy]]
     await asyncio.sleep(2)  # the joins reach the runtimes' syncs
     total, sent, start = int(args.rate * args.seconds), 0, time.perf_counter()
+    clock = CommitClock()
     headers = {"Authorization": f"Bearer {sender['access_token']}"}
     async with aiohttp.ClientSession(headers=headers) as http:
         async def say(i: int) -> None:
@@ -84,9 +86,10 @@ async def latency(api: Api, hs: Synapse, users: list[dict[str, Any]],
         await asyncio.gather(*pending)
     push_rate = sent / (time.perf_counter() - start)
     rows = await stored_received(api, sent)
+    clock.close()
     # From the homeserver's timestamp (origin_server_ts, the message's date) to the event row:
     # what the gateway adds, not the time Synapse takes to accept a send under load.
-    lat = [r.created_at.timestamp() - datetime.fromisoformat(
+    lat = [clock.stored_at(r.created_at) - datetime.fromisoformat(
         r.data["message"]["date"].replace("Z", "+00:00")).timestamp() for r in rows
            if r.data["message"]["text"].startswith("t=")]
     report_latency("matrix", lat, sent, push_rate, len(rooms))

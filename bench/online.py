@@ -1,19 +1,22 @@
 """Helpers the channel benchmarks share: the process's RSS, waiting for runtimes to run,
-collecting stored inbound messages and printing their latency."""
+collecting stored inbound messages, dating them by their commit and printing their latency."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import gc
 import statistics
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.support.gateway import Api
 from unifyport.db.models import Event
+from unifyport.delivery import notify
 
 DEADLINE = 600.0
 
@@ -58,19 +61,46 @@ async def bring_online(api: Api, accounts: list[str], label: str) -> None:
           f"per account")
 
 
-async def stored_received(api: Api, expected: int, within: float = 120.0) -> list[Any]:
-    """The stored ``message.received`` rows (``data``, ``created_at``), once ``expected`` of
-    them are there or ``within`` seconds have passed."""
-    rows: list[Any] = []
+async def last_event(api: Api) -> int:
+    """The ``seq`` of the newest stored event (0 when none)."""
+    async with api.gateway.db.read() as s:
+        return int((await s.execute(select(func.max(Event.seq)))).scalar_one() or 0)
+
+
+async def stored_received(api: Api, expected: int, within: float = 120.0,
+                          after: int = 0) -> list[Any]:
+    """The stored ``message.received`` rows (``data``, ``created_at``) after event ``after``,
+    once ``expected`` of them are there or ``within`` seconds have passed (counted
+    meanwhile, read once: reading them all every time would load the event loop the gateway
+    is working on)."""
+    new = (Event.type == "message.received", Event.seq > after)
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         async with api.gateway.db.read() as s:
-            rows = list((await s.execute(select(Event.data, Event.created_at).where(
-                Event.type == "message.received"))).all())
-        if len(rows) >= expected:
-            break
+            if int((await s.execute(select(func.count()).where(*new))).scalar_one()) >= expected:
+                break
         await asyncio.sleep(0.5)
-    return rows
+    async with api.gateway.db.read() as s:
+        return list((await s.execute(select(Event.data, Event.created_at).where(*new))).all())
+
+
+class CommitClock:
+    """When this process committed events: an event's ``created_at`` is taken when it joins
+    its transaction, which commits later (a batch of clients' writes after the others), so
+    the latency to *stored* counts to the first commit of events after it. Exact while the
+    process's event writes do not overlap (SQLite, or the runtime's one writer)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._stop = notify.subscribe(lambda: self.times.append(time.time()))
+
+    def stored_at(self, created_at: datetime) -> float:
+        created = created_at.timestamp()
+        i = bisect.bisect_left(self.times, created)
+        return self.times[i] if i < len(self.times) else created
+
+    def close(self) -> None:
+        self._stop()
 
 
 def report_latency(label: str, latencies: list[float], sent: int, rate: float,

@@ -9,15 +9,17 @@ For each backend (Telethon, Kurigram) and database (SQLite; PostgreSQL with ``--
   all N are ``running`` again, and the most starts seen in one second (the supervisor's
   ``[runtime] start_rate`` spaces them);
 - the sandbox's own cost: RSS per connected client and idle CPU;
-- inbound message -> ``message.received`` stored, p50/p99, at ``--rate`` msg/s over
-  ``--busy`` accounts while all N are online.
+- inbound message -> ``message.received`` stored (its commit), p50/p99, at ``--rate``
+  msg/s (or at each of ``--rates``, e.g. ``500,1000,2000``) over ``--busy`` accounts while
+  all N are online, with the CPU time each message cost the gateway and the sandbox.
 
 The sandbox is its own process; the gateway runs in this one. The sandbox's users and auth
 keys are written into its state directory before it starts (a login per account through the
 API would take most of the run); the import step then checks each session with the sandbox.
 
     .venv/bin/python bench/scale.py [--accounts 5000] [--busy 200] [--rate 2000]
-        [--seconds 10] [--backend both] [--postgres] [--start-rate 100]
+        [--rates 500,1000,2000] [--seconds 10] [--backend both] [--postgres]
+        [--start-rate 100]
 """
 
 from __future__ import annotations
@@ -221,11 +223,22 @@ async def bench(backend: str, db_name: str, url: str | None, args: argparse.Name
             if args.busy:
                 await asyncio.sleep(2)
                 busy = [(a, uid) for a, (uid, _) in zip(accounts, sessions, strict=True)]
-                await latency(api, control, busy[:args.busy], args, tag)
+                for rate in rates(args):
+                    cpu, sb_cpu = own_cpu_seconds(), sandbox.cpu_seconds()
+                    await latency(api, control, busy[:args.busy],
+                                  argparse.Namespace(**{**vars(args), "rate": rate}), tag)
+                    sent = int(rate * args.seconds)
+                    print(f"[{tag}]   CPU per inbound message: gateway "
+                          f"{(own_cpu_seconds() - cpu) / sent * 1e6:.0f} us, sandbox "
+                          f"{(sandbox.cpu_seconds() - sb_cpu) / sent * 1e6:.0f} us")
     finally:
         await control.close()
         proc.terminate()
         await proc.wait()
+
+
+def rates(args: argparse.Namespace) -> list[float]:
+    return [float(r) for r in args.rates.split(",")] if args.rates else [args.rate]
 
 
 async def main() -> None:
@@ -234,6 +247,7 @@ async def main() -> None:
     parser.add_argument("--accounts", type=int, default=5000)
     parser.add_argument("--busy", type=int, default=200)
     parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--rates", default="", help="several rates, one run each: 500,2000")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--start-rate", type=float, default=100.0)

@@ -27,7 +27,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 
 from online import (  # bench/online.py, beside this script
+    CommitClock,
     bring_online,
+    last_event,
     report_latency,
     stored_received,
 )
@@ -103,12 +105,17 @@ async def bench_backend(backend: str, args: argparse.Namespace, root: Path) -> N
 
 async def latency(api: Api, control: ControlClient, busy: list[tuple[str, int]],
                   args: argparse.Namespace, backend: str) -> None:
-    sender = await control.create_user(f"+1799{9 if backend == 'telethon' else 8}0000000",
-                                       "Sender")
+    """Push ``args.rate`` messages a second for ``args.seconds`` to the ``busy`` accounts and
+    print the latency until each is stored (by its commit; several runs may follow)."""
+    sender = await control.create_user(
+        f"+1799{9 if backend.startswith('telethon') else 8}{int(args.rate) % 10**7:07d}",
+        "Sender")
+    after = await last_event(api)
     tick = 0.1
     per_tick = max(1, int(args.rate * tick))
     total = int(args.rate * args.seconds)
     sent = 0
+    clock = CommitClock()
     start = time.perf_counter()
     while sent < total:
         batch = [{"to_user_id": busy[(sent + i) % len(busy)][1], "from_user_id": sender["id"],
@@ -119,8 +126,9 @@ async def latency(api: Api, control: ControlClient, busy: list[tuple[str, int]],
         if delay > 0:
             await asyncio.sleep(delay)
     push_rate = sent / (time.perf_counter() - start)
-    rows = await stored_received(api, sent)
-    lat = [r.created_at.timestamp() - float(r.data["message"]["text"][2:]) for r in rows
+    rows = await stored_received(api, sent, after=after)
+    clock.close()
+    lat = [clock.stored_at(r.created_at) - float(r.data["message"]["text"][2:]) for r in rows
            if r.data["message"]["text"].startswith("t=")]
     report_latency(backend, lat, sent, push_rate, len(busy))
 

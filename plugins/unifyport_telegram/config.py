@@ -10,7 +10,7 @@ from typing import Any
 from unifyport.sdk import ConfigError
 
 BACKENDS = ("telethon", "pyrogram")
-_TOP_KEYS = {"backend", "import_dir", "server", "timeout", "probe_interval"}
+_TOP_KEYS = {"backend", "import_dir", "server", "timeout", "probe_interval", "ping_interval"}
 _SERVER_KEYS = {"dc_id", "address", "public_key_file", "dcs"}
 PRODUCTION_DCS: dict[int, tuple[str, int]] = {
     1: ("149.154.175.53", 443), 2: ("149.154.167.51", 443), 3: ("149.154.175.100", 443),
@@ -42,6 +42,10 @@ class TelegramConfig:
     """Upper bound for one call into a client library, in seconds."""
     probe_interval: float = 30.0
     """Seconds between liveness probes of an online client (finds revoked sessions)."""
+    ping_interval: float = 60.0
+    """Seconds between Kurigram's keep-alive pings per connection (its own default is 5;
+    Telethon pings every 60 s by itself). The server is asked to close a connection that
+    misses pings for ``ping_interval + 15`` seconds."""
 
     def dc_address(self, dc_id: int) -> tuple[str, int]:
         """Where data centre ``dc_id`` listens (configured, else Telegram's production DCs)."""
@@ -139,6 +143,11 @@ def parse_config(table: Mapping[str, Any]) -> TelegramConfig:
     if isinstance(probe, bool) or not isinstance(probe, int | float) or not 0 < probe <= 3600:
         raise ConfigError("plugins.telegram.probe_interval",
                           "must be a number of seconds in (0, 3600]")
+    ping = table.get("ping_interval", 60.0)
+    if isinstance(ping, bool) or not isinstance(ping, int | float) or not 5 <= ping <= 600:
+        raise ConfigError("plugins.telegram.ping_interval",
+                          "must be a number of seconds in [5, 600]")
     server = _server(table["server"]) if "server" in table else None
     return TelegramConfig(backend=backend, import_dir=import_dir, server=server,
-                          timeout=float(timeout), probe_interval=float(probe))
+                          timeout=float(timeout), probe_interval=float(probe),
+                          ping_interval=float(ping))

@@ -42,10 +42,9 @@ MAX_QUEUED = 1000
 class Online:
     """One account's connected client and its update bookkeeping."""
 
-    def __init__(self, ctx: RuntimeContext, client: TelegramClient, session: SessionData,
-                 write_lock: asyncio.Lock) -> None:
+    def __init__(self, ctx: RuntimeContext, client: TelegramClient, session: SessionData
+                 ) -> None:
         self.ctx = ctx
-        self.write_lock = write_lock
         self.client = client
         self.session = session
         """The session as last stored (its ``state`` is the stored update state)."""
@@ -131,9 +130,9 @@ class Online:
     async def flush(self) -> None:
         """Store every queued message (in arrival order), then advance the update state.
 
-        Flushes of all accounts take turns (``write_lock``): concurrent write transactions
-        only make SQLite back off, and messages queued while waiting join the next batch."""
-        async with self._flushing, self.write_lock:
+        The core stores the flushes of many accounts in one transaction (a group commit);
+        messages queued while a flush waits join the next one."""
+        async with self._flushing:
             pending, self._pending, self._queued = self._pending, [], 0
             await self.ctx.received([Message.model_validate(m)
                                      for messages, _, _ in pending for m in messages])
@@ -151,10 +150,9 @@ class Online:
 
     async def save_state(self) -> None:
         if self.state is not None and self.state != self.session.state:
-            async with self.write_lock:
-                session = self.session.with_state(self.state)
-                await self.ctx.save_session(session.to_bytes())
-                self.session = session
+            session = self.session.with_state(self.state)
+            await self.ctx.save_session(session.to_bytes())
+            self.session = session
 
     def mark_revoked(self, err: TelegramError) -> None:
         self.revoked = err
@@ -166,7 +164,6 @@ class Runtimes:
 
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
-        self.write_lock = asyncio.Lock()
 
     async def run(self, ctx: RuntimeContext) -> None:
         try:
@@ -174,7 +171,7 @@ class Runtimes:
         except (ValueError, KeyError, TypeError):
             raise SessionRevoked("invalid_session", "the stored session is unreadable") from None
         client = make_client(self.cfg, ctx.provider_data, session)
-        online = Online(ctx, client, session, self.write_lock)
+        online = Online(ctx, client, session)
         try:
             await self._serve(online)
         except TelegramError as err:

@@ -18,6 +18,7 @@ async def test_run_waits_in_the_thread_for_a_lock_held_on_this_event_loop(
     tmp_path: Path,
 ) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'run.db'}")
+    other = Database(db.url)  # another handle on the file (a second gateway, say)
     threads: list[str] = []
 
     def insert(value: int) -> Callable[[Connection], int]:
@@ -30,7 +31,7 @@ async def test_run_waits_in_the_thread_for_a_lock_held_on_this_event_loop(
     try:
         await db.run(lambda c: c.execute(text("CREATE TABLE t (a INTEGER)")))
         assert await db.run(insert(1)) == 1  # lock free: runs right here
-        async with db.write() as s:
+        async with other.write() as s:
             await s.execute(text("INSERT INTO t VALUES (2)"))  # this loop holds the lock now
             waiting = asyncio.create_task(db.run(insert(3)))
             await asyncio.sleep(0.2)
@@ -42,8 +43,16 @@ async def test_run_waits_in_the_thread_for_a_lock_held_on_this_event_loop(
         main = threading.main_thread().name
         assert threads[0] == main  # the first insert ran inline
         assert threads[-1].startswith("unifyport-db")  # the last one waited in the thread
+        async with db.write() as s:  # the same handle's writes take turns in memory instead
+            await s.execute(text("INSERT INTO t VALUES (4)"))
+            waiting = asyncio.create_task(db.run(insert(5)))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+        assert await asyncio.wait_for(waiting, 10) == 1
+        assert threads[-1] == main  # its turn came with the lock free: inline
     finally:
         await db.dispose()
+        await other.dispose()
 
 
 async def test_a_failing_function_rolls_back(tmp_path: Path) -> None:

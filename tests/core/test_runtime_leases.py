@@ -118,13 +118,55 @@ async def test_an_orphan_nobody_here_can_run_does_not_hurry_renewals(tmp_path: P
             await s.execute(update(Account).where(Account.id == acc).values(
                 runtime_desired=True, runtime_owner="wrk_gone",
                 runtime_lease_until=now - timedelta(seconds=1)))
-            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["other"],
-                                                      None)
+            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["other"])
         assert expiry is None
         assert balance.next_look(expiry, 5.0) == 5.0
         async with a.gateway.db.write() as s:
             await s.execute(update(Account).where(Account.id == acc).values(
                 runtime_lease_until=now + timedelta(seconds=2)))
-            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["testprov"],
-                                                      None)
+            _, expiry = await balance.renew_and_claim(s, "wrk_here", now, 15.0, ["testprov"])
         assert expiry is not None and 1.5 < balance.next_look(expiry, 5.0) <= 2.1
+
+
+async def test_a_start_touches_only_its_own_account(tmp_path: Path) -> None:
+    """A ``runtime/start`` claims and starts its account alone: the leases of the clients
+    already running here are the renewal loop's (renewing them at every start made N
+    starts cost N²)."""
+    settings = make_settings(tmp_path / "a", CORE_ONLY)
+    async with running(settings, (("testprov", TestPlugin()),)) as a:
+        assert sup(a)._maintainer is not None
+        sup(a)._maintainer.cancel()  # no renewals in between: only the starts write
+        accounts = [await authorized(a) for _ in range(6)]
+        for acc in accounts[:5]:
+            status, _ = await a.post(f"/v1/accounts/{acc}/runtime/start")
+            assert status == 200
+        await until(lambda: _true(all(sup(a).is_running(x) for x in accounts[:5])))
+        await until(lambda: _statuses_are(a, accounts[:5], "running"))
+        before = await _leases(a)
+        status, body = await a.post(f"/v1/accounts/{accounts[5]}/runtime/start")
+        assert status == 200 and body["status"] == "starting"
+        after = await _leases(a)
+        assert {k for k in before if before[k] != after[k]} == {accounts[5]}
+        assert after[accounts[5]][0] == sup(a).owner
+        await until(lambda: _statuses_are(a, accounts, "running"))
+        # starting an account already running here renews its lease and nothing else
+        before = await _leases(a)
+        status, body = await a.post(f"/v1/accounts/{accounts[0]}/runtime/start")
+        assert status == 200 and body["status"] == "running"
+        after = await _leases(a)
+        assert {k for k in before if before[k] != after[k]} == {accounts[0]}
+        assert after[accounts[0]][1] > before[accounts[0]][1]
+
+
+async def _leases(api: Api) -> dict[str, tuple[object, ...]]:
+    async with api.gateway.db.read() as s:
+        rows = (await s.execute(select(Account.id, Account.runtime_owner,
+                                       Account.runtime_lease_until, Account.version))).all()
+    return {r.id: tuple(r[1:]) for r in rows}
+
+
+async def _statuses_are(api: Api, accounts: list[str], status: str) -> bool:
+    async with api.gateway.db.read() as s:
+        found = (await s.scalars(select(Account.runtime_status)
+                                 .where(Account.id.in_(accounts)))).all()
+    return set(found) == {status}

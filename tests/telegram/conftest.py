@@ -41,7 +41,7 @@ def import_dir(tmp_path: Path) -> Path:
 
 
 def telegram_toml(sb: RunningSandbox, backend: str, import_dir: Path,
-                  probe_interval: float = 0.3) -> str:
+                  probe_interval: float = 0.3, ping_interval: float = 60) -> str:
     dcs = "\n".join(f'"{i}" = "{h}:{p}"' for i, (h, p) in sb.dc_addresses.items())
     host, port = sb.dc_address()
     return f"""
@@ -52,6 +52,7 @@ backend = "{backend}"
 import_dir = "{import_dir}"
 timeout = 10
 probe_interval = {probe_interval}
+ping_interval = {ping_interval}
 [plugins.telegram.server]
 dc_id = {sb.main_dc}
 address = "{host}:{port}"

@@ -71,6 +71,8 @@ class Database:
         self._thread: ThreadPoolExecutor | None = None
         self._compiled: dict[Select[Any], Compiled | None] = {}
         self._direct: sqlite3.Connection | None = None
+        self._turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._turn_holder: asyncio.Task[Any] | None = None
         if self.is_sqlite and self.engine.url.database not in (None, "", ":memory:"):
             # SQLite gives the WAL and shared-memory files the database file's mode: 0600.
             for suffix in SQLITE_SIDE_FILES:
@@ -97,25 +99,51 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction committed at exit (rolled back on an exception).
 
+        On SQLite the write transactions of this process take turns here, in the order
+        they asked, before taking a connection: thousands of writers wait in memory (no
+        pooled connection, no thread, no busy timeout), and the file's lock is contended
+        only by other processes. PostgreSQL runs them concurrently.
+
         The commit, or the rollback and the connection's return to the pool, run to their
         end even when the caller is cancelled meanwhile, repeatedly or not (the runtime
         re-cancels a client every 100 ms while it stops): cut off half-way, SQLAlchemy drops
         the connection, and a SQLite connection closed with a statement still alive stays
         open as a "zombie" holding the write lock: every later writer then waited out the
-        busy timeout."""
-        session = self._write()
-        try:
-            yield session
-            await to_the_end(session.commit())
-        finally:
-            await to_the_end(session.close())
+        busy timeout (hence also :class:`_RollbackOnClose`)."""
+        async with self._write_turn():
+            session = self._write()
+            try:
+                yield session
+                await to_the_end(session.commit())
+            finally:
+                await to_the_end(session.close())
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        if not self.is_sqlite:
+            yield
+            return
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        if self._turn is None or self._turn[0] is not loop:  # one lock per event loop
+            self._turn = (loop, asyncio.Lock())
+        if task is not None and task is self._turn_holder:
+            raise RuntimeError("a write transaction inside another one on SQLite")
+        async with self._turn[1]:
+            self._turn_holder = task
+            try:
+                yield
+            finally:
+                self._turn_holder = None
 
     async def run(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
         """``fn(connection)`` in one transaction: committed if ``write`` (taking SQLite's
         write lock up front), else rolled back. The transaction finishes even if the caller
         is cancelled while it runs in the database thread."""
         if self._sync is not None and self._thread is not None:
-            return await self._run_sqlite(fn, write, single=False)
+            if not write:
+                return await self._run_sqlite(fn, write, single=False)
+            async with self._write_turn():
+                return await self._run_sqlite(fn, write, single=False)
         if write:
             async with self._writer.begin() as conn:
                 return await conn.run_sync(fn)

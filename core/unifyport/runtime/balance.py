@@ -50,20 +50,16 @@ async def beat(s: AsyncSession, worker: str, now: datetime, lease: float) -> int
 
 
 async def renew_and_claim(s: AsyncSession, worker: str, now: datetime, lease: float,
-                          providers: list[str], prefer: str | None
-                          ) -> tuple[int, datetime | None]:
-    """Renew ``worker``'s leases, claim ``prefer`` (an account just started here) and
-    orphans up to its share; returns the share and when the first lease of another process
-    runs out (a process that died lets them all run out: the others look again then)."""
+                          providers: list[str]) -> tuple[int, datetime | None]:
+    """Renew ``worker``'s leases and claim orphans up to its share; returns the share and
+    when the first lease of another process runs out (a process that died lets them all run
+    out: the others look again then)."""
     live = await beat(s, worker, now, lease)
     until = now + timedelta(seconds=lease)
     values: dict[str, Any] = {"runtime_owner": worker, "runtime_lease_until": until}
     await s.execute(update(Account).where(Account.runtime_owner == worker)
                     .values(runtime_lease_until=until)
                     .execution_options(synchronize_session=False))
-    if prefer is not None:
-        await s.execute(update(Account).where(Account.id == prefer, _claimable(providers, now))
-                        .values(**values).execution_options(synchronize_session=False))
     desired = int(await s.scalar(select(func.count()).select_from(Account).where(
         Account.runtime_desired.is_(True), Account.status == AUTHORIZED,
         Account.provider.in_(providers))) or 0)
@@ -82,6 +78,20 @@ async def renew_and_claim(s: AsyncSession, worker: str, now: datetime, lease: fl
         Account.runtime_owner != worker, Account.runtime_desired.is_(True),
         Account.provider.in_(providers), Account.runtime_lease_until > now))
     return share, expiry
+
+
+async def claim(s: AsyncSession, worker: str, account_id: str, now: datetime, lease: float,
+                providers: list[str]) -> bool:
+    """Claim (or renew) one desired-online account for ``worker`` when nobody else holds
+    a live lease on it: what a ``runtime/start`` needs, one row however many accounts the
+    process runs (the others' leases are the renewal loop's). The account may put the
+    process above its share; the next renewal hands the excess over."""
+    result = await s.execute(
+        update(Account).where(Account.id == account_id, or_(_claimable(providers, now), and_(
+            Account.runtime_owner == worker, Account.runtime_desired.is_(True))))
+        .values(runtime_owner=worker, runtime_lease_until=now + timedelta(seconds=lease))
+        .execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def next_look(expiry: datetime | None, renew_every: float) -> float:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.service import emit
+from unifyport.db.group import GroupCommit
 from unifyport.db.repositories import SecretRepository
 from unifyport.gateway import SESSION, Gateway
 from unifyport.messages import Message, linked
@@ -21,6 +22,7 @@ class Supervising(Protocol):
     """What a context needs of the supervisor (``RuntimeSupervisor``) that made it."""
 
     gw: Gateway
+    writes: GroupCommit
     clients: dict[str, object]
     attempts: dict[str, int]
 
@@ -71,19 +73,23 @@ class AccountContext:
             await uncancelled(self._emit_many(events))
 
     async def _emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        async with self._sup.gw.db.write() as s:
+        async def write(s: AsyncSession) -> None:
             if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
                 for type, data in events:
                     if isinstance(data.get("message"), dict):  # attachments' download routes
                         data = {**data, "message": linked(self.account_id, dict(data["message"]))}
                     emit(s, type, self.account_id, data)
 
+        await self._sup.writes.run(write, self.account_id)  # with other clients' writes: one commit
+
     async def save_session(self, session: bytes) -> None:
         await uncancelled(self._save_session(session))
         self.session = session
 
     async def _save_session(self, session: bytes) -> None:
-        async with self._sup.gw.db.write() as s:
+        async def write(s: AsyncSession) -> None:
             if await self._sup.may_write(s, self.account_id, self._task, winding_down=True):
                 await SecretRepository(s, self._sup.gw.box).put(self.account_id, SESSION,
                                                                 session)
+
+        await self._sup.writes.run(write, self.account_id)

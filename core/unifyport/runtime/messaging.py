@@ -25,7 +25,7 @@ from unifyport.errors import ApiError
 from unifyport.gateway import Gateway
 from unifyport.messages import linked
 from unifyport.providers import Provider, SendContext
-from unifyport.runtime.operations import on_owner, supervisor
+from unifyport.runtime.operations import not_running, on_owner, supervisor
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 T = TypeVar("T")
@@ -43,8 +43,9 @@ async def run_here(gw: Gateway, account: Account, operation: str,
         with anyio.fail_after(seconds):
             return await sup.call(account, operation, fn)
     except StepError as err:
-        extra = {"status": account.runtime_status} if err.code == "runtime_not_running" else {}
-        raise err.api_error(**extra) from None
+        if err.code == "runtime_not_running":  # its client is still connecting: retry (503)
+            raise not_running(account) from None
+        raise err.api_error() from None
     except TimeoutError:
         raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
     except Exception:

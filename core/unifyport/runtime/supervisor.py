@@ -19,6 +19,7 @@ from unifyport.accounts.service import emit, get_account, load_fields
 from unifyport.auth.declare import AUTHORIZED, LOGGED_OUT
 from unifyport.auth.results import StepError
 from unifyport.auth.states import transition
+from unifyport.db.group import GroupCommit
 from unifyport.db.models import Account
 from unifyport.db.repositories import AccountRepository, SecretRepository, StaleAccount
 from unifyport.db.types import utcnow
@@ -27,7 +28,7 @@ from unifyport.gateway import SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.messages import Message, OutgoingMessage
 from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRevoked
-from unifyport.runtime import balance
+from unifyport.runtime import balance, fences
 from unifyport.runtime.context import AccountContext
 from unifyport.runtime.forward import Forwarder
 from unifyport.runtime.tasks import StartPacer, backoff_delay, uncancelled
@@ -76,6 +77,9 @@ class RuntimeSupervisor:
         self._expiry: datetime | None = None  # the first lease of another process to run out
         self.calls = Forwarder(gw, self.owner)
         """Runtime calls between processes (``runtime/forward.py``)."""
+        self.writes = GroupCommit(gw.db, prepare=fences.lock)
+        """The clients' writes (statuses, events, sessions), many per transaction, keyed by
+        account: one statement reads what ``may_write`` checks for the whole batch."""
 
     async def open(self) -> None:
         """Mark accounts nobody runs as stopped, claim this process's share of the accounts
@@ -114,17 +118,16 @@ class RuntimeSupervisor:
         async with self._lock:
             await self._maintain()
 
-    async def _maintain(self, prefer: str | None = None) -> None:
+    async def _maintain(self) -> None:
         async with self.gw.db.write() as s:
             share, self._expiry = await balance.renew_and_claim(
-                s, self.owner, utcnow(), self.lease_seconds, list(self.gw.registry.providers),
-                prefer)
+                s, self.owner, utcnow(), self.lease_seconds, list(self.gw.registry.providers))
             held = (await s.scalars(select(Account).where(
                 Account.runtime_owner == self.owner).order_by(Account.id))).all()
         for task in self.stopping.values():  # a client that swallowed its cancellation
             task.cancel()
         owned = [a for a in held if a.runtime_desired]
-        for account in owned[share:] if prefer is None else ():
+        for account in owned[share:]:
             await self._hand_over(account.id)
         owned = owned[:share]
         owned_ids = {a.id for a in owned}
@@ -153,19 +156,30 @@ class RuntimeSupervisor:
     async def start(self, account_id: str) -> Account:
         """Bring the account online. Only ``_lock`` is taken (not the account's request
         lock, which would let an earlier start overtake a later stop); the status check and
-        the change are one conditional UPDATE instead."""
+        the change are one conditional UPDATE instead. One transaction touching this
+        account alone: N starts cost N, however many clients the process runs (the other
+        leases are the renewal loop's)."""
         async with self._lock:
             async with self.gw.db.write() as s:
                 result = await s.execute(
                     update(Account).where(Account.id == account_id,
                                           Account.status == AUTHORIZED)
                     .values(runtime_desired=True).execution_options(synchronize_session=False))
-            if not cast(CursorResult[Any], result).rowcount:
+                authorized = bool(cast(CursorResult[Any], result).rowcount)
+                held = authorized and await balance.claim(
+                    s, self.owner, account_id, utcnow(), self.lease_seconds,
+                    list(self.gw.registry.providers))
+                account = await s.get(Account, account_id) if held else None
+                new = account is not None and account_id not in self.tasks
+                if account is not None and new:
+                    self._write_status(s, account, RuntimeStatus.STARTING, None)
+            if not authorized:
                 account = await get_account(self.gw, account_id)  # 404 when missing
                 raise ApiError(409, "invalid_state",
                                "only an authorized account can be brought online",
                                status=account.status)
-            await self._maintain(prefer=account_id)
+            if account is not None and new and account_id not in self.stopping:
+                self._spawn(account_id, account.provider)  # else: once the old one ended
         return await get_account(self.gw, account_id)
 
     async def stop(self, account_id: str, *, persist: bool = True) -> None:
@@ -209,7 +223,9 @@ class RuntimeSupervisor:
             account = await s.get(Account, account_id, with_for_update=True)
             if account is not None and account.runtime_owner == self.owner:
                 account.runtime_owner = account.runtime_lease_until = None
-                self._write_status(s, account, RuntimeStatus.STARTING, None)
+                # stopped elsewhere meanwhile (that process left the release to this one)
+                self._write_status(s, account, RuntimeStatus.STARTING if
+                                   account.runtime_desired else RuntimeStatus.STOPPED, None)
 
     def is_running(self, account_id: str) -> bool:
         """Whether this process runs the account's client."""
@@ -291,8 +307,7 @@ class RuntimeSupervisor:
         account? Yes while it is the account's current client here and this process holds
         the lease of a desired-online account; with ``winding_down`` also while it is being
         stopped here and no other process owns the account. A refusal wakes the lease loop."""
-        row = (await s.execute(select(Account.runtime_owner, Account.runtime_desired)
-                               .where(Account.id == account_id).with_for_update())).first()
+        row = await fences.row(s, account_id)
         current = task is not None and self.tasks.get(account_id) is task
         allowed = row is not None and (
             (current and row.runtime_owner == self.owner and row.runtime_desired)
@@ -352,13 +367,16 @@ class RuntimeSupervisor:
     async def set_status(self, account_id: str, status: RuntimeStatus, error: str | None,
                          *, fence: asyncio.Task[Any] | None = None) -> None:
         """Store the runtime status; emit ``account.runtime.state_changed`` when it changes.
-        With ``fence`` (a client's task) only while that client may write (``may_write``)."""
-        async with self.gw.db.write() as s:
+        With ``fence`` (a client's task) only while that client may write (``may_write``).
+        Statuses of many clients share transactions (``writes``)."""
+        async def write(s: AsyncSession) -> None:
             if fence is not None and not await self.may_write(s, account_id, fence):
                 return
             account = await s.get(Account, account_id, with_for_update=True)
             if account is not None:
                 self._write_status(s, account, status, error)
+
+        await self.writes.run(write, account_id)
 
     async def _set_statuses(self, account_ids: list[str], status: RuntimeStatus) -> None:
         """``set_status`` of many accounts in one transaction (unfenced)."""

@@ -33,7 +33,7 @@ from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, un
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
 from .messaging import MessagingCalls, next_or_none, random_id
-from .pyrogram_setup import connection_class, trust
+from .pyrogram_setup import connection_class, keep_alive, trust
 from .pyrogram_storage import MemoryStorage
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ class PyrogramClient(MessagingCalls, TelegramClient):
     async def connect(self) -> None:
         await self._call(self._client.connect())
         session = self._client.session
+        keep_alive(session, self.cfg.ping_interval)
         for _ in range(int(self.cfg.timeout * 20)):
             if session.is_started.is_set():
                 break
