@@ -110,6 +110,9 @@ class HeldConnections:
                 return raw
             except Exception as exc:  # dead: the next one, or a new one from the pool
                 await greenlet_spawn(raw.invalidate, exc)
+            except BaseException:  # cancelled half-way: its state is unknown
+                await greenlet_spawn(raw.invalidate)
+                raise
         return await self._engine.raw_connection()
 
     async def close(self) -> None:
