@@ -38,7 +38,6 @@ class LoopWatchdog:
         self._tick = time.monotonic()
         self._tick_culprit = ""
         """Where the loop's thread was during the current tick's stall, if sampled."""
-        self._culprit_age = 0.0
         self._gc_started = 0.0
         self._gc_total = 0.0
         self._thread = 0
@@ -74,8 +73,6 @@ class LoopWatchdog:
                 frame = sys._current_frames().get(loop_thread)
                 if frame is not None:
                     self._tick_culprit = "".join(traceback.format_stack(frame, limit=12))
-                    if late > self._culprit_age:
-                        self.culprit, self._culprit_age = self._tick_culprit, late
 
     async def _tick_loop(self) -> None:
         while True:
@@ -85,7 +82,9 @@ class LoopWatchdog:
             stall = time.monotonic() - wall - self.interval
             busy = min(stall, time.thread_time() - cpu - (self._gc_total - collected))
             self.longest = max(self.longest, stall)
-            self.longest_busy = max(self.longest_busy, busy)
+            if busy > self.longest_busy:
+                self.longest_busy = busy
+                self.culprit = self._tick_culprit or self.culprit
             if busy > self.threshold:
                 self.stalls.append(busy)
                 log.warning("event loop blocked for %.0f ms; it was at:\n%s", busy * 1000,
