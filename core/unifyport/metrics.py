@@ -88,8 +88,8 @@ class GatewayMetrics:
             ["sink", "target"], buckets=_LATENCY, registry=self.registry)
         self.gateway = gw
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        """The series of each (method, route, status) seen (``labels()`` checks and locks
-        on every call: a tenth of an authentication-only request's CPU)."""
+        """The series of each (method, route, status) seen (``labels()`` validates and
+        locks on every call: 3.4 µs a request instead of 1.3)."""
         _BY_POOL[gw.db.engine.sync_engine.pool] = self
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
