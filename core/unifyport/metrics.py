@@ -87,11 +87,20 @@ class GatewayMetrics:
             "unifyport_delivery_attempt_duration_seconds", "Duration of one delivery attempt",
             ["sink", "target"], buckets=_LATENCY, registry=self.registry)
         self.gateway = gw
+        self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        """The series of each (method, route, status) seen (``labels()`` validates and
+        locks on every call: 3.4 µs a request instead of 1.3)."""
         _BY_POOL[gw.db.engine.sync_engine.pool] = self
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_latency.labels(method, route).observe(seconds)
+        try:
+            count, latency = self._http[method, route, status]
+        except KeyError:
+            count, latency = self._http[method, route, status] = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_latency.labels(method, route))
+        count.inc()
+        latency.observe(seconds)
 
     async def render(self) -> bytes:
         """The exposition text: this process's metrics and the database gauges, labelled."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tests.support.gateway import CORE_ONLY, make_settings, running
 from unifyport.db import database
@@ -74,4 +74,48 @@ async def test_an_api_request_on_a_dropped_connection_answers_503_and_the_retry_
             assert body["error"]["retry_after"] == 1
             assert (await api.get("/v1/accounts"))[0] == 200
     finally:
+        await killer.dispose()
+
+
+_BACKEND = select(func.pg_backend_pid())
+
+
+async def _held_pid(db: Database) -> int:
+    """The server process of a connection the hot reads hold (``Database.rows``)."""
+    return int((await db.rows(_BACKEND, {}))[0][0])
+
+
+async def test_a_held_read_connection_the_server_dropped_is_replaced_after_idling(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot reads keep their connections between reads; one idle past IDLE_PING is pinged
+    first, so a connection the server dropped meanwhile costs no failed read."""
+    db, killer = Database(postgres_url), Database(postgres_url)
+    try:
+        dead = await _held_pid(db)
+        assert await _held_pid(db) == dead  # held: the same connection read after read
+        await killer.run(lambda c: c.execute(text("SELECT pg_terminate_backend(:p)"),
+                                             {"p": dead}))
+        monkeypatch.setattr(database, "IDLE_PING", 0.0)
+        assert await _held_pid(db) != dead
+    finally:
+        await db.dispose()
+        await killer.dispose()
+
+
+async def test_a_held_read_connection_lost_within_idle_ping_fails_one_read(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "IDLE_PING", 3600.0)
+    db, killer = Database(postgres_url), Database(postgres_url)
+    try:
+        dead = await _held_pid(db)
+        await killer.run(lambda c: c.execute(text("SELECT pg_terminate_backend(:p)"),
+                                             {"p": dead}))
+        with pytest.raises(OperationalError) as lost:
+            await _held_pid(db)
+        assert lost.value.connection_invalidated
+        assert await _held_pid(db) != dead
+    finally:
+        await db.dispose()
         await killer.dispose()

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Row
+from sqlalchemy import Row, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -143,9 +143,15 @@ async def get_account(gw: Gateway, account_id: str) -> Account:
     return _detached(row)
 
 
+_NEW_ACCOUNT = inspect(Account).class_manager.new_instance
+
+
 def _detached(row: Row[Any] | Mapping[str, Any]) -> Account:
-    """A model instance from a row, detached (as a closed session leaves what it loaded)."""
-    account = Account(**(row._asdict() if isinstance(row, Row) else row))
+    """A model instance from a row, detached, as a closed session leaves what it loaded:
+    the values put in place as loaded ones (a fourth of the constructor's time, which
+    records each column as a change: ~18 us an account; a QR poll builds two)."""
+    account: Account = _NEW_ACCOUNT()
+    account.__dict__.update(row._asdict() if isinstance(row, Row) else row)
     make_transient_to_detached(account)
     return account
 

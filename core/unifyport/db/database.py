@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from unifyport.db.direct import Compiled, asyncpg_fetch, compile_read
+from unifyport.db.direct import Compiled, HeldConnections, compile_read
 from unifyport.private_files import ensure_private
 
 T = TypeVar("T")
@@ -32,6 +32,8 @@ SQLITE_BUSY_SECONDS = 30.0
 """How long a SQLite statement waits for a lock another process (or connection) holds; past
 it the request answers 503 ``not_ready`` with ``Retry-After``."""
 """Lasting connections of a PostgreSQL pool (10 more may be opened for bursts, then closed)."""
+HELD_CONNECTIONS = POOL_SIZE // 2
+"""Of those, how many the hot reads (``rows``) may keep checked out between reads."""
 
 
 class Database:
@@ -64,6 +66,7 @@ class Database:
         self._single = self.engine.execution_options(
             **({"sqlite_begin": ""} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}))
         self._query_slots = asyncio.Semaphore(POOL_SIZE)
+        self._held = HeldConnections(self.engine, HELD_CONNECTIONS)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
         self._writer = writer
@@ -182,8 +185,7 @@ class Database:
         args = compiled.params(params)
         if self._sync is not None:
             return compiled.rows(await self._sqlite_rows(compiled.sql, args))
-        async with self._query_slots:
-            return compiled.rows(await asyncpg_fetch(self.engine, compiled.sql, args))
+        return compiled.rows(await self._held.fetch(compiled.sql, args, IDLE_PING))
 
     async def _sqlite_rows(self, sql: str, args: list[Any]) -> list[Any]:
         assert self._sync is not None and self._thread is not None
@@ -220,6 +222,7 @@ class Database:
         direct, self._direct = self._direct, None
         if direct is not None:
             direct.close()
+        await self._held.close()
         await self.engine.dispose()
         thread, self._thread = self._thread, None
         if thread is not None and self._sync is not None:

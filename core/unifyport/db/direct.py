@@ -5,9 +5,10 @@ of its parameters with their bind processors, and a result processor per column 
 the column types (so values come out exactly as SQLAlchemy would return them: aware UTC
 datetimes, decoded JSON, ``RawJSON`` fragments). Running it is then one driver call and a
 loop over the rows: on SQLite a plain ``sqlite3`` cursor on the event loop, on PostgreSQL
-``asyncpg``'s ``fetch`` on a connection borrowed from the engine's pool (asyncpg keeps the
-prepared statement). About a fifth of SQLAlchemy's CPU per statement on SQLite and under a
-third on PostgreSQL (figures in docs/architecture.md, "API hot path").
+``asyncpg``'s ``fetch`` on one of a few connections of the engine's pool kept checked out
+for these reads (:class:`HeldConnections`; asyncpg keeps the prepared statement). About a
+fifth of SQLAlchemy's CPU per statement on SQLite and under a third on PostgreSQL (figures
+in docs/architecture.md, "API hot path").
 
 Statements with an expanding ``IN`` parameter (``column.in_(bindparam(..., expanding=True))``)
 are rendered per call by SQLAlchemy; :func:`compile_read` returns ``None`` for them and
@@ -16,6 +17,8 @@ are rendered per call by SQLAlchemy; :func:`compile_read` returns ``None`` for t
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -73,18 +76,62 @@ def compile_read(statement: Select[Any], dialect: Dialect) -> Compiled | None:
     return Compiled(compiled, dialect)
 
 
-async def asyncpg_fetch(engine: AsyncEngine, sql: str, args: Sequence[Any]) -> list[Any]:
-    """``sql`` run by asyncpg on a connection of ``engine``'s pool (checked out as any other:
-    the pool's events, such as the ping of an idle connection, apply). A lost connection (any
-    error but one the server reported about the statement, or a bad argument) is dropped
-    from the pool and reported as SQLAlchemy reports one (``OperationalError`` with
-    ``connection_invalidated``); the connection is dropped too when the call is cancelled
-    half-way (its state is unknown)."""
+class HeldConnections:
+    """Connections of an engine's pool kept checked out between hot reads (up to ``size``,
+    each read on one of its own): a read skips the pool's checkout and return (two hand-offs
+    to SQLAlchemy's greenlet and the pool's bookkeeping: a third of a read's CPU). A held
+    connection idle for ``idle_ping`` seconds or more is pinged before use, as the pool pings
+    its own. A lost connection is dropped from the pool and the read fails (:func:`_fetch`)."""
+
+    def __init__(self, engine: AsyncEngine, size: int) -> None:
+        self._engine = engine
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[tuple[Any, float]] = []
+        """(pool connection, when its last read ended), the most recent last."""
+        self._closed = False
+
+    async def fetch(self, sql: str, args: Sequence[Any], idle_ping: float) -> list[Any]:
+        async with self._slots:
+            raw = await self._take(idle_ping)
+            found = await _fetch(raw, sql, args)
+            if self._closed:
+                await greenlet_spawn(raw.close)
+            else:
+                self._idle.append((raw, time.monotonic()))
+            return found
+
+    async def _take(self, idle_ping: float) -> Any:
+        while self._idle:
+            raw, since = self._idle.pop()
+            if time.monotonic() - since < idle_ping:
+                return raw
+            try:
+                await raw.driver_connection.fetchrow(";")
+                return raw
+            except Exception as exc:  # dead: the next one, or a new one from the pool
+                await greenlet_spawn(raw.invalidate, exc)
+            except BaseException:  # cancelled half-way: its state is unknown
+                await greenlet_spawn(raw.invalidate)
+                raise
+        return await self._engine.raw_connection()
+
+    async def close(self) -> None:
+        """Return the held connections to the pool (reads still running return theirs)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for raw, _since in idle:
+            await greenlet_spawn(raw.close)
+
+
+async def _fetch(raw: Any, sql: str, args: Sequence[Any]) -> list[Any]:
+    """``sql`` run by asyncpg on the pool connection ``raw``. On an error ``raw`` is done
+    with: a lost connection (any error but one the server reported about the statement, or a
+    bad argument) is dropped from the pool and reported as SQLAlchemy reports one
+    (``OperationalError`` with ``connection_invalidated``), and dropped too when the call is
+    cancelled half-way (its state is unknown); otherwise it is returned to the pool."""
     import asyncpg  # type: ignore[import-untyped]
 
     lost = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
-
-    raw = await engine.raw_connection()
     driver: Any = raw.driver_connection
     try:
         found: list[Any] = await driver.fetch(sql, *args)
@@ -100,5 +147,4 @@ async def asyncpg_fetch(engine: AsyncEngine, sql: str, args: Sequence[Any]) -> l
     except BaseException:
         await greenlet_spawn(raw.invalidate)
         raise
-    await greenlet_spawn(raw.close)
     return found

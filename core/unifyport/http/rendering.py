@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
-from quart import Quart
+from quart import Quart, Response
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -44,10 +44,11 @@ class FastJSONProvider(DefaultJSONProvider):
 
 
 def _plain(rv: Any) -> bool:
-    """A dict or list body, alone or with a status code: nothing for pydantic to convert."""
+    """A response already made (an error's), or a dict or list body, alone or with a status
+    code: nothing for pydantic to convert."""
     if isinstance(rv, tuple):
         return len(rv) == 2 and isinstance(rv[1], int) and isinstance(rv[0], (dict, list))
-    return isinstance(rv, (dict, list))
+    return isinstance(rv, (dict, list, Response))
 
 
 def install_rendering(app: Quart) -> None:
@@ -59,8 +60,8 @@ def install_rendering(app: Quart) -> None:
     QuartSchema wraps ``app.make_response`` to turn models returned by views into dicts; it
     does so by building a pydantic ``TypeAdapter`` for every response and walking the whole
     body, dicts and lists included (a third of the CPU time of a 50-account page). Plain
-    dicts and lists skip that wrapper; anything else (a model, a model as headers) still
-    goes through it."""
+    dicts and lists, and responses already made, skip that wrapper; anything else (a model,
+    a model as headers) still goes through it."""
     provider = FastJSONProvider(app)
     provider.default = getattr(app.json, "default", provider.default)
     app.json = provider
