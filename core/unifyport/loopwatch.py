@@ -13,23 +13,8 @@ import time
 import traceback
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from types import FrameType
 
 log = logging.getLogger(__name__)
-
-
-def stack_text(frame: FrameType) -> str:
-    """``frame``'s stack (12 frames) as text, like ``traceback.format_stack`` but without its
-    caret lines: Python 3.11 parses source with ``ast`` for them, and ``ast`` work in this
-    thread while the loop's thread compiles (werkzeug compiles each route's URL builder)
-    can fail there with "SystemError: AST constructor recursion depth mismatch" (CPython
-    gh-106905; seen in the suite)."""
-    out = []
-    for fs in traceback.extract_stack(frame, limit=12):
-        out.append(f'  File "{fs.filename}", line {fs.lineno}, in {fs.name}\n')
-        if fs.line:
-            out.append(f"    {fs.line.strip()}\n")
-    return "".join(out)
 
 
 class LoopWatchdog:
@@ -87,7 +72,7 @@ class LoopWatchdog:
             if late > self.threshold / 2 and not self._tick_culprit:
                 frame = sys._current_frames().get(loop_thread)
                 if frame is not None:
-                    self._tick_culprit = stack_text(frame)
+                    self._tick_culprit = "".join(traceback.format_stack(frame, limit=12))
 
     async def _tick_loop(self) -> None:
         while True:

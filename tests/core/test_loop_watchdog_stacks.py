@@ -37,21 +37,3 @@ async def test_each_stall_is_logged_with_its_own_stack(caplog: pytest.LogCapture
     # (the suite's own watchdog logs stalls too)
     assert [m for m in stalls if "_spin_second" in m and "_spin_first" not in m], stalls
     assert "_spin_first" in watchdog.culprit  # the longest stall's
-
-
-def test_the_sampled_stack_is_formatted_without_ast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sampling thread formats stacks without ``ast`` (Python 3.11's traceback
-    formatting parses source for its carets; ``ast`` in that thread while the loop's thread
-    compiles raised "AST constructor recursion depth mismatch" in the suite)."""
-    import ast
-    import sys
-
-    from unifyport.loopwatch import stack_text
-
-    def no_ast(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("ast used while formatting a sampled stack")
-
-    monkeypatch.setattr(ast, "parse", no_ast)
-    text = stack_text(sys._getframe())
-    assert "test_the_sampled_stack_is_formatted_without_ast" in text
-    assert "^" not in text
