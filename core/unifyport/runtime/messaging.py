@@ -15,17 +15,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
-import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from unifyport.accounts.service import emit
-from unifyport.auth.results import StepError
 from unifyport.db.models import Account
 from unifyport.errors import ApiError
 from unifyport.gateway import Gateway
 from unifyport.messages import linked
 from unifyport.providers import Provider, SendContext
-from unifyport.runtime.operations import not_running, on_owner, supervisor
+from unifyport.runtime.operations import client_errors, on_owner, supervisor
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 T = TypeVar("T")
@@ -38,21 +36,10 @@ async def run_here(gw: Gateway, account: Account, operation: str,
                    seconds: float = CALL_TIMEOUT) -> T:
     """Run a provider operation with the client running in this process; domain errors
     become API errors."""
-    sup = supervisor(gw)
-    try:
-        with anyio.fail_after(seconds):
-            return await sup.call(account, operation, fn)
-    except StepError as err:
-        if err.code == "runtime_not_running":  # its client is still connecting: retry (503)
-            raise not_running(account) from None
-        raise err.api_error() from None
-    except TimeoutError:
-        raise ApiError(503, "provider_unavailable", "the provider did not answer in time") from None
-    except Exception:
-        if sup.is_running(account.id):
-            raise
-        raise ApiError(409, "runtime_not_running", f"the account's client stopped during "
-                       f"{operation}", status="stopped") from None
+    stopped = ApiError(409, "runtime_not_running",
+                       f"the account's client stopped during {operation}", status="stopped")
+    async with client_errors(gw, account, seconds, stopped):
+        return await supervisor(gw).call(account, operation, fn)
 
 
 async def call(gw: Gateway, account: Account, operation: str,

@@ -8,7 +8,8 @@ way and calls :func:`on_owner`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio
@@ -69,13 +70,17 @@ async def on_owner(gw: Gateway, account: Account, operation: str, args: Mapping[
     raise not_running(account)
 
 
-async def send_here(gw: Gateway, account: Account, args: Mapping[str, Any]) -> dict[str, Any]:
-    """Send through the client running here; store ``message.sent``; the sent message."""
+@contextlib.asynccontextmanager
+async def client_errors(gw: Gateway, account: Account, seconds: float,
+                        gone: ApiError | None = None) -> AsyncIterator[None]:
+    """A call on the client running here, bounded by ``seconds``, its failures as API
+    errors: a domain error as itself (a client still connecting: 503, retry), no answer in
+    time 503 ``provider_unavailable``, and an error of a client that stopped meanwhile
+    ``gone`` (default: why the account cannot be used now, from its stored row)."""
     sup = supervisor(gw)
-    outgoing = OutgoingMessage.model_validate(args)
     try:
-        with anyio.fail_after(SEND_TIMEOUT):
-            message = (await sup.send(account, outgoing)).as_json()
+        with anyio.fail_after(seconds):
+            yield
     except StepError as err:
         if err.code == "runtime_not_running":
             raise not_running(account) from None
@@ -85,7 +90,14 @@ async def send_here(gw: Gateway, account: Account, args: Mapping[str, Any]) -> d
     except Exception:
         if sup.is_running(account.id):
             raise
-        raise not_running(await get_account(gw, account.id)) from None
+        raise (gone or not_running(await get_account(gw, account.id))) from None
+
+
+async def send_here(gw: Gateway, account: Account, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Send through the client running here; store ``message.sent``; the sent message."""
+    outgoing = OutgoingMessage.model_validate(args)
+    async with client_errors(gw, account, SEND_TIMEOUT):
+        message = (await supervisor(gw).send(account, outgoing)).as_json()
     async with gw.db.write() as s:
         emit(s, "message.sent", account.id, {"provider": account.provider, "message": message})
     return message
