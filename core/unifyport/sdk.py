@@ -47,7 +47,9 @@ from unifyport.events.sinks import (
     SinkControl,
     Target,
     TargetState,
+    iso,
     parse_retry_after,
+    target_state_json,
     valid_pattern,
 )
 from unifyport.messages import (
@@ -93,6 +95,6 @@ __all__ = [
     "OutgoingAttachment", "OutgoingMessage", "Page", "Provider", "Reaction", "RetryPolicy",
     "Route", "RouteRequest", "RuntimeContext", "RuntimeStatus", "Secret", "SendContext",
     "Sender", "SessionRevoked", "Settings", "SinkContext", "SinkControl", "Step",
-    "StepContext", "StepError", "StepResult", "Target", "TargetState", "hookimpl", "not_found",
-    "parse_retry_after", "valid_pattern",
+    "StepContext", "StepError", "StepResult", "Target", "TargetState", "hookimpl", "iso",
+    "not_found", "parse_retry_after", "target_state_json", "valid_pattern",
 ]

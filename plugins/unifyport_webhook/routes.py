@@ -6,16 +6,20 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from unifyport.sdk import ApiError, Route, RouteRequest, SinkControl, TargetState, not_found
+from unifyport.sdk import (
+    ApiError,
+    Route,
+    RouteRequest,
+    SinkControl,
+    TargetState,
+    iso,
+    not_found,
+    target_state_json,
+)
 from unifyport_webhook.config import Endpoint
 from unifyport_webhook.sink import WebhookSink
 
 Handler = Callable[[RouteRequest], Awaitable[tuple[int, Any]]]
-
-
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 with a ``Z`` suffix, as every time in the API."""
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def routes(sink: WebhookSink) -> list[Route]:
@@ -48,13 +52,7 @@ def _json(endpoint: Endpoint, state: TargetState | None) -> dict[str, Any]:
         "name": endpoint.name,
         "url": endpoint.url,
         "events": list(endpoint.events),
-        "enabled": state.enabled if state else True,
-        "disabled_reason": state.disabled_reason if state else None,
-        "disabled_at": iso(state.disabled_at) if state else None,
-        "failing_since": iso(state.failing_since) if state else None,
-        "pending": state.pending if state else 0,
-        "failed": state.failed if state else 0,
-        "succeeded": state.succeeded if state else 0,
+        **target_state_json(state),
         "timeout": endpoint.timeout,
         "max_concurrency": endpoint.max_concurrency,
     }

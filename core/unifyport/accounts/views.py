@@ -5,7 +5,6 @@ fields (a field added to the model without a way to render it fails at import)."
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
@@ -14,13 +13,7 @@ from sqlalchemy import Row
 
 from unifyport.db.models import Account
 from unifyport.db.reads import AccountView
-
-
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 with a ``Z`` suffix."""
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
+from unifyport.events.sinks import iso
 
 
 class Runtime(BaseModel):

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select
 
 from unifyport.accounts import declared
-from unifyport.accounts.views import iso
 from unifyport.apikeys import ADMIN, SCOPES, create_key, grant_problem, revoke_key
 from unifyport.config import load_settings, to_json
 from unifyport.crypto.box import SecretBox
@@ -22,6 +21,7 @@ from unifyport.db.database import Database
 from unifyport.db.migrate import upgrade
 from unifyport.db.models import Account
 from unifyport.db.repositories import ApiKeyRepository
+from unifyport.events.sinks import iso
 from unifyport.plugins.registry import build_registry
 from unifyport.retention import prune
 from unifyport.settings import Settings

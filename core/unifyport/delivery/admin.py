@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from unifyport.accounts.views import iso
 from unifyport.db.models import Event
 from unifyport.db.types import utcnow
 from unifyport.delivery.models import (
@@ -21,7 +20,7 @@ from unifyport.delivery.models import (
     DeliveryTarget,
 )
 from unifyport.delivery.patterns import TARGETED_TYPES, matches
-from unifyport.events.sinks import TargetState
+from unifyport.events.sinks import TargetState, iso
 
 DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)
 """``next_attempt_at`` of a redelivery: earlier than any clock (shown as its queue time)."""

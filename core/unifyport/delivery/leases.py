@@ -38,7 +38,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from unifyport.accounts.views import iso
 from unifyport.db.types import UTCDateTime, utcnow
 from unifyport.delivery.models import (
     ATTEMPTS,
@@ -50,7 +49,7 @@ from unifyport.delivery.models import (
     TARGETS,
 )
 from unifyport.delivery.types import Outcome
-from unifyport.events.sinks import Claim
+from unifyport.events.sinks import Claim, iso
 
 _STATUS = {"succeeded": SUCCEEDED, "retry": PENDING, "failed": FAILED}
 _d, _e, _t = DELIVERIES.c, EVENTS.c, TARGETS.c

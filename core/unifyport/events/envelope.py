@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from unifyport.accounts.views import iso
 from unifyport.db.models import Event
 from unifyport.db.reads import EventView
+from unifyport.events.sinks import iso
 
 
 def envelope(ev: Event | EventView) -> dict[str, Any]:

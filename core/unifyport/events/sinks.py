@@ -143,6 +143,25 @@ class TargetState:
     succeeded: int
 
 
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 with a ``Z`` suffix, as every time in the API."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def target_state_json(state: TargetState | None) -> dict[str, Any]:
+    """A target's state and delivery counts as the API shows them (``None``, a target with
+    nothing stored yet: enabled, nothing counted)."""
+    return {
+        "enabled": state.enabled if state else True,
+        "disabled_reason": state.disabled_reason if state else None,
+        "disabled_at": iso(state.disabled_at) if state else None,
+        "failing_since": iso(state.failing_since) if state else None,
+        "pending": state.pending if state else 0,
+        "failed": state.failed if state else 0,
+        "succeeded": state.succeeded if state else 0,
+    }
+
+
 class SinkControl(Protocol):
     """Operator actions on a running sink's targets (for its management routes)."""
 

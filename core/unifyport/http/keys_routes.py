@@ -7,11 +7,11 @@ from typing import Any
 from quart import Blueprint
 from quart_schema import document_request, document_response, tag
 
-from unifyport.accounts.views import iso
 from unifyport.apikeys import ADMIN, create_key, grant_problem, revoke_key
 from unifyport.db.models import ApiKey
 from unifyport.db.repositories import ApiKeyRepository
 from unifyport.errors import ApiError, not_found
+from unifyport.events.sinks import iso
 from unifyport.http.access import requires
 from unifyport.http.body import json_body
 from unifyport.http.context import gateway

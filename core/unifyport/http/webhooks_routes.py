@@ -11,11 +11,10 @@ from quart_schema import document_request, document_response, tag
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from unifyport.accounts.views import iso
 from unifyport.db.types import utcnow
 from unifyport.delivery import admin
 from unifyport.errors import ApiError, not_found
-from unifyport.events.sinks import Target, TargetState
+from unifyport.events.sinks import Target, TargetState, iso
 from unifyport.gateway import Gateway
 from unifyport.http.access import access, requires
 from unifyport.http.body import json_body

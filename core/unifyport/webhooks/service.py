@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from unifyport.accounts.views import iso
 from unifyport.db.models import Account, Event
 from unifyport.db.repositories import EventRepository
 from unifyport.db.types import utcnow
 from unifyport.delivery.admin import DUE_AT_ONCE, drop_target
 from unifyport.delivery.models import PENDING, Delivery, DeliveryTarget
 from unifyport.errors import ApiError, not_found
-from unifyport.events.sinks import Target, TargetState
+from unifyport.events.sinks import Target, TargetState, iso, target_state_json
 from unifyport.gateway import Gateway
 from unifyport.ids import new_id
 from unifyport.outbound.addresses import OutboundRefused
@@ -222,18 +221,6 @@ async def send_test(s: AsyncSession, sink: str, target: str) -> str:
     return ev.id
 
 
-def _state_json(state: TargetState | None) -> dict[str, Any]:
-    return {
-        "enabled": state.enabled if state else True,
-        "disabled_reason": state.disabled_reason if state else None,
-        "disabled_at": iso(state.disabled_at) if state else None,
-        "failing_since": iso(state.failing_since) if state else None,
-        "pending": state.pending if state else 0,
-        "failed": state.failed if state else 0,
-        "succeeded": state.succeeded if state else 0,
-    }
-
-
 def endpoint_json(gw: Gateway, row: WebhookEndpoint, state: TargetState | None,
                   secret: str | None = None) -> dict[str, Any]:
     """The API view; ``secret`` only when it was just made (creation, rotation)."""
@@ -242,7 +229,7 @@ def endpoint_json(gw: Gateway, row: WebhookEndpoint, state: TargetState | None,
         "id": row.id, "source": "api", "url": row.url, "description": row.description,
         "events": list(row.events), "account_ids": row.account_ids,
         "headers": sorted(name for name, _ in sealed.headers),
-        **_state_json(state),
+        **target_state_json(state),
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
     }
     return {**out, "secret": secret} if secret is not None else out
@@ -254,5 +241,5 @@ def config_json(target: Target, state: TargetState | None) -> dict[str, Any]:
         "id": target.name, "source": "config", "url": target.url,
         "description": None, "events": list(target.patterns),
         "account_ids": None if target.account_ids is None else list(target.account_ids),
-        "headers": [], **_state_json(state), "created_at": None, "updated_at": None,
+        "headers": [], **target_state_json(state), "created_at": None, "updated_at": None,
     }
