@@ -36,8 +36,7 @@ class LoopWatchdog:
         """The longest garbage-collector pause on the loop's thread (not counted as busy:
         its length depends on every object of the process, not on the code running)."""
         self._tick = time.monotonic()
-        self._tick_culprit = ""
-        """Where the loop's thread was during the current tick's stall, if sampled."""
+        self._culprit_age = 0.0
         self._gc_started = 0.0
         self._gc_total = 0.0
         self._thread = 0
@@ -69,26 +68,25 @@ class LoopWatchdog:
         """From another thread: note the loop thread's stack while a tick is overdue."""
         while not stop.wait(self.threshold / 2):
             late = time.monotonic() - self._tick - self.interval
-            if late > self.threshold / 2 and not self._tick_culprit:
+            if late > max(self.threshold / 2, self._culprit_age):
                 frame = sys._current_frames().get(loop_thread)
                 if frame is not None:
-                    self._tick_culprit = "".join(traceback.format_stack(frame, limit=12))
+                    self.culprit = "".join(traceback.format_stack(frame, limit=12))
+                    self._culprit_age = late
 
     async def _tick_loop(self) -> None:
         while True:
             wall, cpu, collected = time.monotonic(), time.thread_time(), self._gc_total
-            self._tick, self._tick_culprit = wall, ""
+            self._tick = wall
             await asyncio.sleep(self.interval)
             stall = time.monotonic() - wall - self.interval
             busy = min(stall, time.thread_time() - cpu - (self._gc_total - collected))
             self.longest = max(self.longest, stall)
-            if busy > self.longest_busy:
-                self.longest_busy = busy
-                self.culprit = self._tick_culprit or self.culprit
+            self.longest_busy = max(self.longest_busy, busy)
             if busy > self.threshold:
                 self.stalls.append(busy)
                 log.warning("event loop blocked for %.0f ms; it was at:\n%s", busy * 1000,
-                            self._tick_culprit or "(not sampled)")
+                            self.culprit)
 
     @asynccontextmanager
     async def watching(self) -> AsyncIterator[LoopWatchdog]:
