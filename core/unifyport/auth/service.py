@@ -45,6 +45,19 @@ class StepOutcome:
     response: Mapping[str, Any]
 
 
+class HeldElsewhere(Exception):
+    """The step must run in ``holder``, the process holding the account's login flow
+    (raised by :func:`run_step` before it does anything)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+Elsewhere = Callable[[Account], Awaitable[str | None]]
+"""Given the account as the step read it, the other process that must run the step, if any."""
+
+
 def find_step(provider: Provider, mode: AuthMode, name: str) -> Step:
     """The mode's step ``name``; 400 when another mode of the provider has it, else 404."""
     step = mode.step(name)
@@ -85,11 +98,16 @@ async def run_step(
     account_id: str,
     name: str,
     body: Mapping[str, Any],
+    *,
+    elsewhere: Elsewhere | None = None,
 ) -> StepOutcome:
-    """Perform step ``name`` on the account; raises :class:`ApiError` for every refusal."""
+    """Perform step ``name`` on the account; raises :class:`ApiError` for every refusal,
+    :class:`HeldElsewhere` when ``elsewhere`` names a process for the account it read."""
     async with gw.locks.hold(account_id):
         account, (sealed_fields, sealed_flow) = await get_account_sealed(
             gw, account_id, (FIELDS, AUTH_FLOW))  # one read (a QR poll is a hot path)
+        if elsewhere is not None and (holder := await elsewhere(account)) is not None:
+            raise HeldElsewhere(holder)
         provider, mode = resolve_mode(gw, account.provider, account.auth_mode)
         step = find_step(provider, mode, name)
         status = account.status

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from quart import current_app, g, request
+from quart import Request, current_app, g
 
 from unifyport.apikeys import ADMIN, allows
 from unifyport.db.models import ApiKey
@@ -72,13 +72,13 @@ def access() -> Access:
     return found
 
 
-def authorize(key: ApiKey) -> None:
+def authorize(key: ApiKey, req: Request) -> None:
     """Remember the request's key; 404 for a foreign account, 403 for a missing scope."""
     granted = g.unifyport_access = Access(key)
-    account_id = (request.view_args or {}).get("account_id")
+    account_id = (req.view_args or {}).get("account_id")
     if account_id is not None and not granted.sees(str(account_id)):
         raise not_found("account")
-    view = current_app.view_functions.get(request.endpoint or "")
+    view = current_app.view_functions.get(req.endpoint or "")
     scope = scope_of(view)
     if view is not None and not allows(key, scope):
         raise ApiError(403, "forbidden", f"this API key lacks the '{scope}' scope",

@@ -35,6 +35,19 @@ def api_error_response(err: ApiError) -> Response:
     return response
 
 
+def _drop_tracebacks(err: BaseException) -> None:
+    """A routing error (an unknown route: werkzeug's ``NotFound`` raised while handling its
+    ``NoMatch``) stays on the request as ``routing_exception``, and the tracebacks of the
+    two hold the frames that hold the request and the exceptions: a cycle of ~60 objects
+    per request, left to the garbage collector, whose young collections then each freed
+    ~20,000 objects at once under a stream of 404s (20-30 ms stalls). Nothing reads these
+    tracebacks after the error is answered."""
+    seen: BaseException | None = err
+    while seen is not None:
+        seen.__traceback__ = None
+        seen = seen.__context__
+
+
 def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(ApiError)
     async def _api_error(err: ApiError) -> Response:
@@ -48,6 +61,7 @@ def install_error_handlers(app: Quart) -> None:
         response = api_error_response(ApiError(status, code, str(message or err.name)))
         if status == 405 and err.get_response().headers.get("Allow"):
             response.headers["Allow"] = err.get_response().headers["Allow"]
+        _drop_tracebacks(err)
         return response
 
     @app.errorhandler(DBAPIError)

@@ -1,24 +1,36 @@
-"""Request ids and HTTP metrics for every request; ``GET /metrics``.
+"""Request ids and HTTP metrics for every request, in front of the app; ``GET /metrics``.
 
 A request's id is the client's ``X-Request-Id`` when it is a short token (letters, digits,
 ``-_.:``), else a new ``req_…``; it is on every log line written while the request is
-handled and in the response's ``X-Request-Id``."""
+handled and in the response's ``X-Request-Id``.
+
+Both are the work of :class:`Front`, ASGI middleware around the Quart app, on the raw ASGI
+messages: one call per request instead of three Quart hooks (before, after, teardown) that
+each went through the framework's hook machinery and context-local proxies, and a header
+added to the response's header list instead of through werkzeug's ``Headers`` (~30 µs of a
+~220 µs read). The app tells the front which route answered (:func:`note_route`, called by
+the authentication step, :mod:`unifyport.http.auth`), so the metrics keep their route label."""
 
 from __future__ import annotations
 
 import re
 import secrets
 import time
+from dataclasses import dataclass
+from typing import Any
 
-from quart import Blueprint, Quart, Response, current_app, g, request
+from quart import Blueprint, Quart, Request, Response, current_app
 from quart_schema import tag
 
 from unifyport.logs import begin_request, end_request, request_id
 from unifyport.metrics import CONTENT_TYPE, GatewayMetrics
 
 METRICS = "unifyport.metrics"
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+SEEN = "unifyport.seen"
+"""The ASGI scope key of the request's :class:`Seen`."""
+_CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+STEP_RULE = "<path:step>"
 
 bp = Blueprint("metrics", __name__)
 
@@ -32,41 +44,72 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(8)
 
 
-STEP_RULE = "<path:step>"
+@dataclass(slots=True)
+class Seen:
+    """What the app noted about a request for the front: the route that matched."""
+
+    rule: str = "unmatched"
+    step: str | None = None
+    status: int = 0
+
+
+def note_route(req: Request) -> None:
+    """Note the matched route of ``req`` for the metrics (a request made inside the
+    process, as the console's, has no front: nothing to note)."""
+    seen: Seen | None = req.scope.get(SEEN)  # type: ignore[assignment]
+    if seen is not None and req.url_rule is not None:
+        seen.rule = req.url_rule.rule
+        seen.step = (req.view_args or {}).get("step")
+
+
+class Front:
+    """ASGI middleware: the request id (log lines, ``X-Request-Id``) and the HTTP metrics of
+    every HTTP request. Registered first (around everything), so even a request refused by
+    authentication is counted. ``steps`` are the declared auth step names: an auth request is
+    counted under its step's route (any other name under the template, so clients cannot
+    grow the label set)."""
+
+    def __init__(self, inner: Any, metrics: GatewayMetrics, steps: frozenset[str]) -> None:
+        self.inner, self.metrics, self.steps = inner, metrics, steps
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k.lower() == b"x-request-id"), b"")
+        rid = given.decode() if _CLIENT_ID.fullmatch(given) else new_request_id()
+        header = (b"x-request-id", rid.encode())
+        seen = Seen()
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        started = time.perf_counter()
+
+        async def respond(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                seen.status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            elif not message.get("more_body", False):  # counted before the client has it all
+                self._observe(method, seen, time.perf_counter() - started)
+            await send(message)
+
+        begin_request(rid)
+        try:
+            await self.inner({**scope, SEEN: seen}, receive, respond)
+        finally:
+            end_request()
+
+    def _observe(self, method: str, seen: Seen, seconds: float) -> None:
+        rule = seen.rule
+        if seen.step in self.steps and STEP_RULE in rule:
+            rule = rule.replace(STEP_RULE, str(seen.step))
+        self.metrics.observe_request(method, rule, seen.status, seconds)
 
 
 def install_observation(app: Quart, metrics: GatewayMetrics,
                         steps: frozenset[str] = frozenset()) -> None:
-    """Register first, so that even a request refused by authentication is counted.
-    ``steps`` are the declared auth step names: an auth request is counted under its step's
-    route (any other name under the template, so clients cannot grow the label set)."""
+    """Put :class:`Front` around the app (around everything: a request refused by
+    authentication is counted too)."""
     app.extensions[METRICS] = metrics
-
-    @app.before_request
-    async def _start() -> None:
-        given = request.headers.get("X-Request-Id", "")
-        begin_request(given if _CLIENT_ID.fullmatch(given) else new_request_id())
-        g.unifyport_started = time.perf_counter()
-
-    @app.after_request
-    async def _finish(response: Response) -> Response:
-        started = g.get("unifyport_started")
-        if started is not None:
-            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            step = (request.view_args or {}).get("step")
-            if STEP_RULE in rule and step in steps:
-                rule = rule.replace(STEP_RULE, step)
-            method = request.method if request.method in _METHODS else "other"
-            metrics.observe_request(method, rule, response.status_code,
-                                    time.perf_counter() - started)
-        rid = request_id()
-        if rid:
-            response.headers["X-Request-Id"] = rid
-        return response
-
-    @app.teardown_request
-    async def _end(_exc: BaseException | None) -> None:
-        end_request()
+    app.asgi_app = Front(app.asgi_app, metrics, steps)  # type: ignore[method-assign]
 
 
 @bp.get("/metrics")

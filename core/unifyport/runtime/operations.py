@@ -18,7 +18,7 @@ from sqlalchemy import update
 from unifyport.accounts.service import emit, get_account, resolve_mode
 from unifyport.accounts.views import account_json
 from unifyport.auth.results import StepError
-from unifyport.auth.service import STEP_TIMEOUT, run_step
+from unifyport.auth.service import STEP_TIMEOUT, Elsewhere, HeldElsewhere, run_step
 from unifyport.db.models import Account
 from unifyport.db.types import utcnow
 from unifyport.errors import ApiError
@@ -105,24 +105,37 @@ async def send_here(gw: Gateway, account: Account, args: Mapping[str, Any]) -> d
 
 async def auth_step(gw: Gateway, account_id: str, step: str, body: Any) -> Mapping[str, Any]:
     """Run an auth step in the process holding the flow (it may keep live state, e.g. a QR
-    login's connected client) while that process lives; else here, from the stored flow."""
+    login's connected client) while that process lives; else here, from the stored flow.
+    The step's own read of the account tells which (one read: a QR poll is a hot path)."""
     sup = supervisor(gw)
-    account = await get_account(gw, account_id)
-    holder = account.flow_owner
-    if holder not in (None, sup.owner) and sup.calls.enabled:
-        assert holder is not None
+    args = {"step": step, "body": body}
+
+    async def live_holder(account: Account) -> str | None:
+        holder = account.flow_owner
+        if holder in (None, sup.owner):
+            return None
         async with gw.db.read() as s:
-            live = await balance.is_live(s, holder, utcnow(), sup.lease_seconds)
-        if live:
-            return await sup.calls.call(holder, account_id, "auth_step",
-                                        {"step": step, "body": body},
-                                        within=STEP_TIMEOUT + FORWARD_SLACK)
-    return await auth_step_here(gw, account, {"step": step, "body": body})
+            return holder if await balance.is_live(s, holder, utcnow(), sup.lease_seconds) \
+                else None
+
+    try:
+        return await _step_here(gw, account_id, args,
+                                live_holder if sup.calls.enabled else None)
+    except HeldElsewhere as held:
+        return await sup.calls.call(held.holder, account_id, "auth_step", args,
+                                    within=STEP_TIMEOUT + FORWARD_SLACK)
 
 
 async def auth_step_here(gw: Gateway, account: Account,
                          args: Mapping[str, Any]) -> dict[str, Any]:
-    outcome = await run_step(gw, account.id, str(args["step"]), args["body"])
+    """A step forwarded here by another process: this one holds the flow."""
+    return await _step_here(gw, account.id, args)
+
+
+async def _step_here(gw: Gateway, account_id: str, args: Mapping[str, Any],
+                     elsewhere: Elsewhere | None = None) -> dict[str, Any]:
+    outcome = await run_step(gw, account_id, str(args["step"]), args["body"],
+                             elsewhere=elsewhere)
     done = outcome.account
     _, mode = resolve_mode(gw, done.provider, done.auth_mode)
     holder = supervisor(gw).owner if done.status in mode.in_progress else None
