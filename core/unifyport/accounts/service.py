@@ -26,6 +26,7 @@ from unifyport.db.repositories import (
 )
 from unifyport.db.types import utcnow
 from unifyport.errors import ApiError, not_found
+from unifyport.events.sinks import iso
 from unifyport.gateway import FIELDS, SESSION, Gateway
 from unifyport.ids import new_id
 from unifyport.plugins.registry import Registry
@@ -195,7 +196,7 @@ def _paged(rows: Sequence[T], limit: int) -> tuple[Sequence[T], str | None]:
     if len(rows) <= limit:
         return rows, None
     last: Any = rows[limit - 1]
-    return rows[:limit], Cursor.encode(last.created_at.isoformat(), last.id)
+    return rows[:limit], Cursor.encode(iso(last.created_at), last.id)
 
 
 async def account_views(

@@ -35,7 +35,7 @@ from sqlalchemy import (
 
 from unifyport.db.database import Database
 from unifyport.db.models import Account, Event, StoredSecret
-from unifyport.db.types import RawJSON
+from unifyport.db.types import RawJSON, UTCDateTime, utc_text
 
 ACCOUNTS = Account.__table__
 EVENTS = Event.__table__
@@ -57,10 +57,10 @@ class AccountView(NamedTuple):
     identity: orjson.Fragment | None
     last_error: orjson.Fragment | None
     runtime_status: str
-    runtime_since: datetime | None
+    runtime_since: str | None
     runtime_error: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: str
+    updated_at: str
 
 
 class EventView(NamedTuple):
@@ -70,18 +70,20 @@ class EventView(NamedTuple):
     id: str
     type: str
     data: orjson.Fragment | None
-    created_at: datetime
+    created_at: str
 
 
 @cache
 def _select(table: FromClause, fields: tuple[str, ...] | None) -> Select[Any]:
     """Every column, or ``fields`` with JSON ones as stored text (cast: PostgreSQL's driver
-    would decode ``json``)."""
+    would decode ``json``) and times as their RFC 3339 text (:func:`utc_text`)."""
     if fields is None:
         return select(table)
     columns = (table.c[name] for name in fields)
     return select(*(type_coerce(cast(c, Text), RawJSON()).label(c.key)
-                    if isinstance(c.type, JSON) else c for c in columns))
+                    if isinstance(c.type, JSON) else
+                    utc_text(c).label(c.key) if isinstance(c.type, UTCDateTime) else c
+                    for c in columns))
 
 
 def account(conn: Connection, account_id: str) -> Row[Any] | None:

@@ -143,9 +143,12 @@ class TargetState:
     succeeded: int
 
 
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 with a ``Z`` suffix, as every time in the API."""
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+def iso(value: datetime | str | None) -> str | None:
+    """RFC 3339 with a ``Z`` suffix, as every time in the API (a string is a time read as
+    that text already: ``db.types.UTCText``)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def target_state_json(state: TargetState | None) -> dict[str, Any]:
