@@ -71,7 +71,17 @@ _ACCOUNT = tuple((name, _SPECIAL.get(name) or attrgetter(name))
                  for name in AccountOut.model_fields)
 
 
+_VIEW_RUNTIME = tuple((name, AccountView._fields.index(f"runtime_{name}"))
+                      for name in Runtime.model_fields)
+_VIEW = tuple((name, AccountView._fields.index(name) if name != "runtime" else -1)
+              for name in AccountOut.model_fields)
+"""Each shown field's position in an :class:`AccountView` (``-1``: the runtime object)."""
+
+
 def account_json(account: Shown) -> dict[str, Any]:
     """Everything a client may see; secrets are never in ``provider_data``. ``account`` is a
     model instance, a view or a row of the accounts table (``unifyport.db.reads``)."""
+    if type(account) is AccountView:  # read by position, its times already text: a page
+        return {name: account[i] if i >= 0 else {n: account[j] for n, j in _VIEW_RUNTIME}
+                for name, i in _VIEW}  # of 50 is ~700 fewer Python calls
     return {name: get(account) for name, get in _ACCOUNT}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, DateTime, Dialect, Integer, Text, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, DateTime, Dialect, Integer, Text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -52,28 +52,13 @@ class RawJSON(TypeDecorator[Any]):
         return None if value is None else orjson.Fragment(value)
 
 
-class UTCText(TypeDecorator[str]):
-    """A :class:`UTCDateTime` column read as RFC 3339 text with a ``Z`` suffix, exactly what
-    ``events.sinks.iso`` makes of its value (microseconds shown unless zero), formatted
-    from the stored text instead of parsed into a datetime and formatted back (~3.5 µs a
-    value on SQLite, ~2 µs on PostgreSQL; an account shows three). For reads only:
-    :func:`utc_text`. Both dialects hand over ``YYYY-MM-DD HH:MM:SS.ffffff``: SQLite as
-    SQLAlchemy stores it, PostgreSQL by ``to_char`` in UTC."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        raise TypeError("UTCText columns are read-only")
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        text = f"{value[:10]}T{value[11:]}"
-        return f"{text[:-7] if text.endswith('.000000') else text}Z"
-
-
 class _StoredUTC(FunctionElement[str]):
+    """A :class:`UTCDateTime` column as RFC 3339 text with a ``Z`` suffix, exactly what
+    ``events.sinks.iso`` makes of its value (microseconds shown unless zero), formatted by
+    the database instead of parsed into a datetime and formatted back in Python (~3.5 µs a
+    value on SQLite, ~2 µs on PostgreSQL; an account shows three). For reads only:
+    :func:`utc_text`."""
+
     name = "stored_utc"
     inherit_cache = True
     type = Text()
@@ -81,19 +66,21 @@ class _StoredUTC(FunctionElement[str]):
 
 @compiles(_StoredUTC)
 def _stored_text(element: _StoredUTC, compiler: SQLCompiler, **kw: Any) -> str:
-    """SQLite keeps the naive UTC time as text already."""
-    return str(compiler.process(element.clauses, **kw))
+    """SQLite keeps the naive UTC time as SQLAlchemy's ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    column = compiler.process(element.clauses, **kw)
+    return f"replace(replace({column}, ' ', 'T') || 'Z', '.000000Z', 'Z')"
 
 
 @compiles(_StoredUTC, "postgresql")
 def _utc_to_char(element: _StoredUTC, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+    return (f"replace(to_char({column} AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')")
 
 
 def utc_text(column: ColumnElement[datetime]) -> ColumnElement[str]:
-    """``column`` (a :class:`UTCDateTime`) selected as :class:`UTCText`."""
-    return type_coerce(_StoredUTC(column), UTCText())
+    """``column`` (a :class:`UTCDateTime`) selected as the text the API shows."""
+    return _StoredUTC(column)
 
 
 def utcnow() -> datetime:
