@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tests.core.test_runtime import authorized, events_of, until
+from tests.core.test_runtime import authorized, events_of, runtime_is, until
 from tests.core.test_runtime_leases import sup
 from tests.support.gateway import CORE_ONLY, make_settings, running
 from tests.support.messaging import png, upload
@@ -28,6 +28,7 @@ async def test_calls_and_flows_reach_their_process(tmp_path: Path, postgres_url:
         acc = await authorized(a)
         await a.post(f"/v1/accounts/{acc}/runtime/start")
         await until(lambda: _true(sup(a).is_running(acc)))
+        await until(runtime_is(b, acc, "running"))  # stored: b sees who owns it
         assert not sup(b).is_running(acc)
 
         # a send that lands on b is made by a's client and answered by b
@@ -144,6 +145,7 @@ async def test_messaging_calls_reach_the_owner(tmp_path: Path, postgres_url: str
         acc = await authorized(a)
         await a.post(f"/v1/accounts/{acc}/runtime/start")
         await until(lambda: _true(sup(a).is_running(acc)))
+        await until(runtime_is(b, acc, "running"))  # stored: b sees who owns it
         assert not sup(b).is_running(acc)
         base = f"/v1/accounts/{acc}/chats"
         reads = [f"{base}?limit=5", f"{base}?limit=5&cursor=c", f"{base}/42/messages?limit=1"]

@@ -145,7 +145,7 @@ class TargetState:
 
 def iso(value: datetime | str | None) -> str | None:
     """RFC 3339 with a ``Z`` suffix, as every time in the API (a string is a time read as
-    that text already: ``db.types.UTCText``)."""
+    that text already: ``db.types.utc_text``)."""
     if value is None or isinstance(value, str):
         return value
     return value.isoformat().replace("+00:00", "Z")
