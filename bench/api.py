@@ -168,14 +168,11 @@ def load(server: tuple[int, int], key: str, method: str, paths: list[str], reque
 
 # --- the bare app (its own process) -------------------------------------------------------------
 
-def bare_main(port: int, key: str, bodies_file: str) -> None:
-    """Quart on hypercorn: check the bearer header, answer the recorded body from memory."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
+def bare_app(key: str, answers: dict[str, tuple[Any, int]]) -> Any:
+    """The bare app: check the bearer header, answer the recorded (body, status) of
+    ``"METHOD /path?query"`` from memory."""
     from quart import Quart, request
 
-    answers = {k: (v["body"], v["status"]) for k, v in
-               json.loads(Path(bodies_file).read_text()).items()}
     app = Quart("bare")
 
     @app.route("/<path:path>", methods=["GET", "POST"])
@@ -185,6 +182,16 @@ def bare_main(port: int, key: str, bodies_file: str) -> None:
         query = request.query_string.decode()
         return answers[f"{request.method} {request.path}" + (f"?{query}" if query else "")]
 
+    return app
+
+
+def bare_main(port: int, key: str, bodies_file: str) -> None:
+    """Quart on hypercorn: :func:`bare_app` answering the gateway's recorded bodies."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    app = bare_app(key, {k: (v["body"], v["status"]) for k, v in
+                         json.loads(Path(bodies_file).read_text()).items()})
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None

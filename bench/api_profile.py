@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quart import Quart, request
+from api import bare_app  # bench/api.py, beside this script
 
 from tests.support.gateway import CORE_ONLY, make_settings, running
 from tests.support.testprovider import TestPlugin
@@ -83,20 +83,6 @@ async def drive(app: Any, key: str, method: str, path: str, n: int) -> dict[int,
 
     await asyncio.gather(*(worker(n // IN_FLIGHT) for _ in range(IN_FLIGHT)))
     return statuses
-
-
-def bare_app(key: str, answers: dict[str, tuple[Any, int]]) -> Quart:
-    """bench/api.py's bare app: checks the bearer header, answers from memory."""
-    app = Quart("bare")
-
-    @app.route("/<path:path>", methods=["GET", "POST"])
-    async def any_route(path: str) -> Any:
-        if request.headers.get("Authorization") != f"Bearer {key}":
-            return {"error": {"code": "unauthorized"}}, 401
-        query = request.query_string.decode()
-        return answers[f"{request.method} {request.path}" + (f"?{query}" if query else "")]
-
-    return app
 
 
 async def cpu_per_request(app: Any, key: str, method: str, path: str, n: int,
