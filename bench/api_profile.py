@@ -17,7 +17,7 @@ The collector is tuned as ``serve`` tunes it. SQLite, or PostgreSQL with ``--pos
 (``UNIFYPORT_TEST_DATABASE_URL`` or a throw-away local cluster, as bench/webhooks.py).
 
     .venv/bin/python bench/api_profile.py [--postgres] [--requests 2000] [--rounds 5]
-        [--profile get|list|events|nope|qr]
+        [--profile get|list|events|nope|qr [--sort tottime]]
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ async def bench(args: argparse.Namespace, url: str | None) -> None:
                 if args.profile:
                     method, path = requests[args.profile]
                     _calls, profile = await calls_per_request(api.app, api.key, method, path)
-                    pstats.Stats(profile).sort_stats("cumulative").print_stats(50)
+                    pstats.Stats(profile).sort_stats(args.sort).print_stats(50)
                     return
                 print(f"{'request':8} {'CPU us/request gw':>18} {'bare':>6} {'ratio':>6}   "
                       f"{'calls/request gw':>16} {'bare':>6}")
@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", choices=("get", "list", "events", "nope", "qr"))
+    parser.add_argument("--sort", default="cumulative", help="the profile's order (pstats)")
     args = parser.parse_args()
     url, cleanup = None, None
     if args.postgres:
