@@ -9,7 +9,8 @@ back; the batch is then run again one write per transaction, so only the failing
 sees its error.
 
 The writes of a batch run without autoflush: what they add is inserted at the commit, all
-together (one multi-row INSERT of a batch's events rather than one per write), so a write
+together, and the events they emit (``EventRepository.add``) are collected as plain rows and
+inserted by one executemany at the end of the batch, with no model instance each; so a write
 must not query rows that another write of the batch added. A ``prepare`` function may read
 what the batch's writes need in one statement first (e.g. the rows named by their keys).
 """
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.db.database import Database
+from unifyport.db.repositories import EventRepository
 
 T = TypeVar("T")
 Write = Callable[[AsyncSession], Awaitable[Any]]
@@ -92,8 +94,12 @@ class GroupCommit:
         async with self.db.write() as s:
             if self.prepare is not None:
                 await self.prepare(s, sorted({key for _, key, _ in batch if key is not None}))
+            events = EventRepository(s)
+            events.collect()
             with s.no_autoflush:
-                return [await fn(s) for fn, _, _ in batch]
+                results = [await fn(s) for fn, _, _ in batch]
+            await events.insert_collected()
+            return results
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

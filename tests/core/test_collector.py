@@ -1,0 +1,48 @@
+"""The garbage-collection policy of a serving process: frozen heaps, re-freezes as the heap
+grows, and a periodic full collection that still reclaims cycles among frozen objects."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import weakref
+
+import anyio
+
+from unifyport.collector import YOUNG_THRESHOLD, CollectorPolicy, collector_policy
+
+
+class Node:
+    other: Node
+
+
+def test_frozen_cycles_are_reclaimed_by_the_periodic_full_collection() -> None:
+    before = gc.get_threshold()
+    policy = CollectorPolicy(refreeze_at=0, full_interval=600)
+    policy.start()
+    try:
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD and gc.get_freeze_count() > 0
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: only the cyclic collector frees it
+        gone = weakref.ref(a)
+        policy.step()  # the unfrozen old generation is past refreeze_at: re-freeze
+        assert (policy.refreezes, policy.full_collections) == (1, 0)
+        del a, b
+        gc.collect()
+        assert gone() is not None  # frozen: out of the collector's sight
+        policy.step(time.monotonic() + 600)  # the full collection is due
+        assert gone() is None
+        assert policy.full_collections == 1 and gc.get_freeze_count() > 0
+        assert policy.longest_pause > 0
+    finally:
+        policy.stop()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+async def test_the_policy_looks_at_the_heap_while_serving() -> None:
+    async with collector_policy(CollectorPolicy(refreeze_at=0), interval=0.01) as policy:
+        with anyio.fail_after(10):
+            while policy.refreezes < 2:
+                await asyncio.sleep(0.01)
+    assert gc.get_freeze_count() == 0
