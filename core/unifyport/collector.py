@@ -66,12 +66,17 @@ class CollectorPolicy:
         old generation has grown past ``refreeze_at``."""
         now = time.monotonic() if now is None else now
         if now - self._full_at >= self.full_interval:
-            self._full_at = now
-            self.full_collections += 1
-            self._timed(self._full)
+            self.collect_all()
         elif len(gc.get_objects(2)) >= self.refreeze_at:
             self.refreezes += 1
             self._timed(self._freeze)
+
+    def collect_all(self) -> float:
+        """The full collection (everything unfrozen, collected, frozen again) now; returns
+        how long it took (seconds)."""
+        self._full_at = time.monotonic()
+        self.full_collections += 1
+        return self._timed(self._full)
 
     @staticmethod
     def _freeze() -> None:
@@ -82,10 +87,12 @@ class CollectorPolicy:
         gc.unfreeze()
         self._freeze()
 
-    def _timed(self, fn: Callable[[], None]) -> None:
+    def _timed(self, fn: Callable[[], None]) -> float:
         t0 = time.perf_counter()
         fn()
-        self.longest_pause = max(self.longest_pause, time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        self.longest_pause = max(self.longest_pause, took)
+        return took
 
 
 @asynccontextmanager

@@ -3,13 +3,11 @@ grows, and a periodic full collection that still reclaims cycles among frozen ob
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 import weakref
 
-import anyio
-
+from tests.support.waiting import wait_for
 from unifyport.collector import YOUNG_THRESHOLD, CollectorPolicy, collector_policy
 
 
@@ -42,7 +40,8 @@ def test_frozen_cycles_are_reclaimed_by_the_periodic_full_collection() -> None:
 
 async def test_the_policy_looks_at_the_heap_while_serving() -> None:
     async with collector_policy(CollectorPolicy(refreeze_at=0), interval=0.01) as policy:
-        with anyio.fail_after(10):
-            while policy.refreezes < 2:
-                await asyncio.sleep(0.01)
+        async def refrozen() -> bool:
+            return policy.refreezes >= 2
+
+        await wait_for(refrozen, "two re-freezes", delay=0.01)
     assert gc.get_freeze_count() == 0

@@ -7,9 +7,8 @@ import gc
 import time
 import weakref
 
-import anyio
-
 from tests.support.gateway import Api
+from tests.support.waiting import wait_for
 from unifyport.collector import CollectorPolicy
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
@@ -29,9 +28,10 @@ async def test_a_stopped_client_is_reclaimed_by_the_full_collection(api: Api,
         policy.step()  # accounts came online: re-frozen with the client in it
         status, body = await api.post(f"/v1/accounts/{acc}/runtime/stop")
         assert status == 200 and body["status"] == "stopped"
-        with anyio.fail_after(10):  # the client's task winds down
-            while acc in runtime.tasks or acc in runtime.clients:
-                await anyio.sleep(0.01)
+        async def ended() -> bool:  # the client's task wound down
+            return acc not in runtime.tasks and acc not in runtime.clients
+
+        await wait_for(ended, "the stopped client to end", delay=0.01)
         gc.collect()
         assert client() is not None  # its cycles are frozen: a collection does not see them
         policy.step(time.monotonic() + 600)  # the periodic full collection
