@@ -1,9 +1,11 @@
-"""A stopped client's memory is reclaimed under the collection policy ``serve`` runs (its
-objects were frozen while it was online; both backends)."""
+"""What online clients cost in memory: a stopped client's is reclaimed under the collection
+policy ``serve`` runs (its objects were frozen while it was online), and no client starts a
+thread of its own (both backends)."""
 
 from __future__ import annotations
 
 import gc
+import threading
 import time
 import weakref
 
@@ -12,7 +14,7 @@ from tests.support.waiting import wait_for
 from unifyport.collector import CollectorPolicy
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
-from .helpers import authorized, online
+from .helpers import authorized, online, received
 
 
 async def test_a_stopped_client_is_reclaimed_by_the_full_collection(api: Api,
@@ -38,3 +40,17 @@ async def test_a_stopped_client_is_reclaimed_by_the_full_collection(api: Api,
         assert client() is None
     finally:
         policy.stop()
+
+
+async def test_online_clients_start_no_thread_of_their_own(api: Api, sb: RunningSandbox) -> None:
+    """Kurigram would hand each packet's crypto to a thread of the connection's own (one
+    thread per online account); small packets are handled in the loop's thread."""
+    acc, me = await authorized(api, sb, "+15550004911")
+    friend = await sb.control.create_user("+15550004912", "Tom")
+    await online(api, acc)
+    await sb.control.push_message(me["id"], friend["id"], "hello")
+    await received(api, acc)
+    status, _ = await api.post(f"/v1/accounts/{acc}/messages",
+                               {"chat_id": str(friend["id"]), "text": "hi"})
+    assert status == 201
+    assert [t.name for t in threading.enumerate() if t.name.startswith("CryptoWorker")] == []
