@@ -244,8 +244,9 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
                           f"{(sandbox.cpu_seconds() - sb_cpu) / sent * 1e6:.0f} us")
             refreeze = policy.longest_pause
             print(f"[{tag}] garbage collector: a full collection with {n} online took "
-                  f"{policy.collect_all() * 1000:.0f} ms (one every "
-                  f"{policy.full_interval:.0f} s); {policy.refreezes} re-freezes so far, "
+                  f"{policy.collect_all() * 1000:.0f} ms (at most one every "
+                  f"{policy.full_interval:.0f} s, once clients ended); {policy.refreezes} "
+                  f"re-freezes so far, "
                   f"the longest pause before {refreeze * 1000:.0f} ms")
     finally:
         await control.close()

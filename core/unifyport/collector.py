@@ -12,10 +12,12 @@ hundreds of milliseconds that made most of the inbound latency's tail. The polic
   collector's sight), and again whenever the unfrozen old generation has grown past
   :data:`REFREEZE_AT` objects (accounts came online), after collecting it: a full collection
   then scans only what was allocated since;
-- every :data:`FULL_INTERVAL` seconds everything is unfrozen, collected and frozen again:
-  frozen objects are still freed by reference counting, but cycles among them (a stopped
-  client's) only by a collection that sees them. That one pause is the price (about a
-  second with 5,000 online clients on a slow core; ``bench/scale.py`` prints it).
+- frozen objects are still freed by reference counting, but cycles among them (those of a
+  client that ended: its connection, tasks and callbacks refer to each other) only by a
+  collection that sees them: once clients have ended (:func:`client_ended`), everything is
+  unfrozen, collected and frozen again, at most every :data:`FULL_INTERVAL` seconds. That
+  pause grows with the heap (about a second with 1,000 online clients on this project's
+  2-core machine; ``bench/scale.py`` prints it), so it is not taken while no client ended.
 """
 
 from __future__ import annotations
@@ -28,12 +30,21 @@ from contextlib import asynccontextmanager, suppress
 
 YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (Python's default: 700)."""
-CHECK_INTERVAL = 5.0
-"""Seconds between looks at the unfrozen old generation."""
+CHECK_INTERVAL = 1.0
+"""Seconds between looks at the unfrozen old generation (short: a re-freeze's pause grows
+with what accumulated since the last, e.g. while a restart brings clients online)."""
 REFREEZE_AT = 50_000
-"""Unfrozen old objects that make a re-freeze (a few hundred clients' worth)."""
+"""Unfrozen old objects that make a re-freeze (some fifty clients' worth)."""
 FULL_INTERVAL = 600.0
-"""Seconds between full collections of everything (frozen objects included)."""
+"""Least seconds between full collections of everything (frozen objects included)."""
+_ended = 0
+
+
+def client_ended() -> None:
+    """Note that a client ended (stopped, or about to reconnect): its cycles are frozen
+    garbage that only a full collection reclaims (the runtime supervisor calls this)."""
+    global _ended
+    _ended += 1
 
 
 class CollectorPolicy:
@@ -48,6 +59,7 @@ class CollectorPolicy:
         self.longest_pause = 0.0
         """The longest re-freeze or full collection so far (seconds)."""
         self._full_at = time.monotonic()
+        self._ended = _ended
         self._thresholds = gc.get_threshold()
 
     def start(self) -> None:
@@ -62,10 +74,10 @@ class CollectorPolicy:
         gc.unfreeze()
 
     def step(self, now: float | None = None) -> None:
-        """One look: a full collection when it is due, else a re-freeze when the unfrozen
-        old generation has grown past ``refreeze_at``."""
+        """One look: a full collection when clients ended since the last one and it is due,
+        else a re-freeze when the unfrozen old generation has grown past ``refreeze_at``."""
         now = time.monotonic() if now is None else now
-        if now - self._full_at >= self.full_interval:
+        if now - self._full_at >= self.full_interval and _ended != self._ended:
             self.collect_all()
         elif len(gc.get_objects(2)) >= self.refreeze_at:
             self.refreezes += 1
@@ -74,7 +86,7 @@ class CollectorPolicy:
     def collect_all(self) -> float:
         """The full collection (everything unfrozen, collected, frozen again) now; returns
         how long it took (seconds)."""
-        self._full_at = time.monotonic()
+        self._full_at, self._ended = time.monotonic(), _ended
         self.full_collections += 1
         return self._timed(self._full)
 

@@ -8,14 +8,19 @@ import time
 import weakref
 
 from tests.support.waiting import wait_for
-from unifyport.collector import YOUNG_THRESHOLD, CollectorPolicy, collector_policy
+from unifyport.collector import (
+    YOUNG_THRESHOLD,
+    CollectorPolicy,
+    client_ended,
+    collector_policy,
+)
 
 
 class Node:
     other: Node
 
 
-def test_frozen_cycles_are_reclaimed_by_the_periodic_full_collection() -> None:
+def test_frozen_cycles_are_reclaimed_by_a_full_collection_once_clients_ended() -> None:
     before = gc.get_threshold()
     policy = CollectorPolicy(refreeze_at=0, full_interval=600)
     policy.start()
@@ -29,7 +34,12 @@ def test_frozen_cycles_are_reclaimed_by_the_periodic_full_collection() -> None:
         del a, b
         gc.collect()
         assert gone() is not None  # frozen: out of the collector's sight
-        policy.step(time.monotonic() + 600)  # the full collection is due
+        policy.step(time.monotonic() + 600)  # due, but no client ended: not taken
+        assert gone() is not None and policy.full_collections == 0
+        client_ended()
+        policy.step()  # a client ended, but the last full collection was just now
+        assert gone() is not None and policy.full_collections == 0
+        policy.step(time.monotonic() + 600)  # both: the full collection
         assert gone() is None
         assert policy.full_collections == 1 and gc.get_freeze_count() > 0
         assert policy.longest_pause > 0

@@ -36,7 +36,7 @@ async def test_a_stopped_client_is_reclaimed_by_the_full_collection(api: Api,
         await wait_for(ended, "the stopped client to end", delay=0.01)
         gc.collect()
         assert client() is not None  # its cycles are frozen: a collection does not see them
-        policy.step(time.monotonic() + 600)  # the periodic full collection
+        policy.step(time.monotonic() + 600)  # a client ended: the full collection
         assert client() is None
     finally:
         policy.stop()
