@@ -9,10 +9,12 @@ back; the batch is then run again one write per transaction, so only the failing
 sees its error.
 
 The writes of a batch run without autoflush: what they add is inserted at the commit, all
-together, and the events they emit (``EventRepository.add``) are collected as plain rows and
-inserted by one executemany at the end of the batch, with no model instance each; so a write
-must not query rows that another write of the batch added. A ``prepare`` function may read
-what the batch's writes need in one statement first (e.g. the rows named by their keys).
+together, and the events they emit (``EventRepository.add``) and the secrets they put
+(``SecretRepository.put``: saved sessions) are collected as plain rows and stored by a few
+statements at the end of the batch (``repositories.collect``), with no model instance and no
+round trip each; so a write must not query rows that another write of the batch added. A
+``prepare`` function may read what the batch's writes need in one statement first (e.g. the
+rows named by their keys).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.db.database import Database
-from unifyport.db.repositories import EventRepository
+from unifyport.db.repositories import collect, store_collected
 
 T = TypeVar("T")
 Write = Callable[[AsyncSession], Awaitable[Any]]
@@ -94,11 +96,10 @@ class GroupCommit:
         async with self.db.write() as s:
             if self.prepare is not None:
                 await self.prepare(s, sorted({key for _, key, _ in batch if key is not None}))
-            events = EventRepository(s)
-            events.collect()
+            collect(s)
             with s.no_autoflush:
                 results = [await fn(s) for fn, _, _ in batch]
-            await events.insert_collected()
+            await store_collected(s)
             return results
 
 
