@@ -56,8 +56,8 @@ class CollectorPolicy:
         self.full_interval = full_interval
         self.refreezes = 0
         self.full_collections = 0
-        self.longest_pause = 0.0
-        """The longest re-freeze or full collection so far (seconds)."""
+        self.longest_refreeze = 0.0
+        """The longest re-freeze so far (seconds)."""
         self._full_at = time.monotonic()
         self._ended = _ended
         self._thresholds = gc.get_threshold()
@@ -65,7 +65,7 @@ class CollectorPolicy:
     def start(self) -> None:
         """Collect and freeze what start-up left alive; raise the young threshold."""
         self._thresholds = gc.get_threshold()
-        self._timed(self._freeze)
+        self._freeze()
         gc.set_threshold(YOUNG_THRESHOLD, *self._thresholds[1:])
 
     def stop(self) -> None:
@@ -81,14 +81,14 @@ class CollectorPolicy:
             self.collect_all()
         elif len(gc.get_objects(2)) >= self.refreeze_at:
             self.refreezes += 1
-            self._timed(self._freeze)
+            self.longest_refreeze = max(self.longest_refreeze, _timed(self._freeze))
 
     def collect_all(self) -> float:
         """The full collection (everything unfrozen, collected, frozen again) now; returns
         how long it took (seconds)."""
         self._full_at, self._ended = time.monotonic(), _ended
         self.full_collections += 1
-        return self._timed(self._full)
+        return _timed(self._full)
 
     @staticmethod
     def _freeze() -> None:
@@ -99,12 +99,10 @@ class CollectorPolicy:
         gc.unfreeze()
         self._freeze()
 
-    def _timed(self, fn: Callable[[], None]) -> float:
-        t0 = time.perf_counter()
-        fn()
-        took = time.perf_counter() - t0
-        self.longest_pause = max(self.longest_pause, took)
-        return took
+def _timed(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 @asynccontextmanager

@@ -42,7 +42,7 @@ def test_frozen_cycles_are_reclaimed_by_a_full_collection_once_clients_ended() -
         policy.step(time.monotonic() + 600)  # both: the full collection
         assert gone() is None
         assert policy.full_collections == 1 and gc.get_freeze_count() > 0
-        assert policy.longest_pause > 0
+        assert policy.longest_refreeze > 0
     finally:
         policy.stop()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
