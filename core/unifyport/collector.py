@@ -99,6 +99,7 @@ class CollectorPolicy:
         gc.unfreeze()
         self._freeze()
 
+
 def _timed(fn: Callable[[], None]) -> float:
     t0 = time.perf_counter()
     fn()

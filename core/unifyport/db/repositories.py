@@ -23,8 +23,6 @@ _EVENTS = cast(Table, Event.__table__)
 NEW_EVENTS = "unifyport.new_events"
 """Session info: the transaction wrote events (``delivery.notify`` calls its subscribers after
 the commit)."""
-
-
 SEALED_ROWS = "unifyport.sealed_rows"
 """Session info: the blobs a collecting transaction's writes put, by (account, purpose)."""
 _SECRETS = cast(Table, StoredSecret.__table__)

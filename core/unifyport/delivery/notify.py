@@ -1,7 +1,7 @@
 """In-process notice that events were committed, so local sinks need not wait for a poll.
 
 A listener on every ORM session notes flushed :class:`Event` rows (events inserted as rows,
-``EventRepository.insert_collected``, note themselves) and, after the commit,
+``db.repositories.store_collected``, note themselves) and, after the commit,
 calls the subscribed callbacks (in the event loop's thread, where SQLAlchemy's asyncio layer
 runs session code). Other processes still find new events by polling.
 """
