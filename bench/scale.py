@@ -61,6 +61,9 @@ API_STARTS = 100
 """Accounts brought online by ``runtime/start`` calls; the others are marked desired-online
 in the database (as ``[[accounts]]`` with ``online = true`` or a restart leaves them)."""
 DC_ID = 2
+START_TIMEOUT = 600
+"""Seconds the app's start-up and shutdown may take (the harness's default, 60, was passed
+by a restart of 5,000 accounts on the loaded machine)."""
 FIRST_USER = 1_000_001
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -187,7 +190,7 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
     settings = make_settings(root / f"data-{backend}-{db_name}", toml(info, backend) + extra,
                              database_url=url)
     try:
-        async with running(settings) as api:
+        async with running(settings, start_seconds=START_TIMEOUT) as api:
             sem = asyncio.Semaphore(IMPORT_CONCURRENCY)
             t0 = time.perf_counter()
             failures: list[str] = []
@@ -224,7 +227,7 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
                   f"{(sb_rss1 - sb_rss0) * 1024 / n:.0f} KB per connected client; idle CPU "
                   f"{sb_cpu0:.1f}% -> {sb_cpu1:.1f}% of a core")
         t0 = time.perf_counter()
-        async with running(settings) as api:
+        async with running(settings, start_seconds=START_TIMEOUT) as api:
             took, peak = await until_running(api, n, args.deadline)
             took = time.perf_counter() - t0
             print(f"[{tag}] restart: all {n} running again {took:.1f} s after the app started "
