@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's te
 
 from online import rss_mb  # bench/online.py, beside this script
 from sqlalchemy import func, select, update
-from telegram import latency, toml  # bench/telegram.py, beside this script
+from telegram import latency, own_cpu_seconds, toml  # bench/telegram.py, beside this script
 
 from tests.support.gateway import Api, make_settings, running
 from unifyport.collector import CollectorPolicy, collector_policy
@@ -109,11 +109,6 @@ class Proc:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def idle_cpu(sandbox: Proc, seconds: float) -> tuple[float, float]:
