@@ -23,6 +23,9 @@ _EVENTS = cast(Table, Event.__table__)
 NEW_EVENTS = "unifyport.new_events"
 """Session info: the transaction wrote events (``delivery.notify`` calls its subscribers after
 the commit)."""
+COMMITTING_EVENTS = "unifyport.pending_events"
+"""Session info: (type, data) of the events the transaction wrote, counted by the metrics
+after the commit."""
 SEALED_ROWS = "unifyport.sealed_rows"
 """Session info: the blobs a collecting transaction's writes put, by (account, purpose)."""
 _SECRETS = cast(Table, StoredSecret.__table__)
@@ -51,6 +54,7 @@ async def store_collected(s: AsyncSession) -> None:
     if events:
         await s.execute(insert(_EVENTS), events)  # Core: no ORM bulk path
         s.info[NEW_EVENTS] = True  # the commit's notice to local sinks
+        s.info.setdefault(COMMITTING_EVENTS, []).extend((e["type"], e["data"]) for e in events)
     if not secrets:
         return
     stored: set[tuple[str, str]] = set()
