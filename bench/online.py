@@ -67,19 +67,25 @@ async def last_event(api: Api) -> int:
         return int((await s.execute(select(func.max(Event.seq)))).scalar_one() or 0)
 
 
-async def stored_received(api: Api, expected: int, within: float = 120.0,
-                          after: int = 0) -> list[Any]:
-    """The stored ``message.received`` rows (``data``, ``created_at``) after event ``after``,
-    once ``expected`` of them are there or ``within`` seconds have passed (counted
-    meanwhile, read once: reading them all every time would load the event loop the gateway
-    is working on)."""
+async def until_stored(api: Api, expected: int, within: float = 120.0, after: int = 0) -> None:
+    """Until ``expected`` ``message.received`` events after event ``after`` are stored, or
+    ``within`` seconds have passed (counted, not read: reading them all every time would
+    load the event loop the gateway is working on)."""
     new = (Event.type == "message.received", Event.seq > after)
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         async with api.gateway.db.read() as s:
             if int((await s.execute(select(func.count()).where(*new))).scalar_one()) >= expected:
-                break
+                return
         await asyncio.sleep(0.5)
+
+
+async def stored_received(api: Api, expected: int, within: float = 120.0,
+                          after: int = 0) -> list[Any]:
+    """The stored ``message.received`` rows (``data``, ``created_at``) after event ``after``,
+    once ``expected`` of them are there or ``within`` seconds have passed (read once)."""
+    await until_stored(api, expected, within, after)
+    new = (Event.type == "message.received", Event.seq > after)
     async with api.gateway.db.read() as s:
         return list((await s.execute(select(Event.data, Event.created_at).where(*new))).all())
 

@@ -11,9 +11,12 @@ For each backend (Telethon, Kurigram) and database (SQLite; PostgreSQL with ``--
 - the sandbox's own cost: RSS per connected client and idle CPU;
 - inbound message -> ``message.received`` stored (its commit), p50/p99, at ``--rate``
   msg/s (or at each of ``--rates``, e.g. ``500,1000,2000``) over ``--busy`` accounts while
-  all N are online, with the CPU time each message cost the gateway and the sandbox.
+  all N are online, with the CPU time each message cost the gateway and the sandbox;
+- the pause of the garbage collector's periodic full collection with all N online.
 
-The sandbox is its own process; the gateway runs in this one. The sandbox's users and auth
+The sandbox is its own process, and so is the pusher of inbound messages
+(``bench/pusher.py``); the gateway runs in this one, under the garbage-collection policy
+``serve`` runs (``unifyport.collector``). The sandbox's users and auth
 keys are written into its state directory before it starts (a login per account through the
 API would take most of the run); the import step then checks each session with the sandbox.
 
@@ -27,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -42,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's te
 
 from online import rss_mb  # bench/online.py, beside this script
 from sqlalchemy import func, select, update
-from telegram import latency, toml  # bench/telegram.py, beside this script
+from telegram import latency, own_cpu_seconds, toml  # bench/telegram.py, beside this script
 
 from tests.support.gateway import Api, make_settings, running
+from unifyport.collector import CollectorPolicy, collector_policy
 from unifyport.db.models import Account
 from unifyport_telegram.sandbox.testing import (
     API_HASH,
@@ -58,6 +61,9 @@ API_STARTS = 100
 """Accounts brought online by ``runtime/start`` calls; the others are marked desired-online
 in the database (as ``[[accounts]]`` with ``online = true`` or a restart leaves them)."""
 DC_ID = 2
+START_TIMEOUT = 600
+"""Seconds the app's start-up and shutdown may take (the harness's default, 60, was passed
+by a restart of 5,000 accounts on the loaded machine)."""
 FIRST_USER = 1_000_001
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -103,11 +109,6 @@ class Proc:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def idle_cpu(sandbox: Proc, seconds: float) -> tuple[float, float]:
@@ -163,6 +164,13 @@ async def until_running(api: Api, n: int, deadline: float) -> tuple[float, int]:
 
 async def bench(backend: str, db_name: str, url: str | None, args: argparse.Namespace,
                 root: Path) -> None:
+    """One backend on one database, under the collection policy ``serve`` runs."""
+    async with collector_policy() as policy:
+        await bench_under(policy, backend, db_name, url, args, root)
+
+
+async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: str | None,
+                      args: argparse.Namespace, root: Path) -> None:
     n, tag = args.accounts, f"{backend}/{db_name}"
     state_dir = root / f"sandbox-{backend}-{db_name}"
     sessions = seed_sandbox(state_dir, n)
@@ -177,7 +185,7 @@ async def bench(backend: str, db_name: str, url: str | None, args: argparse.Name
     settings = make_settings(root / f"data-{backend}-{db_name}", toml(info, backend) + extra,
                              database_url=url)
     try:
-        async with running(settings) as api:
+        async with running(settings, start_seconds=START_TIMEOUT) as api:
             sem = asyncio.Semaphore(IMPORT_CONCURRENCY)
             t0 = time.perf_counter()
             failures: list[str] = []
@@ -186,7 +194,7 @@ async def bench(backend: str, db_name: str, url: str | None, args: argparse.Name
             print(f"[{tag}] {n} session imports through the API: "
                   f"{n / (time.perf_counter() - t0):.0f}/s; {len(failures)} failed and were "
                   f"retried {sorted(set(failures))}")
-            gc.collect()
+            policy.collect_all()
             await asyncio.sleep(2)
             rss0, sb_rss0 = rss_mb(), sandbox.rss_mb()
             cpu0, sb_cpu0 = await idle_cpu(sandbox, args.idle_seconds)
@@ -201,7 +209,7 @@ async def bench(backend: str, db_name: str, url: str | None, args: argparse.Name
                   f"desired-online in the database: all {n} running in {took:.1f} s; at most "
                   f"{peak} new running in one second (start_rate {args.start_rate:g}/s)")
             await asyncio.sleep(5)
-            gc.collect()
+            policy.collect_all()
             rss1, sb_rss1 = rss_mb(), sandbox.rss_mb()
             cpu1, sb_cpu1 = await idle_cpu(sandbox, args.idle_seconds)
             per = (rss1 - rss0) * 1024 / n
@@ -214,7 +222,7 @@ async def bench(backend: str, db_name: str, url: str | None, args: argparse.Name
                   f"{(sb_rss1 - sb_rss0) * 1024 / n:.0f} KB per connected client; idle CPU "
                   f"{sb_cpu0:.1f}% -> {sb_cpu1:.1f}% of a core")
         t0 = time.perf_counter()
-        async with running(settings) as api:
+        async with running(settings, start_seconds=START_TIMEOUT) as api:
             took, peak = await until_running(api, n, args.deadline)
             took = time.perf_counter() - t0
             print(f"[{tag}] restart: all {n} running again {took:.1f} s after the app started "
@@ -224,13 +232,18 @@ async def bench(backend: str, db_name: str, url: str | None, args: argparse.Name
                 await asyncio.sleep(2)
                 busy = [(a, uid) for a, (uid, _) in zip(accounts, sessions, strict=True)]
                 for rate in rates(args):
-                    cpu, sb_cpu = own_cpu_seconds(), sandbox.cpu_seconds()
-                    await latency(api, control, busy[:args.busy],
-                                  argparse.Namespace(**{**vars(args), "rate": rate}), tag)
+                    sb_cpu = sandbox.cpu_seconds()
+                    cpu = await latency(api, control, busy[:args.busy],
+                                        argparse.Namespace(**{**vars(args), "rate": rate}), tag)
                     sent = int(rate * args.seconds)
                     print(f"[{tag}]   CPU per inbound message: gateway "
-                          f"{(own_cpu_seconds() - cpu) / sent * 1e6:.0f} us, sandbox "
+                          f"{cpu / sent * 1e6:.0f} us (its own: the push runs in another "
+                          f"process), sandbox "
                           f"{(sandbox.cpu_seconds() - sb_cpu) / sent * 1e6:.0f} us")
+            print(f"[{tag}] garbage collector: a full collection with {n} online took "
+                  f"{policy.collect_all() * 1000:.0f} ms (at most one every "
+                  f"{policy.full_interval:.0f} s, once clients ended); {policy.refreezes} "
+                  f"re-freezes so far, the longest {policy.longest_refreeze * 1000:.0f} ms")
     finally:
         await control.close()
         proc.terminate()

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ from online import (  # bench/online.py, beside this script
     last_event,
     report_latency,
     stored_received,
+    until_stored,
 )
 
 from tests.support.gateway import Api, make_settings, running
@@ -104,33 +106,39 @@ async def bench_backend(backend: str, args: argparse.Namespace, root: Path) -> N
 
 
 async def latency(api: Api, control: ControlClient, busy: list[tuple[str, int]],
-                  args: argparse.Namespace, backend: str) -> None:
+                  args: argparse.Namespace, backend: str) -> float:
     """Push ``args.rate`` messages a second for ``args.seconds`` to the ``busy`` accounts and
-    print the latency until each is stored (by its commit; several runs may follow)."""
+    print the latency until each is stored (by its commit; several runs may follow).
+
+    The pushing runs in its own process (``bench/pusher.py``); returns the CPU seconds this
+    process spent from the first push until all were stored (the final read of the stored
+    events, the bench's own, is not counted)."""
     sender = await control.create_user(
         f"+1799{9 if backend.startswith('telethon') else 8}{int(args.rate) % 10**7:07d}",
         "Sender")
     after = await last_event(api)
-    tick = 0.1
-    per_tick = max(1, int(args.rate * tick))
     total = int(args.rate * args.seconds)
-    sent = 0
     clock = CommitClock()
-    start = time.perf_counter()
-    while sent < total:
-        batch = [{"to_user_id": busy[(sent + i) % len(busy)][1], "from_user_id": sender["id"],
-                  "text": f"t={time.time():.6f}"} for i in range(min(per_tick, total - sent))]
-        await control.push_messages(batch)
-        sent += len(batch)
-        delay = start + (sent / args.rate) - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    push_rate = sent / (time.perf_counter() - start)
-    rows = await stored_received(api, sent, after=after)
+    cpu = own_cpu_seconds()
+    pusher = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("pusher.py")), json.dumps({
+            "control": control.base_url, "to": [uid for _, uid in busy], "from": sender["id"],
+            "rate": args.rate, "seconds": args.seconds}), stdout=asyncio.subprocess.PIPE)
+    out, _ = await pusher.communicate()
+    push_rate = float(out.decode().strip() or 0)
+    await until_stored(api, total, after=after)
+    cpu = own_cpu_seconds() - cpu
+    rows = await stored_received(api, total, within=0, after=after)
     clock.close()
     lat = [clock.stored_at(r.created_at) - float(r.data["message"]["text"][2:]) for r in rows
            if r.data["message"]["text"].startswith("t=")]
-    report_latency(backend, lat, sent, push_rate, len(busy))
+    report_latency(backend, lat, total, push_rate, len(busy))
+    return cpu
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def main() -> None:

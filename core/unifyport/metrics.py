@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from unifyport.db.database import Database
 from unifyport.db.models import Account, Event
+from unifyport.db.repositories import COMMITTING_EVENTS as _PENDING_EVENTS
 from unifyport.db.types import utcnow
 from unifyport.delivery.models import DELIVERIES, EVENTS, PENDING, TARGETS
 
@@ -59,7 +60,6 @@ class Served(Protocol):
 
 _BY_POOL: weakref.WeakKeyDictionary[Any, GatewayMetrics] = weakref.WeakKeyDictionary()
 """The metrics of each app by its database's connection pool (sessions reach it too)."""
-_PENDING_EVENTS = "unifyport.metrics.events"
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.support.gateway import CORE_ONLY, make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.keyring import Keyring, make_key
 from unifyport.db.database import Database
+from unifyport.db.group import GroupCommit
 from unifyport.db.models import Account
 from unifyport.db.repositories import (
     AccountRepository,
@@ -92,6 +96,35 @@ async def test_secrets_are_sealed_per_row(db: Database) -> None:
     async with db.read() as s:
         assert await SecretRepository(s, box).get(a.id, "session") == b"auth-key-bytes"
         assert await SecretRepository(s, box).get(b.id, "session") is None
+
+
+async def test_a_group_commit_stores_the_secrets_its_writes_put(db: Database) -> None:
+    """Collected at the batch's end: existing rows updated, new ones inserted, the last put
+    of a key wins, and a failing write's put is not stored."""
+    box = SecretBox(Keyring((make_key(b"k" * 32),)))
+    accounts = [account(i) for i in range(6)]
+    async with db.write() as s:
+        for acc in accounts:
+            AccountRepository(s).add(acc)
+        await s.flush()
+        for acc in accounts[:3]:
+            await SecretRepository(s, box).put(acc.id, "session", b"old")
+    group = GroupCommit(db)
+
+    def put(i: int, value: bytes, fail: bool = False) -> Callable[[AsyncSession], Awaitable[None]]:
+        async def write(s: AsyncSession) -> None:
+            await SecretRepository(s, box).put(accounts[i].id, "session", value)
+            if fail:
+                raise ValueError("this one fails")
+        return write
+
+    writes = [put(0, b"first"), put(1, b"new-1"), put(3, b"new-3"), put(0, b"second"),
+              put(4, b"new-4"), put(2, b"lost", fail=True), put(5, b"lost", fail=True)]
+    results = await asyncio.gather(*(group.run(w) for w in writes), return_exceptions=True)
+    assert [isinstance(r, ValueError) for r in results] == [False] * 5 + [True] * 2
+    async with db.read() as s:
+        stored = [await SecretRepository(s, box).get(a.id, "session") for a in accounts]
+    assert stored == [b"second", b"new-1", b"old", b"new-3", b"new-4", None]
 
 
 async def test_full_code_flow_on_each_database(tmp_path: Path, database_url: str) -> None:

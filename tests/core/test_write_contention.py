@@ -10,12 +10,15 @@ from pathlib import Path
 
 import anyio
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from unifyport.accounts.service import emit
 from unifyport.db import database
 from unifyport.db.database import Database
 from unifyport.db.group import GroupCommit
+from unifyport.db.models import Event
+from unifyport.delivery import notify
 
 WRITERS = 1500
 
@@ -98,3 +101,36 @@ async def test_group_commit_batches_and_isolates_a_failure(database_url: str) ->
             await s.execute(text("DROP TABLE g"))
     finally:
         await db.dispose()
+
+
+async def test_group_commit_stores_its_events_in_order_with_one_notice(db: Database) -> None:
+    """Events emitted by a batch's writes are inserted together as rows at its end: in the
+    order they were emitted, with a local sink's notice per commit, and none of a write that
+    failed (the batch is rolled back and run again one write per transaction)."""
+    group = GroupCommit(db, max_batch=50)
+    notices: list[int] = []
+    stop = notify.subscribe(lambda: notices.append(group.transactions))
+
+    def write(i: int) -> Callable[[AsyncSession], Awaitable[None]]:
+        async def fn(s: AsyncSession) -> None:
+            emit(s, "kit.first", f"acc_{i}", {"i": i})
+            emit(s, "kit.second", f"acc_{i}", {"i": i})
+            if i == 33:
+                raise ValueError("this one fails")
+        return fn
+
+    try:
+        with anyio.fail_after(60):
+            results = await asyncio.gather(*(group.run(write(i)) for i in range(100)),
+                                           return_exceptions=True)
+        assert isinstance(results[33], ValueError)
+        async with db.read() as s:
+            rows = (await s.execute(select(Event.type, Event.account_id, Event.data)
+                                    .order_by(Event.seq))).all()
+        assert [(r.type, r.account_id, r.data) for r in rows] == [
+            (t, f"acc_{i}", {"account_id": f"acc_{i}", "i": i})
+            for i in range(100) if i != 33 for t in ("kit.first", "kit.second")]
+        # a notice per commit that stored events, none for the failing write's rollback
+        assert 2 <= len(notices) <= group.transactions - 1
+    finally:
+        stop()

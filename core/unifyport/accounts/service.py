@@ -125,7 +125,7 @@ async def update_fields(gw: Gateway, account: Account, mode: AuthMode,
 
 def emit(s: AsyncSession, type: str, account_id: str, data: Mapping[str, Any]) -> None:
     """Add an event about ``account_id`` to the transaction of ``s``."""
-    EventRepository(s).append(type, account_id, {"account_id": account_id, **data})
+    EventRepository(s).add(type, account_id, {"account_id": account_id, **data})
 
 
 async def account_view(gw: Gateway, account_id: str) -> AccountView:

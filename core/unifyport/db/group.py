@@ -9,9 +9,12 @@ back; the batch is then run again one write per transaction, so only the failing
 sees its error.
 
 The writes of a batch run without autoflush: what they add is inserted at the commit, all
-together (one multi-row INSERT of a batch's events rather than one per write), so a write
-must not query rows that another write of the batch added. A ``prepare`` function may read
-what the batch's writes need in one statement first (e.g. the rows named by their keys).
+together, and the events they emit (``EventRepository.add``) and the secrets they put
+(``SecretRepository.put``: saved sessions) are collected as plain rows and stored by a few
+statements at the end of the batch (``repositories.collect``), with no model instance and no
+round trip each; so a write must not query rows that another write of the batch added. A
+``prepare`` function may read what the batch's writes need in one statement first (e.g. the
+rows named by their keys).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.db.database import Database
+from unifyport.db.repositories import collect, store_collected
 
 T = TypeVar("T")
 Write = Callable[[AsyncSession], Awaitable[Any]]
@@ -92,8 +96,11 @@ class GroupCommit:
         async with self.db.write() as s:
             if self.prepare is not None:
                 await self.prepare(s, sorted({key for _, key, _ in batch if key is not None}))
+            collect(s)
             with s.no_autoflush:
-                return [await fn(s) for fn, _, _ in batch]
+                results = [await fn(s) for fn, _, _ in batch]
+            await store_collected(s)
+            return results
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -1,6 +1,7 @@
 """In-process notice that events were committed, so local sinks need not wait for a poll.
 
-A listener on every ORM session notes flushed :class:`Event` rows and, after the commit,
+A listener on every ORM session notes flushed :class:`Event` rows (events inserted as rows,
+``db.repositories.store_collected``, note themselves) and, after the commit,
 calls the subscribed callbacks (in the event loop's thread, where SQLAlchemy's asyncio layer
 runs session code). Other processes still find new events by polling.
 """
@@ -14,8 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from unifyport.db.models import Event
+from unifyport.db.repositories import NEW_EVENTS as _FLAG
 
-_FLAG = "unifyport.new_events"
 _subscribers: set[Callable[[], None]] = set()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncGenerator
 
@@ -13,6 +12,7 @@ from quart_schema import Info, QuartSchema
 from unifyport import __version__
 from unifyport.accounts import declared
 from unifyport.apikeys import ensure_admin_key
+from unifyport.collector import YOUNG_THRESHOLD, collector_policy
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.check import verify_stored_secrets
 from unifyport.crypto.keyring import load_keyring
@@ -141,7 +141,7 @@ async def start(gw: Gateway) -> None:
                                                    name="declared-accounts"))
 
 
-GC_YOUNG_THRESHOLD = 20_000
+GC_YOUNG_THRESHOLD = YOUNG_THRESHOLD
 """Allocations between young-generation collections while serving (Python's default: 700)."""
 
 
@@ -150,20 +150,17 @@ async def tune_garbage_collector() -> AsyncGenerator[None, None]:
     ``app.while_serving`` after ``create_app`` (so it runs after the app's start-up); tests,
     which build many apps in one process, do not.
 
-    Moves what start-up left alive (modules, metadata, the engine) out of the cyclic
-    collector's sight, so full collections stop rescanning them (~10% of the CPU of a busy
-    webhook sink), and collects the young generation every 20,000 allocations instead of
-    700: a busy sink allocates a few hundred objects per event, almost all freed by
-    reference counting (another ~5% of its CPU; ``bench/webhooks.py``). The thresholds are
+    Runs the collection policy of :mod:`unifyport.collector` while serving: what start-up
+    left alive (modules, metadata, the engine) and later the online clients are frozen out
+    of the cyclic collector's sight, so full collections stop rescanning them (~10% of the
+    CPU of a busy webhook sink; with thousands of clients, pauses of hundreds of ms), the
+    young generation is collected every 20,000 allocations instead of 700 (a busy sink
+    allocates a few hundred objects per event, almost all freed by reference counting:
+    another ~5% of its CPU; ``bench/webhooks.py``), and everything is collected at most
+    every 10 minutes once clients ended, so their cycles are reclaimed. The thresholds are
     restored when serving ends."""
-    gc.collect()
-    gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
-    try:
+    async with collector_policy():
         yield
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 async def stop(gw: Gateway) -> None:

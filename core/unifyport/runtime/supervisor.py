@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from unifyport import collector
 from unifyport.accounts.service import emit, get_account, load_fields
 from unifyport.auth.declare import AUTHORIZED, LOGGED_OUT
 from unifyport.auth.results import StepError
@@ -340,7 +341,10 @@ class RuntimeSupervisor:
                         await self._logged_out(account_id, "session_missing")
                         return
                     ctx = AccountContext(self, provider.name, account_id, provider_data, session)
-                    await provider.run_runtime(ctx)
+                    try:
+                        await provider.run_runtime(ctx)
+                    finally:
+                        collector.client_ended()  # its cycles are garbage from now on
                     error = "runtime ended"
                     self.clients.pop(account_id, None)
                 except SessionRevoked as exc:

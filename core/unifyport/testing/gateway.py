@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from quart import Quart
+from quart.testing import TestApp
 from quart.typing import TestClientProtocol
 
 from unifyport.config import load_settings
@@ -68,10 +69,12 @@ class Api:
 
 
 @asynccontextmanager
-async def running(settings: Settings, plugins: tuple[tuple[str, object], ...] = ()
-                  ) -> AsyncIterator[Api]:
-    """Start the app (migrations, admin key) and yield an authenticated client."""
+async def running(settings: Settings, plugins: tuple[tuple[str, object], ...] = (),
+                  start_seconds: int = 60) -> AsyncIterator[Api]:
+    """Start the app (migrations, admin key) and yield an authenticated client; its
+    start-up and shutdown may each take ``start_seconds``."""
     app = create_app(settings, extra_plugins=plugins)
-    async with app.test_app() as test_app:
+    async with TestApp(app, startup_timeout=start_seconds,
+                       shutdown_timeout=start_seconds) as test_app:
         key = (settings.storage.data_dir / "admin-api-key").read_text().strip()
         yield Api(app, test_app.test_client(), key)

@@ -1,5 +1,6 @@
 """Kurigram plumbing: trusting the configured server key, dialling the configured addresses,
-session strings, and keeping Kurigram's unknown-error file out of the working directory."""
+small packets' crypto in the loop's thread, session strings, and keeping Kurigram's
+unknown-error file out of the working directory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import hashlib
 import logging
 import math
 import struct
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from io import BytesIO
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -21,6 +25,7 @@ from ..config import TelegramConfig
 from ..session_data import SessionData
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 TCP_TIMEOUT = TCP.TIMEOUT
 """Kurigram's own silence timeout (seconds)."""
 
@@ -72,14 +77,63 @@ def trust(pem: bytes | None) -> None:
     rsa.server_public_keys[fingerprint] = rsa.PublicKey(nums.n, nums.e)
 
 
+INLINE_MAX = 64 * 1024
+"""Largest packet (bytes) whose encryption or decryption runs in the event loop's thread."""
+
+
+class SmallInline(Executor):
+    """Kurigram hands every packet's crypto (``mtproto.unpack``/``pack``, the obfuscated
+    transports' AES-CTR) to a thread of its connection's own: a hand-over and a wake-up of
+    the loop per inbound message, threads contending for the GIL, and a thread per online
+    account. A packet up to :data:`INLINE_MAX` bytes (a few microseconds of AES) is handled
+    here, in the caller's thread; only bigger ones (file parts) go to the thread, which is
+    therefore started only when one comes."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if max(map(_size, args), default=0) > INLINE_MAX:
+            return self.pool.submit(fn, *args, **kwargs)
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.pool.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def _size(arg: Any) -> int:
+    """Bytes of a packet argument: raw bytes, a buffer being read, a TL message (its body's
+    length); 0 for keys and ids."""
+    if isinstance(arg, bytes | bytearray | memoryview):
+        return len(arg)
+    if isinstance(arg, BytesIO):
+        return arg.getbuffer().nbytes
+    length = getattr(arg, "length", None)
+    return length if isinstance(length, int) else 0
+
+
 def connection_class(cfg: TelegramConfig) -> type[Connection]:
     class ConfiguredConnection(Connection):  # type: ignore[misc]
-        """Dials the configured address of each DC instead of Kurigram's built-in table."""
+        """Dials the configured address of each DC instead of Kurigram's built-in table;
+        small packets' crypto runs in the loop's thread (:class:`SmallInline`)."""
 
         def __init__(self, dc_id: int, server_address: str, port: int,
                      *args: Any, **kwargs: Any) -> None:
             host, real_port = cfg.dc_address(dc_id)
             super().__init__(dc_id, host, real_port, *args, **kwargs)
+            make_transport: Callable[..., Any] = self.protocol_factory  # type: ignore[has-type]
+
+            def transport(**kw: Any) -> Any:
+                protocol = make_transport(**kw)
+                protocol.crypto_executor = SmallInline(protocol.crypto_executor)
+                return protocol
+
+            self.protocol_factory = transport
 
     return ConfiguredConnection
 
