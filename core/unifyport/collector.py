@@ -14,10 +14,16 @@ hundreds of milliseconds that made most of the inbound latency's tail. The polic
   then scans only what was allocated since;
 - frozen objects are still freed by reference counting, but cycles among them (those of a
   client that ended: its connection, tasks and callbacks refer to each other) only by a
-  collection that sees them: once clients have ended (:func:`client_ended`), everything is
-  unfrozen, collected and frozen again, at most every :data:`FULL_INTERVAL` seconds. That
-  pause grows with the heap (about a second with 1,000 online clients on this project's
-  2-core machine; ``bench/scale.py`` prints it), so it is not taken while no client ended.
+  collection that sees them: once the clients that ended since the last one
+  (:func:`client_ended`) are at least :data:`ENDED_SHARE` of those online
+  (:func:`client_started`), everything is unfrozen, collected and frozen again, at most
+  every :data:`FULL_INTERVAL` seconds. That pause grows with the heap (about a second with
+  1,000 online clients on this project's 2-core machine, 4-5 s with 5,000; ``bench/scale.py``
+  prints it), so it is taken only when the garbage it frees has grown in proportion (the
+  rule Python applies to its own full collections, with 25% growth of the old
+  generation): a lone reconnect never costs a whole-process pause, a network flap that ends
+  every client's connection costs one pause per interval, and what ended clients hold
+  stays below about a quarter of what the online ones hold (plus one interval's worth).
 """
 
 from __future__ import annotations
@@ -37,7 +43,16 @@ REFREEZE_AT = 50_000
 """Unfrozen old objects that make a re-freeze (some fifty clients' worth)."""
 FULL_INTERVAL = 600.0
 """Least seconds between full collections of everything (frozen objects included)."""
+ENDED_SHARE = 0.25
+"""Clients ended since the last full collection, as a share of those online, that make one."""
+_started = 0
 _ended = 0
+
+
+def client_started() -> None:
+    """Note that a client started (the runtime supervisor calls this)."""
+    global _started
+    _started += 1
 
 
 def client_ended() -> None:
@@ -45,6 +60,11 @@ def client_ended() -> None:
     garbage that only a full collection reclaims (the runtime supervisor calls this)."""
     global _ended
     _ended += 1
+
+
+def _full_due(ended_since: int) -> bool:
+    """Whether ``ended_since`` ended clients are enough garbage for a full collection."""
+    return ended_since > 0 and ended_since >= ENDED_SHARE * (_started - _ended)
 
 
 class CollectorPolicy:
@@ -74,10 +94,11 @@ class CollectorPolicy:
         gc.unfreeze()
 
     def step(self, now: float | None = None) -> None:
-        """One look: a full collection when clients ended since the last one and it is due,
-        else a re-freeze when the unfrozen old generation has grown past ``refreeze_at``."""
+        """One look: a full collection when enough clients ended since the last one and it
+        is due, else a re-freeze when the unfrozen old generation has grown past
+        ``refreeze_at``."""
         now = time.monotonic() if now is None else now
-        if now - self._full_at >= self.full_interval and _ended != self._ended:
+        if now - self._full_at >= self.full_interval and _full_due(_ended - self._ended):
             self.collect_all()
         elif len(gc.get_objects(2)) >= self.refreeze_at:
             self.refreezes += 1

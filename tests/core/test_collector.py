@@ -12,6 +12,7 @@ from unifyport.collector import (
     YOUNG_THRESHOLD,
     CollectorPolicy,
     client_ended,
+    client_started,
     collector_policy,
 )
 
@@ -46,6 +47,29 @@ def test_frozen_cycles_are_reclaimed_by_a_full_collection_once_clients_ended() -
     finally:
         policy.stop()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_full_collection_waits_for_a_quarter_of_the_online_clients_to_end() -> None:
+    """The pause grows with the heap: a lone reconnect among many online clients does not
+    make one; a quarter of them ending does."""
+    policy = CollectorPolicy(refreeze_at=10**9, full_interval=0)
+    policy.start()
+    try:
+        for _ in range(100):
+            client_started()
+        client_ended()  # one of 100 (99 online)
+        policy.step()
+        assert policy.full_collections == 0
+        for _ in range(24):
+            client_ended()  # 25 of them, 75 still online: a third
+        policy.step()
+        assert policy.full_collections == 1
+        policy.step()
+        assert policy.full_collections == 1  # none ended since
+    finally:
+        for _ in range(75):
+            client_ended()
+        policy.stop()
 
 
 async def test_the_policy_looks_at_the_heap_while_serving() -> None:

@@ -157,7 +157,8 @@ async def tune_garbage_collector() -> AsyncGenerator[None, None]:
     young generation is collected every 20,000 allocations instead of 700 (a busy sink
     allocates a few hundred objects per event, almost all freed by reference counting:
     another ~5% of its CPU; ``bench/webhooks.py``), and everything is collected at most
-    every 10 minutes once clients ended, so their cycles are reclaimed. The thresholds are
+    every 10 minutes once a quarter as many clients as are online ended, so their cycles are
+    reclaimed. The thresholds are
     restored when serving ends."""
     async with collector_policy():
         yield

@@ -341,6 +341,7 @@ class RuntimeSupervisor:
                         await self._logged_out(account_id, "session_missing")
                         return
                     ctx = AccountContext(self, provider.name, account_id, provider_data, session)
+                    collector.client_started()
                     try:
                         await provider.run_runtime(ctx)
                     finally:
