@@ -242,8 +242,9 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
                           f"{(sandbox.cpu_seconds() - sb_cpu) / sent * 1e6:.0f} us")
             print(f"[{tag}] garbage collector: a full collection with {n} online took "
                   f"{policy.collect_all() * 1000:.0f} ms (at most one every "
-                  f"{policy.full_interval:.0f} s, once clients ended); {policy.refreezes} "
-                  f"re-freezes so far, the longest {policy.longest_refreeze * 1000:.0f} ms")
+                  f"{policy.full_interval:.0f} s, once a quarter as many clients as are online "
+                  f"ended); {policy.refreezes} re-freezes so far, the longest "
+                  f"{policy.longest_refreeze * 1000:.0f} ms")
     finally:
         await control.close()
         proc.terminate()
