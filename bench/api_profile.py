@@ -13,8 +13,9 @@ Requests: ``GET /v1/accounts/{id}``, ``GET /v1/accounts?limit=50`` (50 accounts)
 ``GET /v1/events?limit=50``, ``GET /v1/nope`` (authentication only), and
 ``POST …/auth/session/qr/check`` on an account awaiting a scan, on the suite's test provider
 (no Telegram: its step answers from memory, as the Telegram provider does until the scan).
-The collector is tuned as ``serve`` tunes it. SQLite, or PostgreSQL with ``--postgres``
-(``UNIFYPORT_TEST_DATABASE_URL`` or a throw-away local cluster, as bench/webhooks.py).
+The garbage collector starts as ``serve`` starts it (``unifyport.collector``). SQLite, or
+PostgreSQL with ``--postgres`` (``UNIFYPORT_TEST_DATABASE_URL`` or a throw-away local
+cluster, as bench/webhooks.py).
 
     .venv/bin/python bench/api_profile.py [--postgres] [--requests 2000] [--rounds 5]
         [--profile get|list|events|nope|qr [--sort tottime]]
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import pstats
 import sys
 import tempfile
@@ -40,7 +40,7 @@ from api import bare_app  # bench/api.py, beside this script
 
 from tests.support.gateway import CORE_ONLY, make_settings, running
 from tests.support.testprovider import TestPlugin
-from unifyport.http.app import GC_YOUNG_THRESHOLD
+from unifyport.collector import CollectorPolicy
 
 IN_FLIGHT = 20
 DATA = {"api_id": 1, "api_hash": "0123456789abcdef0123456789abcdef"}
@@ -135,26 +135,32 @@ async def bench(args: argparse.Namespace, url: str | None) -> None:
                 answers[f"{method} {path}"] = (body, status)
             bare = bare_app(api.key, answers)
             async with bare.test_app():
-                gc.collect()
-                gc.freeze()  # as serve's tune_garbage_collector
-                gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-                if args.profile:
-                    method, path = requests[args.profile]
-                    _calls, profile = await calls_per_request(api.app, api.key, method, path)
-                    pstats.Stats(profile).sort_stats(args.sort).print_stats(50)
-                    return
-                print(f"{'request':8} {'CPU us/request gw':>18} {'bare':>6} {'ratio':>6}   "
-                      f"{'calls/request gw':>16} {'bare':>6}")
-                for name, (method, path) in requests.items():
-                    gw_cpu = await cpu_per_request(api.app, api.key, method, path,
-                                                   args.requests, args.rounds)
-                    bare_cpu = await cpu_per_request(bare, api.key, method, path,
-                                                     args.requests, args.rounds)
-                    gw_calls, _ = await calls_per_request(api.app, api.key, method, path)
-                    bare_calls, _ = await calls_per_request(bare, api.key, method, path)
-                    print(f"{name:8} {gw_cpu * 1e6:>18.0f} {bare_cpu * 1e6:>6.0f} "
-                          f"{bare_cpu / gw_cpu:>6.2f}   {gw_calls:>16.0f} {bare_calls:>6.0f}",
-                          flush=True)
+                policy = CollectorPolicy()  # what serve starts with: frozen heap, young
+                policy.start()  # threshold (its once-a-second upkeep would count as CPU)
+                try:
+                    await measure(args, api, bare, requests)
+                finally:
+                    policy.stop()
+
+
+async def measure(args: argparse.Namespace, api: Any, bare: Any,
+                  requests: dict[str, tuple[str, str]]) -> None:
+    if args.profile:
+        method, path = requests[args.profile]
+        _calls, profile = await calls_per_request(api.app, api.key, method, path)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(50)
+        return
+    print(f"{'request':8} {'CPU us/request gw':>18} {'bare':>6} {'ratio':>6}   "
+          f"{'calls/request gw':>16} {'bare':>6}")
+    for name, (method, path) in requests.items():
+        gw_cpu = await cpu_per_request(api.app, api.key, method, path, args.requests,
+                                       args.rounds)
+        bare_cpu = await cpu_per_request(bare, api.key, method, path, args.requests,
+                                         args.rounds)
+        gw_calls, _ = await calls_per_request(api.app, api.key, method, path)
+        bare_calls, _ = await calls_per_request(bare, api.key, method, path)
+        print(f"{name:8} {gw_cpu * 1e6:>18.0f} {bare_cpu * 1e6:>6.0f} "
+              f"{bare_cpu / gw_cpu:>6.2f}   {gw_calls:>16.0f} {bare_calls:>6.0f}", flush=True)
 
 
 def main() -> None:

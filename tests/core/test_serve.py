@@ -17,7 +17,8 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.gateway import CORE_ONLY, make_settings
-from unifyport.http.app import GC_YOUNG_THRESHOLD, create_app, tune_garbage_collector
+from unifyport.collector import YOUNG_THRESHOLD
+from unifyport.http.app import create_app, tune_garbage_collector
 
 
 def free_port() -> int:
@@ -147,7 +148,7 @@ async def test_serving_tunes_the_garbage_collector_and_restores_it(tmp_path: Pat
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the first-start admin key notice
             async with app.test_app():
-                assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD != before[0]
+                assert gc.get_threshold()[0] == YOUNG_THRESHOLD != before[0]
                 assert gc.get_freeze_count() > 0
         assert gc.get_threshold() == before
     finally:

@@ -12,7 +12,7 @@ from quart_schema import Info, QuartSchema
 from unifyport import __version__
 from unifyport.accounts import declared
 from unifyport.apikeys import ensure_admin_key
-from unifyport.collector import YOUNG_THRESHOLD, collector_policy
+from unifyport.collector import collector_policy
 from unifyport.crypto.box import SecretBox
 from unifyport.crypto.check import verify_stored_secrets
 from unifyport.crypto.keyring import load_keyring
@@ -141,10 +141,6 @@ async def start(gw: Gateway) -> None:
                                                    name="declared-accounts"))
 
 
-GC_YOUNG_THRESHOLD = YOUNG_THRESHOLD
-"""Allocations between young-generation collections while serving (Python's default: 700)."""
-
-
 async def tune_garbage_collector() -> AsyncGenerator[None, None]:
     """For one long-lived server per process: ``serve`` registers it with
     ``app.while_serving`` after ``create_app`` (so it runs after the app's start-up); tests,
@@ -158,8 +154,7 @@ async def tune_garbage_collector() -> AsyncGenerator[None, None]:
     allocates a few hundred objects per event, almost all freed by reference counting:
     another ~5% of its CPU; ``bench/webhooks.py``), and everything is collected at most
     every 10 minutes once a quarter as many clients as are online ended, so their cycles are
-    reclaimed. The thresholds are
-    restored when serving ends."""
+    reclaimed. The thresholds are restored when serving ends."""
     async with collector_policy():
         yield
 
