@@ -41,7 +41,7 @@ class GroupCommit:
 
     ``run(fn)`` returns what ``fn(session)`` returned once its transaction committed (or
     raises what it raised). A caller cancelled while waiting does not take its write back:
-    it was queued and runs (as a write wrapped in ``runtime.tasks.uncancelled`` would)."""
+    it was queued and runs (as a write awaited through ``database.to_the_end`` would)."""
 
     def __init__(self, db: Database, max_batch: int = MAX_BATCH,
                  prepare: Prepare | None = None) -> None:

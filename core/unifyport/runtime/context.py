@@ -10,12 +10,12 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport.accounts.service import emit
+from unifyport.db.database import to_the_end
 from unifyport.db.group import GroupCommit
 from unifyport.db.repositories import SecretRepository
 from unifyport.gateway import SESSION, Gateway
 from unifyport.messages import Message, linked
 from unifyport.providers import RuntimeStatus
-from unifyport.runtime.tasks import uncancelled
 
 
 class Supervising(Protocol):
@@ -57,8 +57,10 @@ class AccountContext:
     async def set_status(self, status: RuntimeStatus, error: str | None = None) -> None:
         if status is RuntimeStatus.RUNNING:
             self._sup.attempts[self.account_id] = 0
-        await uncancelled(self._sup.set_status(self.account_id, status, error,
-                                                fence=self._task))
+        # A client's writes run to their end even when it is cancelled meanwhile (the
+        # cancellation reaches it after): cut off half-way, a write could keep SQLite's lock.
+        await to_the_end(self._sup.set_status(self.account_id, status, error,
+                                              fence=self._task))
 
     async def emit(self, type: str, data: Mapping[str, Any]) -> None:
         await self.emit_many([(type, data)])
@@ -70,7 +72,7 @@ class AccountContext:
 
     async def emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         if events:
-            await uncancelled(self._emit_many(events))
+            await to_the_end(self._emit_many(events))
 
     async def _emit_many(self, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         async def write(s: AsyncSession) -> None:
@@ -83,7 +85,7 @@ class AccountContext:
         await self._sup.writes.run(write, self.account_id)  # with other clients' writes: one commit
 
     async def save_session(self, session: bytes) -> None:
-        await uncancelled(self._save_session(session))
+        await to_the_end(self._save_session(session))
         self.session = session
 
     async def _save_session(self, session: bytes) -> None:

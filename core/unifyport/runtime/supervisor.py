@@ -20,6 +20,7 @@ from unifyport.accounts.service import emit, get_account, load_fields
 from unifyport.auth.declare import AUTHORIZED, LOGGED_OUT
 from unifyport.auth.results import StepError
 from unifyport.auth.states import transition
+from unifyport.db.database import to_the_end
 from unifyport.db.group import GroupCommit
 from unifyport.db.models import Account
 from unifyport.db.repositories import AccountRepository, SecretRepository, StaleAccount
@@ -32,7 +33,7 @@ from unifyport.providers import Provider, RuntimeStatus, SendContext, SessionRev
 from unifyport.runtime import balance, fences
 from unifyport.runtime.context import AccountContext
 from unifyport.runtime.forward import Forwarder
-from unifyport.runtime.tasks import StartPacer, backoff_delay, uncancelled
+from unifyport.runtime.tasks import StartPacer, backoff_delay
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -349,7 +350,7 @@ class RuntimeSupervisor:
                     error = "runtime ended"
                     self.clients.pop(account_id, None)
                 except SessionRevoked as exc:
-                    await uncancelled(self._logged_out(account_id, exc.reason))
+                    await to_the_end(self._logged_out(account_id, exc.reason))
                     return
                 except asyncio.CancelledError:
                     raise
@@ -361,8 +362,8 @@ class RuntimeSupervisor:
                     log.warning("account %s runtime error: %s", account_id, error)
                 attempt = self.attempts[account_id] = self.attempts.get(account_id, 0) + 1
                 with contextlib.suppress(Exception):  # the database away too: retry anyway
-                    await uncancelled(self.set_status(account_id, RuntimeStatus.RECONNECTING,
-                                                       error, fence=asyncio.current_task()))
+                    await to_the_end(self.set_status(account_id, RuntimeStatus.RECONNECTING,
+                                                     error, fence=asyncio.current_task()))
                 await asyncio.sleep(backoff_delay(attempt - 1))
         finally:
             if self.tasks.get(account_id) is asyncio.current_task():

@@ -1,13 +1,9 @@
-"""Task helpers of the runtime supervisor: reconnect backoff, writes that outlive a cancel."""
+"""Task helpers of the runtime supervisor: reconnect backoff, start pacing."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine
-from typing import Any
-
-from unifyport.db.database import to_the_end
 
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 60.0
@@ -16,13 +12,6 @@ BACKOFF_MAX = 60.0
 def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
     return random.uniform(0, min(cap, base * 2 ** min(attempt, 20)))
-
-
-async def uncancelled(write: Coroutine[Any, Any, None]) -> None:
-    """Run a client's database write to its end even when the client is cancelled
-    meanwhile, any number of times (the cancellation still reaches the client after it): a
-    transaction cut off half-way can keep SQLite's write lock from every other writer."""
-    await to_the_end(write)
 
 
 class StartPacer:
