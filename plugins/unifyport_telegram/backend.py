@@ -9,10 +9,11 @@ Pyrogram generate the same names and fields from the same schema), read by
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from unifyport.sdk import Identity
 
@@ -227,3 +228,24 @@ class TelegramClient(abc.ABC):
 
     @abc.abstractmethod
     async def read_history(self, chat_id: int, max_id: int) -> None: ...
+
+
+T = TypeVar("T")
+
+
+async def bounded(call: Awaitable[T], seconds: float) -> T:
+    """``call`` within ``seconds`` (as ``asyncio.wait_for``), its outcome retrieved even when
+    the caller is cancelled meanwhile. Kurigram answers the cancellation of a request with a
+    ``TimeoutError`` of its own; left unretrieved, that error was logged with its traceback
+    ("Task exception was never retrieved") whenever the garbage collector freed the task,
+    i.e. at any later moment, here inside werkzeug's ``ast.parse`` while the suite built an
+    app, which is where CPython 3.11.7 raised "AST constructor recursion depth mismatch"
+    (gh-106905; formatting a 3.11 traceback parses source for its carets)."""
+    task = asyncio.ensure_future(call)
+    task.add_done_callback(_retrieved)
+    return await asyncio.wait_for(task, seconds)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

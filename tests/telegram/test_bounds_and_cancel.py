@@ -3,7 +3,14 @@ closed when the flow ends, and out-of-range input refused at the API (422, never
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
+
+import pytest
+
 from tests.support.gateway import Api
+from unifyport_telegram.backend import bounded
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
 from .conftest import CREDS
@@ -68,3 +75,28 @@ async def test_out_of_range_ids_on_send_are_422(api: Api, sb: RunningSandbox) ->
                  {"chat_id": "abc", "text": "x"}, {"chat_id": 1, "text": "x" * 4097}):
         status, answer = await api.post(path, body)
         assert (status, answer["error"]["code"]) == (422, "validation_failed"), (body, answer)
+
+
+async def test_a_cancelled_call_leaves_no_error_for_the_collector_to_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Kurigram answers the cancellation of a request with a TimeoutError of its own. The
+    backends' bound on a call (``backend.bounded``) retrieves it: unretrieved, asyncio logged
+    it with its traceback whenever the garbage collector freed the task (the suite once saw
+    that inside werkzeug's ast.parse, where CPython 3.11.7 then raised gh-106905). The call
+    here is a stand-in with that one behaviour: no library call can be cancelled on cue."""
+    async def answers_cancellation_with_its_own_error() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise TimeoutError('Failed to invoke "updates.GetState" after 1 retries') from None
+
+    caller = asyncio.create_task(bounded(answers_cancellation_with_its_own_error(), 60))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    del caller
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        gc.collect()
+        await asyncio.sleep(0)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

@@ -27,6 +27,7 @@ from ..backend import (
     SentCode,
     TelegramClient,
     UpdateCallback,
+    bounded,
     display_name,
 )
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
@@ -105,7 +106,7 @@ class PyrogramClient(MessagingCalls, TelegramClient):
 
     async def _call(self, aw: Awaitable[T]) -> T:
         try:
-            return await asyncio.wait_for(aw, self.cfg.timeout)
+            return await bounded(aw, self.cfg.timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

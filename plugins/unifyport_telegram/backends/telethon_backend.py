@@ -23,6 +23,7 @@ from ..backend import (
     SentCode,
     TelegramClient,
     UpdateCallback,
+    bounded,
     display_name,
 )
 from ..config import TelegramConfig
@@ -108,7 +109,7 @@ class TelethonClient(MessagingCalls, TelegramClient):
 
     async def _call(self, aw: Awaitable[T]) -> T:
         try:
-            return await asyncio.wait_for(aw, self.cfg.timeout)
+            return await bounded(aw, self.cfg.timeout)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
