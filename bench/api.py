@@ -6,10 +6,11 @@ process) that checks the bearer header and returns, from memory, the very status
 the gateway answered for that request, and the ratio; the two are measured alternately
 ``--rounds`` times and the medians printed, with the range of the ratios (a shared 2-core
 machine drifts by tens of percent between runs), and each server's CPU time per request
-(steadier there than requests/s). Then p50/p99 latency of each request on both servers at a
-fixed 200 requests/s (measured from each request's scheduled time, so a stall counts against
-every request queued behind it), also alternately ``--rounds`` times: medians, and the range
-of the p99s.
+(steadier there than requests/s), with that of the load process and, for a local PostgreSQL
+server, of the database server's processes: the three share the machine's cores. Then p50/p99
+latency of each request on both servers at a fixed 200 requests/s (measured from each request's
+scheduled time, so a stall counts against every request queued behind it), also alternately
+``--rounds`` times: medians, and the range of the p99s.
 
 Requests (50 accounts: 20 Telegram QR logins awaiting a scan in the project's MTProto
 sandbox, 30 pending code logins; ~90 events):
@@ -33,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import secrets
 import statistics
 import subprocess
@@ -146,23 +148,64 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
             "statuses": statuses}
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """The process's CPU time (with its reaped children's when ``children``), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(f) for f in fields[11:15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_server(url: str) -> int | None:
+    """The pid of the local PostgreSQL server listening on ``url``'s port (its postmaster,
+    found by the ``postmaster.pid`` of a running server's data directory), else ``None``."""
+    port = url.rsplit(":", 1)[1].split("/", 1)[0]
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            if args[0].rsplit(b"/", 1)[-1] != b"postgres" or b"-D" not in args:
+                continue
+            lines = (Path(args[args.index(b"-D") + 1].decode()) / "postmaster.pid"
+                     ).read_text().splitlines()
+        except (OSError, IndexError, ValueError):
+            continue
+        if lines[0] == proc.name and lines[3] == port:
+            return int(proc.name)
+    return None
+
+
+def database_cpu(postmaster: int) -> float:
+    """CPU time of the server and all its processes, living or ended, in seconds."""
+    total = cpu_seconds(postmaster, children=True)
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if stat[1] == str(postmaster):
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError):
+            continue
+    return total
 
 
 def load(server: tuple[int, int], key: str, method: str, paths: list[str], requests: int,
-         rate: int = 0) -> dict[str, Any]:
+         rate: int = 0, postmaster: int | None = None) -> dict[str, Any]:
     """Run the load client in its own process against ``server`` (port, pid); its result,
-    with the server's CPU time per request (warm-up included) under ``cpu``."""
+    with the server's CPU time per request (warm-up included) under ``cpu``, and the
+    database server's (``postmaster`` and its processes) under ``db_cpu``."""
     port, pid = server
     spec = {"port": port, "key": key, "method": method, "paths": paths, "requests": requests,
             "rate": rate}
     cpu = cpu_seconds(pid)
+    db_cpu = 0.0 if postmaster is None else database_cpu(postmaster)
+    client = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([sys.executable, __file__, "--load"], input=json.dumps(spec),
                          capture_output=True, text=True, timeout=600, check=True)
     result: dict[str, Any] = json.loads(out.stdout)
     result["cpu"] = (cpu_seconds(pid) - cpu) / (requests + WARMUP)
+    result["db_cpu"] = 0.0 if postmaster is None else (
+        (database_cpu(postmaster) - db_cpu) / (requests + WARMUP))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["client_cpu"] = (after.ru_utime + after.ru_stime - client.ru_utime
+                            - client.ru_stime) / (requests + WARMUP)
     return result
 
 
@@ -347,6 +390,7 @@ def bench_database(tmp: Path, label: str, url: str, sb: dict[str, Any],
     name = f"gw{secrets.token_hex(3)}"
     gw, gw_port, key = start_gateway(tmp, name, url, sb)
     gw_server = (gw_port, gw.pid)
+    db = database_server(url) if url else None
     bare = None
     try:
         target = Target(gw_port, key)
@@ -358,21 +402,22 @@ def bench_database(tmp: Path, label: str, url: str, sb: dict[str, Any],
                 assert call(bare_port, key, method, path) == (
                     target.answers[f"{method} {path}"]["status"],
                     target.answers[f"{method} {path}"]["body"]), req_label
-            rates, bares, cpus, bare_cpus = [], [], [], []
+            gws, bares = [], []
             for _ in range(args.rounds):
-                b = load(bare_server, key, method, paths, args.requests)
-                g = load(gw_server, key, method, paths, args.requests)
+                bares.append(load(bare_server, key, method, paths, args.requests))
+                gws.append(load(gw_server, key, method, paths, args.requests, postmaster=db))
                 want = target.answers[f"{method} {paths[0]}"]["status"]
-                assert set(g["statuses"]) == {str(want)}, (req_label, g["statuses"])
-                bares.append(b["rps"])
-                rates.append(g["rps"])
-                cpus.append(g["cpu"])
-                bare_cpus.append(b["cpu"])
-            ratios = sorted(r / b for r, b in zip(rates, bares, strict=True))
-            print(f"{label:12} {req_label:32} {statistics.median(rates):>8.0f} "
-                  f"{statistics.median(bares):>8.0f} {statistics.median(ratios):>6.2f}  "
-                  f"({ratios[0]:.2f}-{ratios[-1]:.2f})  {statistics.median(cpus) * 1e6:>6.0f} "
-                  f"{statistics.median(bare_cpus) * 1e6:>6.0f}", flush=True)
+                assert set(gws[-1]["statuses"]) == {str(want)}, (req_label, gws[-1]["statuses"])
+            ratios = sorted(g["rps"] / b["rps"] for g, b in zip(gws, bares, strict=True))
+
+            def med(runs: list[dict[str, Any]], what: str, scale: float = 1e6) -> float:
+                return statistics.median(r[what] for r in runs) * scale
+
+            print(f"{label:12} {req_label:32} {med(gws, 'rps', 1):>8.0f} "
+                  f"{med(bares, 'rps', 1):>8.0f} {statistics.median(ratios):>6.2f}  "
+                  f"({ratios[0]:.2f}-{ratios[-1]:.2f})  {med(gws, 'cpu'):>6.0f} "
+                  f"{med(bares, 'cpu'):>6.0f} {med(gws, 'db_cpu'):>6.0f}   "
+                  f"{med(gws, 'client_cpu'):>4.0f}/{med(bares, 'client_cpu'):<4.0f}", flush=True)
         n = int(LATENCY_RATE * LATENCY_SECONDS)
         lat: dict[str, list[tuple[float, float, float, float]]] = {}
         for _ in range(args.rounds):  # alternately, as above: one noisy second skews a p99
@@ -407,9 +452,10 @@ def run(args: argparse.Namespace) -> None:
                 else:
                     print(f"PostgreSQL skipped: {source}")
             print(f"\n{'database':12} {'request':32} {'gw req/s':>8} {'bare':>8} {'ratio':>6}  "
-                  f"{'(range)':11}  {'CPU us/request gw':>6} {'bare':>6}\n"
-                  f"({args.rounds} rounds of {args.requests} requests on {CONNECTIONS} "
-                  "connections; medians)")
+                  f"{'(range)':11}  {'CPU us/request gw':>6} {'bare':>6} {'db':>6}   "
+                  f"client gw/bare\n({args.rounds} rounds of {args.requests} requests on "
+                  f"{CONNECTIONS} connections; medians; db: the local PostgreSQL server's "
+                  "processes, client: the load process)")
             for label, url in dbs:
                 bench_database(tmp, label, url, sb, args)
         finally:
