@@ -4,6 +4,7 @@ unknown-error file out of the working directory."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -87,7 +88,14 @@ class SmallInline(Executor):
     the loop per inbound message, threads contending for the GIL, and a thread per online
     account. A packet up to :data:`INLINE_MAX` bytes (a few microseconds of AES) is handled
     here, in the caller's thread; only bigger ones (file parts) go to the thread, which is
-    therefore started only when one comes."""
+    therefore started only when one comes.
+
+    Kurigram only ever hands work to it through ``loop.run_in_executor`` and awaits the
+    result, in the loop's thread. A small packet's outcome is therefore returned as an
+    asyncio future already done, which ``run_in_executor`` passes through as it is and whose
+    ``await`` returns at once. A ``concurrent.futures.Future`` would be chained to a new
+    asyncio future through ``call_soon_threadsafe``: a lock, a write to the loop's wake-up
+    pipe and a turn of the loop per packet, for work already done."""
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         self.pool = pool
@@ -95,12 +103,12 @@ class SmallInline(Executor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         if max(map(_size, args), default=0) > INLINE_MAX:
             return self.pool.submit(fn, *args, **kwargs)
-        done: Future[T] = Future()
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         try:
             done.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
+        except Exception as exc:
             done.set_exception(exc)
-        return done
+        return done  # type: ignore[return-value]  # see the class's docstring
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.pool.shutdown(wait, cancel_futures=cancel_futures)
