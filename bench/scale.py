@@ -22,7 +22,7 @@ API would take most of the run); the import step then checks each session with t
 
     .venv/bin/python bench/scale.py [--accounts 5000] [--busy 200] [--rate 2000]
         [--rates 500,1000,2000] [--seconds 10] [--backend both] [--postgres]
-        [--start-rate 100]
+        [--start-rate 100] [--idle-seconds 20] [--idle-only]
 """
 
 from __future__ import annotations
@@ -221,6 +221,8 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
             print(f"[{tag}] sandbox RSS {sb_rss0:.0f} MB -> {sb_rss1:.0f} MB: "
                   f"{(sb_rss1 - sb_rss0) * 1024 / n:.0f} KB per connected client; idle CPU "
                   f"{sb_cpu0:.1f}% -> {sb_cpu1:.1f}% of a core")
+        if args.idle_only:
+            return
         t0 = time.perf_counter()
         async with running(settings, start_seconds=START_TIMEOUT) as api:
             took, peak = await until_running(api, n, args.deadline)
@@ -264,6 +266,8 @@ async def main() -> None:
     parser.add_argument("--rates", default="", help="several rates, one run each: 500,2000")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--idle-only", action="store_true",
+                        help="stop after the idle figures (no restart, no inbound)")
     parser.add_argument("--start-rate", type=float, default=100.0)
     parser.add_argument("--deadline", type=float, default=900.0)
     parser.add_argument("--backend", choices=["telethon", "pyrogram", "both"], default="both")

@@ -23,7 +23,7 @@ from unifyport_telegram.config import parse_config
     ({"backend": "tdlib"}, "plugins.telegram.backend"),
     ({"import_dir": "/no/such/dir"}, "plugins.telegram.import_dir"),
     ({"timeout": 0}, "plugins.telegram.timeout"),
-    ({"ping_interval": 1}, "plugins.telegram.ping_interval"),
+    ({"ping_interval": 0.5}, "plugins.telegram.ping_interval"),
     ({"ping_interval": True}, "plugins.telegram.ping_interval"),
     ({"colour": "blue"}, "plugins.telegram.colour"),
     ({"server": {"dc_id": 2}}, "plugins.telegram.server.address"),

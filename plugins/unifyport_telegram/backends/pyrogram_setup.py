@@ -155,6 +155,17 @@ def keep_alive(session: Any, ping_interval: float) -> None:
     TCP.TIMEOUT = max(TCP_TIMEOUT, math.ceil(ping_interval) + 15)
 
 
+def stop_pings(session: Any) -> None:
+    """End Kurigram's ping task (its stop event, which ``Session.stop`` sets and awaits
+    too): the runtime's heartbeat sends a request at least every ``ping_interval`` seconds
+    instead, a plain ``ping`` or the probe, one round trip where there were two. Its pings
+    were ``ping_delay_disconnect``, asking the server to drop the connection when the next
+    one is late; a probe does not renew that, so the heartbeat sends plain pings and a
+    vanished client's connection is left to the server's own timeouts. The silence
+    timeout set by :func:`keep_alive` stays: the heartbeat's answers feed it."""
+    session.ping_task_event.set()
+
+
 def session_string(data: SessionData, api_id: int) -> str:
     """Kurigram's session string (``>BI?256sQ?``) for ``data`` (user 0 while logging in)."""
     packed = struct.pack(">BI?256sQ?", data.dc_id, api_id, False, data.auth_key,
