@@ -71,6 +71,9 @@ def _authorization(auth: Any) -> Me:
 
 KEEPALIVE_EVERY = 60.0
 """Seconds between the rounds of Telethon's keep-alive loop (its own, hard-coded, value)."""
+TIDY_EVERY = 600.0
+"""Seconds between its rounds once the heartbeat pings and no other DC's connection is
+borrowed (5,000 online clients: 8 wake-ups a second instead of 83)."""
 
 
 class _Client(_TelethonClient):  # type: ignore[misc]
@@ -83,7 +86,8 @@ class _Client(_TelethonClient):  # type: ignore[misc]
     entities into the session. Kept: the pings while ``own_pings`` (login flows), the
     clean-up; dropped: the saves (a ``MemorySession`` nobody reads: the runtime keeps the
     update state) and the wait on the ``disconnected`` future (a plain sleep; the loop is
-    cancelled at disconnect)."""
+    cancelled at disconnect); without pings and borrowed connections a round comes every
+    :data:`TIDY_EVERY` seconds."""
 
     unifyport_cfg: TelegramConfig
     own_pings = True
@@ -94,7 +98,8 @@ class _Client(_TelethonClient):  # type: ignore[misc]
 
     async def _keepalive_loop(self) -> None:
         while self.is_connected():
-            await asyncio.sleep(KEEPALIVE_EVERY)
+            busy = self.own_pings or self._borrowed_senders
+            await asyncio.sleep(KEEPALIVE_EVERY if busy else TIDY_EVERY)
             if self._borrowed_senders:
                 await self._clean_exported_senders()
             if self.own_pings and self._sender._transport_connected():
