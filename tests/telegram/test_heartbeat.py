@@ -27,9 +27,15 @@ def heartbeat_app(tmp_path: Path, sb: RunningSandbox, backend: str, import_dir: 
         sb, backend, import_dir, probe_interval=probe_interval, ping_interval=ping_interval)))
 
 
-async def since(sb: RunningSandbox, before: int, user_id: int) -> list[dict[str, Any]]:
-    """The user's requests logged by the sandbox after the first ``before`` entries."""
-    return [r for r in (await sb.control.requests())[before:] if r["user_id"] == user_id]
+async def until(sb: RunningSandbox, before: int, user_id: int, method: str
+                ) -> list[dict[str, Any]]:
+    """The user's requests logged by the sandbox after its first ``before`` entries, once
+    three of them are ``method`` (bounded wait)."""
+    async def three() -> list[dict[str, Any]] | None:
+        log = [r for r in (await sb.control.requests())[before:] if r["user_id"] == user_id]
+        return log if sum(r["method"] == method for r in log) >= 3 else None
+
+    return list(await wait_for(three, f"three {method}", attempts=300))
 
 
 async def test_heartbeat_pings_between_probes(tmp_path: Path, sb: RunningSandbox,
@@ -39,13 +45,7 @@ async def test_heartbeat_pings_between_probes(tmp_path: Path, sb: RunningSandbox
     async with heartbeat_app(tmp_path, sb, backend, import_dir, 3600, 1) as api:
         acc, me = await authorized(api, sb, "+15550008001")
         await online(api, acc)
-        before = len(await sb.control.requests())
-
-        async def three_pings() -> list[dict[str, Any]] | None:
-            log = await since(sb, before, me["id"])
-            return log if sum(r["method"] == "ping" for r in log) >= 3 else None
-
-        log = await wait_for(three_pings, "three heartbeat pings", attempts=300)
+        log = await until(sb, len(await sb.control.requests()), me["id"], "ping")
         assert [r for r in log if r["method"] not in PINGS] == []
         assert {r["method"] for r in log} == {"ping"}
         assert len({r["connection"] for r in log}) == 1
@@ -64,13 +64,7 @@ async def test_library_pings_are_off_while_the_heartbeat_runs(
     async with heartbeat_app(tmp_path, sb, backend, import_dir, 0.3, 600) as api:
         acc, me = await authorized(api, sb, "+15550008011")
         await online(api, acc)
-        before = len(await sb.control.requests())
-
-        async def three_probes() -> list[dict[str, Any]] | None:
-            log = await since(sb, before, me["id"])
-            return log if sum(r["method"] == "updates.getState" for r in log) >= 3 else None
-
-        log = await wait_for(three_probes, "three probes", attempts=300)
+        log = await until(sb, len(await sb.control.requests()), me["id"], "updates.getState")
         assert [r for r in log if r["method"] in PINGS] == []
 
 
