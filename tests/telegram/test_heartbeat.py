@@ -46,7 +46,6 @@ async def test_heartbeat_pings_between_probes(tmp_path: Path, sb: RunningSandbox
         acc, me = await authorized(api, sb, "+15550008001")
         await online(api, acc)
         log = await until(sb, len(await sb.control.requests()), me["id"], "ping")
-        assert [r for r in log if r["method"] not in PINGS] == []
         assert {r["method"] for r in log} == {"ping"}
         assert len({r["connection"] for r in log}) == 1
         assert all(c._disconnect_timer is None for c in sb.sandbox.connections)
