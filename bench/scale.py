@@ -22,7 +22,8 @@ API would take most of the run); the import step then checks each session with t
 
     .venv/bin/python bench/scale.py [--accounts 5000] [--busy 200] [--rate 2000]
         [--rates 500,1000,2000] [--seconds 10] [--backend both] [--postgres]
-        [--start-rate 100]
+        [--start-rate 100] [--idle-seconds 20] [--idle-only]
+        [--probe-interval 60] [--ping-interval 60]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -47,8 +49,10 @@ from sqlalchemy import func, select, update
 from telegram import latency, own_cpu_seconds, toml  # bench/telegram.py, beside this script
 
 from tests.support.gateway import Api, make_settings, running
+from unifyport import collector
 from unifyport.collector import CollectorPolicy, collector_policy
 from unifyport.db.models import Account
+from unifyport_telegram.config import TelegramConfig
 from unifyport_telegram.sandbox.testing import (
     API_HASH,
     API_ID,
@@ -182,8 +186,16 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
     sandbox = Proc(proc.pid)
     control = ControlClient(info["control"])
     extra = f"\n[runtime]\nstart_rate = {args.start_rate}\n"
-    settings = make_settings(root / f"data-{backend}-{db_name}", toml(info, backend) + extra,
-                             database_url=url)
+    cfg = dataclasses.replace(TelegramConfig(), **{k: v for k, v in (
+        ("probe_interval", args.probe_interval), ("ping_interval", args.ping_interval))
+        if v is not None})
+    heartbeat = "".join(f"{key} = {value}\n" for key, value in (
+        ("probe_interval", args.probe_interval), ("ping_interval", args.ping_interval))
+        if value is not None)
+    settings = make_settings(root / f"data-{backend}-{db_name}",
+                             toml(info, backend).replace("timeout = 30\n",
+                                                         "timeout = 30\n" + heartbeat)
+                             + extra, database_url=url)
     try:
         async with running(settings, start_seconds=START_TIMEOUT) as api:
             sem = asyncio.Semaphore(IMPORT_CONCURRENCY)
@@ -211,16 +223,22 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
             await asyncio.sleep(5)
             policy.collect_all()
             rss1, sb_rss1 = rss_mb(), sandbox.rss_mb()
+            ended = collector._ended  # clients ended (stopped or reconnecting) so far
             cpu1, sb_cpu1 = await idle_cpu(sandbox, args.idle_seconds)
+            ended = collector._ended - ended
             per = (rss1 - rss0) * 1024 / n
             print(f"[{tag}] gateway RSS {rss0:.0f} MB (accounts offline) -> {rss1:.0f} MB with "
                   f"{n} idle online: {per:.0f} KB per account (target <= 100: "
                   f"{per / 100:.2f}x)")
             print(f"[{tag}] gateway idle CPU {cpu0:.1f}% of a core offline, {cpu1:.1f}% with "
-                  f"{n} online (target <= 5%: {cpu1 / 5:.2f}x)")
+                  f"{n} online (target <= 5%: {cpu1 / 5:.2f}x; heartbeat every "
+                  f"{cfg.heartbeat:g} s, a probe every {cfg.probe_every}; {ended} clients "
+                  f"ended, i.e. reconnected, meanwhile)")
             print(f"[{tag}] sandbox RSS {sb_rss0:.0f} MB -> {sb_rss1:.0f} MB: "
                   f"{(sb_rss1 - sb_rss0) * 1024 / n:.0f} KB per connected client; idle CPU "
                   f"{sb_cpu0:.1f}% -> {sb_cpu1:.1f}% of a core")
+        if args.idle_only:
+            return
         t0 = time.perf_counter()
         async with running(settings, start_seconds=START_TIMEOUT) as api:
             took, peak = await until_running(api, n, args.deadline)
@@ -264,6 +282,10 @@ async def main() -> None:
     parser.add_argument("--rates", default="", help="several rates, one run each: 500,2000")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--idle-only", action="store_true",
+                        help="stop after the idle figures (no restart, no inbound)")
+    parser.add_argument("--probe-interval", type=float, help="[plugins.telegram] key")
+    parser.add_argument("--ping-interval", type=float, help="[plugins.telegram] key")
     parser.add_argument("--start-rate", type=float, default=100.0)
     parser.add_argument("--deadline", type=float, default=900.0)
     parser.add_argument("--backend", choices=["telethon", "pyrogram", "both"], default="both")

@@ -181,6 +181,15 @@ class TelegramClient(abc.ABC):
     async def get_state(self) -> UpdateState: ...
 
     @abc.abstractmethod
+    async def ping(self) -> None:
+        """One ``ping`` round trip (proves the connection, not the session)."""
+
+    @abc.abstractmethod
+    def heartbeat_taken_over(self) -> None:
+        """Stop the library's own keep-alive pings: the caller now sends a request (e.g.
+        :meth:`ping`) at least every ``ping_interval`` seconds."""
+
+    @abc.abstractmethod
     def on_updates(self, callback: UpdateCallback) -> None:
         """Deliver new messages pushed by the server to ``callback``."""
 

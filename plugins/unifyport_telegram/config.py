@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +41,24 @@ class TelegramConfig:
     """``None``: the libraries' built-in production data centres."""
     timeout: float = 20.0
     """Upper bound for one call into a client library, in seconds."""
-    probe_interval: float = 30.0
-    """Seconds between liveness probes of an online client (finds revoked sessions)."""
+    probe_interval: float = 60.0
+    """Longest time between liveness probes of an online client (``updates.getState``:
+    finds revoked sessions)."""
     ping_interval: float = 60.0
-    """Seconds between Kurigram's keep-alive pings per connection (its own default is 5;
-    Telethon pings every 60 s by itself). The server is asked to close a connection that
-    misses pings for ``ping_interval + 15`` seconds."""
+    """Longest silence of an online client's connection: the runtime's heartbeat sends one
+    request every ``min(probe_interval, ping_interval)`` seconds, the probe when it is due,
+    else a ``ping`` (the libraries' own pings are off)."""
+
+    @property
+    def heartbeat(self) -> float:
+        """Seconds between an online client's heartbeat requests."""
+        return min(self.probe_interval, self.ping_interval)
+
+    @property
+    def probe_every(self) -> int:
+        """Every how many heartbeats the probe is sent (never less often than
+        ``probe_interval``)."""
+        return max(1, math.floor(self.probe_interval / self.heartbeat))
 
     def dc_address(self, dc_id: int) -> tuple[str, int]:
         """Where data centre ``dc_id`` listens (configured, else Telegram's production DCs)."""
@@ -139,14 +152,14 @@ def parse_config(table: Mapping[str, Any]) -> TelegramConfig:
     timeout = table.get("timeout", 20.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
         raise ConfigError("plugins.telegram.timeout", "must be a number of seconds in (0, 300]")
-    probe = table.get("probe_interval", 30.0)
+    probe = table.get("probe_interval", 60.0)
     if isinstance(probe, bool) or not isinstance(probe, int | float) or not 0 < probe <= 3600:
         raise ConfigError("plugins.telegram.probe_interval",
                           "must be a number of seconds in (0, 3600]")
     ping = table.get("ping_interval", 60.0)
-    if isinstance(ping, bool) or not isinstance(ping, int | float) or not 5 <= ping <= 600:
+    if isinstance(ping, bool) or not isinstance(ping, int | float) or not 1 <= ping <= 600:
         raise ConfigError("plugins.telegram.ping_interval",
-                          "must be a number of seconds in [5, 600]")
+                          "must be a number of seconds in [1, 600]")
     server = _server(table["server"]) if "server" in table else None
     return TelegramConfig(backend=backend, import_dir=import_dir, server=server,
                           timeout=float(timeout), probe_interval=float(probe),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
+import random
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
@@ -200,6 +202,7 @@ class Runtimes:
         online.ready = True
         online.ctx.attach(online)
         await online.ctx.set_status(RuntimeStatus.RUNNING)
+        client.heartbeat_taken_over()  # _probe keeps the connection alive from now on
         tasks = [asyncio.create_task(client.wait_disconnected()),
                  asyncio.create_task(self._probe(online)),
                  asyncio.create_task(self._saver(online)),
@@ -219,10 +222,20 @@ class Runtimes:
                             kind=ErrorKind.UNAVAILABLE)
 
     async def _probe(self, online: Online) -> None:
-        """Ask for the update state now and then: a revoked session shows up here."""
-        while True:
-            await asyncio.sleep(self.cfg.probe_interval)
-            await online.client.get_state()
+        """The client's heartbeat, its only keep-alive (the backends turn the libraries' own
+        pings off): one request a tick (``cfg.heartbeat`` seconds), the probe
+        (``updates.getState``: a revoked session shows up here) every ``cfg.probe_every``-th
+        tick, so at least every ``probe_interval`` seconds, else a ``ping``. The first tick
+        comes at a random point of the second half of the first interval: clients started
+        in the same second do not probe in the same second ever after."""
+        tick, every = self.cfg.heartbeat, self.cfg.probe_every
+        await asyncio.sleep(tick * random.uniform(0.5, 1.0))
+        for n in itertools.count(1):
+            if n % every == 0:
+                await online.client.get_state()
+            else:
+                await online.client.ping()
+            await asyncio.sleep(tick)
 
     async def _saver(self, online: Online) -> None:
         while True:

@@ -23,7 +23,7 @@ from unifyport_telegram.config import parse_config
     ({"backend": "tdlib"}, "plugins.telegram.backend"),
     ({"import_dir": "/no/such/dir"}, "plugins.telegram.import_dir"),
     ({"timeout": 0}, "plugins.telegram.timeout"),
-    ({"ping_interval": 1}, "plugins.telegram.ping_interval"),
+    ({"ping_interval": 0.5}, "plugins.telegram.ping_interval"),
     ({"ping_interval": True}, "plugins.telegram.ping_interval"),
     ({"colour": "blue"}, "plugins.telegram.colour"),
     ({"server": {"dc_id": 2}}, "plugins.telegram.server.address"),
@@ -100,3 +100,14 @@ print("loaded:", sorted({"telethon", "pyrogram", "segno", "unifyport_telegram"} 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.splitlines()[-1] == "loaded: ['unifyport_telegram']", out
+
+
+@pytest.mark.parametrize(("table", "heartbeat", "probe_every"), [
+    ({}, 60, 1),  # the defaults: every heartbeat is a probe
+    ({"probe_interval": 3600, "ping_interval": 60}, 60, 60),
+    ({"probe_interval": 90, "ping_interval": 60}, 60, 1),  # never less often than asked
+    ({"probe_interval": 0.3}, 0.3, 1),
+])
+def test_heartbeat_schedule(table: dict[str, float], heartbeat: float, probe_every: int) -> None:
+    cfg = parse_config(table)
+    assert (cfg.heartbeat, cfg.probe_every) == (heartbeat, probe_every)

@@ -4,6 +4,12 @@
 Kurigram does not surface the transport error -404 to a pending call (the call hangs), keeps
 DC addresses in a hard-coded table and retries on its own; hence a connection class that dials
 the configured addresses, a timeout on every call, and a look at the receive task's fate.
+
+Kurigram's periodic work per client, and what is left of it here: its ping task
+(``ping_delay_disconnect`` every ``PING_INTERVAL``) runs only until the runtime's heartbeat
+takes over (``pyrogram_setup.stop_pings``); the updates watchdog (``updates.getState`` after
+15 idle minutes) stays; the end of the receive task (a dead key) is told by a callback, not
+polled for.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any, TypeVar
 from pyrogram import Client, enums, handlers, raw
 from pyrogram import errors as perrors
 from pyrogram.file_id import FileId, FileType, ThumbnailSource
-from pyrogram.session.session import AuthKeyNotFound
+from pyrogram.session.session import AuthKeyNotFound, Session
 
 from ..backend import (
     FileLocation,
@@ -34,7 +40,7 @@ from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, un
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
 from .messaging import MessagingCalls, next_or_none, random_id
-from .pyrogram_setup import connection_class, keep_alive, trust
+from .pyrogram_setup import connection_class, keep_alive, stop_pings, trust
 from .pyrogram_storage import MemoryStorage
 
 log = logging.getLogger(__name__)
@@ -71,15 +77,16 @@ def _me(user: Any) -> Me:
               phone=phone, is_bot=bool(is_bot))
 
 
-DROP_CHECK_INTERVAL = 10.0
-
-
 class PyrogramClient(MessagingCalls, TelegramClient):
     _t = raw.types
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         trust(self.cfg.server.public_key_pem if self.cfg.server else None)
+        # Class-wide too: a session's first ping waits the class's value (Kurigram's 5 s),
+        # and the runtime turns the pings off only once its client is up: a first
+        # ping_delay_disconnect slipping through would have the server drop the connection.
+        keep_alive(Session, self.cfg.ping_interval)
         storage = MemoryStorage("unifyport", self.initial, self.api_id)
         self._client = Client(
             "unifyport", api_id=self.api_id, api_hash=self.api_hash, sleep_threshold=0,
@@ -138,6 +145,9 @@ class PyrogramClient(MessagingCalls, TelegramClient):
             await asyncio.sleep(0.05)
         else:
             raise unavailable("cannot connect to Telegram")
+        # A dead key (-404) ends the receive task with AuthKeyNotFound and nothing else:
+        # told at once, instead of polled for (see wait_disconnected).
+        session.recv_task.add_done_callback(lambda _task: self._dropped.set())
         self._remember()
         await self._call(self._client.initialize())
         # Only raw updates are used: skip building high-level objects for every update.
@@ -230,6 +240,12 @@ class PyrogramClient(MessagingCalls, TelegramClient):
         st = await self._invoke(raw.functions.updates.GetState())
         return UpdateState(pts=st.pts, date=int(st.date), qts=st.qts)
 
+    async def ping(self) -> None:
+        await self._invoke(raw.functions.Ping(ping_id=random_id()))
+
+    def heartbeat_taken_over(self) -> None:
+        stop_pings(self._client.session)
+
     async def get_difference(self, state: UpdateState) -> list[RawBatch]:
         def fetch(st: UpdateState) -> Awaitable[Any]:
             return self._invoke(raw.functions.updates.GetDifference(
@@ -255,17 +271,14 @@ class PyrogramClient(MessagingCalls, TelegramClient):
         self._dropped.set()
 
     async def wait_disconnected(self) -> None:
-        # The dead-key check polls (Kurigram keeps that error in its receive task); every
-        # 0.5 s was 10,000 wake-ups a second for 5,000 idle accounts, so it runs at the probe's
-        # pace, which finds a dead key too (its call times out and reads the same error).
-        every = min(DROP_CHECK_INTERVAL, self.cfg.probe_interval)
-        while self._client.is_connected and not self._dropped.is_set():
-            dead = self._dead_key()
-            if dead is not None:
-                raise dead
-            with contextlib.suppress(TimeoutError):  # (wait_for could drop a cancellation)
-                async with asyncio.timeout(every):
-                    await self._dropped.wait()
+        # Woken by the session's stop or its receive task's end (a dead key: Kurigram keeps
+        # that error in the task); polling for them cost a wake-up per client every few
+        # seconds (500 a second for 5,000 idle accounts at 10 s).
+        if self._client.is_connected:
+            await self._dropped.wait()
+        dead = self._dead_key()
+        if dead is not None:
+            raise dead
 
     # -- sending ----------------------------------------------------------------------------------
     async def _input_peer(self, chat_id: int) -> Any:

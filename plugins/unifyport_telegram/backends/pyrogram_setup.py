@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from io import BytesIO
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -88,14 +88,7 @@ class SmallInline(Executor):
     the loop per inbound message, threads contending for the GIL, and a thread per online
     account. A packet up to :data:`INLINE_MAX` bytes (a few microseconds of AES) is handled
     here, in the caller's thread; only bigger ones (file parts) go to the thread, which is
-    therefore started only when one comes.
-
-    Kurigram only ever hands work to it through ``loop.run_in_executor`` and awaits the
-    result, in the loop's thread. A small packet's outcome is therefore returned as an
-    asyncio future already done, which ``run_in_executor`` passes through as it is and whose
-    ``await`` returns at once. A ``concurrent.futures.Future`` would be chained to a new
-    asyncio future through ``call_soon_threadsafe``: a lock, a write to the loop's wake-up
-    pipe and a turn of the loop per packet, for work already done."""
+    therefore started only when one comes."""
 
     def __init__(self, pool: ThreadPoolExecutor) -> None:
         self.pool = pool
@@ -103,12 +96,25 @@ class SmallInline(Executor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         if max(map(_size, args), default=0) > INLINE_MAX:
             return self.pool.submit(fn, *args, **kwargs)
-        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         try:
-            done.set_result(fn(*args, **kwargs))
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not from the loop: a finished thread-side future
+            done: Future[T] = Future()
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
+        # An asyncio future, already done: ``run_in_executor`` hands it back as it is
+        # (``wrap_future``), and awaiting it does not yield. A thread-side future would
+        # cost, per packet, a lock, chained callbacks and a wake-up of the loop through
+        # its self-pipe (``call_soon_threadsafe``), 2-3% of the CPU of idle clients.
+        inline: asyncio.Future[T] = loop.create_future()
+        try:
+            inline.set_result(fn(*args, **kwargs))
         except Exception as exc:
-            done.set_exception(exc)
-        return done  # type: ignore[return-value]  # see the class's docstring
+            inline.set_exception(exc)
+        return cast("Future[T]", inline)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.pool.shutdown(wait, cancel_futures=cancel_futures)
@@ -161,6 +167,17 @@ def keep_alive(session: Any, ping_interval: float) -> None:
     session.PING_INTERVAL = ping_interval
     session.WAIT_TIMEOUT = max(session.WAIT_TIMEOUT, math.ceil(ping_interval) + 5)
     TCP.TIMEOUT = max(TCP_TIMEOUT, math.ceil(ping_interval) + 15)
+
+
+def stop_pings(session: Any) -> None:
+    """End Kurigram's ping task (its stop event, which ``Session.stop`` sets and awaits
+    too): the runtime's heartbeat sends a request at least every ``ping_interval`` seconds
+    instead, a plain ``ping`` or the probe, one round trip where there were two. Its pings
+    were ``ping_delay_disconnect``, asking the server to drop the connection when the next
+    one is late; a probe does not renew that, so the heartbeat sends plain pings and a
+    vanished client's connection is left to the server's own timeouts. The silence
+    timeout set by :func:`keep_alive` stays: the heartbeat's answers feed it."""
+    session.ping_task_event.set()
 
 
 def session_string(data: SessionData, api_id: int) -> str:

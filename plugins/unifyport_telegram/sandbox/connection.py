@@ -194,8 +194,10 @@ class Connection:
             self.send_result(msg_id, bytes(error))
             return
         if isinstance(request, functions.PingRequest | functions.PingDelayDisconnectRequest):
-            if isinstance(request, functions.PingDelayDisconnectRequest):
+            delayed = isinstance(request, functions.PingDelayDisconnectRequest)
+            if delayed:
                 self._arm_disconnect(request.disconnect_delay)
+            self.dc.sandbox.rpc.log_event(self, "ping_delay_disconnect" if delayed else "ping")
             self.send(bytes(types.Pong(msg_id=msg_id, ping_id=request.ping_id)), response=True)
             return
         if isinstance(request, functions.DestroySessionRequest):

@@ -1,0 +1,80 @@
+"""The runtime's heartbeat: one request per online client a tick, the probe when due, else a
+ping; the libraries' own pings off while it runs; a revocation still noticed between pings.
+Both backends, against the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyrogram.session.session import Session
+
+from tests.support.gateway import make_settings, running
+from tests.support.waiting import wait_for
+from unifyport_telegram.backends import pyrogram_backend, telethon_backend
+from unifyport_telegram.sandbox.testing import RunningSandbox
+
+from .conftest import telegram_toml
+from .helpers import authorized, events, online, wait_logged_out
+
+PINGS = ("ping", "ping_delay_disconnect")
+
+
+def heartbeat_app(tmp_path: Path, sb: RunningSandbox, backend: str, import_dir: Path,
+                  probe_interval: float, ping_interval: float) -> Any:
+    return running(make_settings(tmp_path / "data", telegram_toml(
+        sb, backend, import_dir, probe_interval=probe_interval, ping_interval=ping_interval)))
+
+
+async def until(sb: RunningSandbox, before: int, user_id: int, method: str
+                ) -> list[dict[str, Any]]:
+    """The user's requests logged by the sandbox after its first ``before`` entries, once
+    three of them are ``method`` (bounded wait)."""
+    async def three() -> list[dict[str, Any]] | None:
+        log = [r for r in (await sb.control.requests())[before:] if r["user_id"] == user_id]
+        return log if sum(r["method"] == method for r in log) >= 3 else None
+
+    return list(await wait_for(three, f"three {method}", attempts=300))
+
+
+async def test_heartbeat_pings_between_probes(tmp_path: Path, sb: RunningSandbox,
+                                              backend: str, import_dir: Path) -> None:
+    """``probe_interval = 3600``, ``ping_interval = 1``: a plain ping a second on the same
+    connection, no probe (``updates.getState``) yet, no ``ping_delay_disconnect``."""
+    async with heartbeat_app(tmp_path, sb, backend, import_dir, 3600, 1) as api:
+        acc, me = await authorized(api, sb, "+15550008001")
+        await online(api, acc)
+        log = await until(sb, len(await sb.control.requests()), me["id"], "ping")
+        assert {r["method"] for r in log} == {"ping"}
+        assert len({r["connection"] for r in log}) == 1
+        assert all(c._disconnect_timer is None for c in sb.sandbox.connections)
+
+
+async def test_library_pings_are_off_while_the_heartbeat_runs(
+        tmp_path: Path, sb: RunningSandbox, backend: str, import_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the libraries' ping intervals cut to 0.1 s (Telethon's keep-alive loop,
+    Kurigram's ping task, which would otherwise ping every 0.1 s from the start), an online
+    client whose heartbeat is all probes (``ping_interval`` 600) sends no ping at all."""
+    monkeypatch.setattr(telethon_backend, "KEEPALIVE_EVERY", 0.1)
+    monkeypatch.setattr(Session, "PING_INTERVAL", 0.1)
+    monkeypatch.setattr(pyrogram_backend, "keep_alive", lambda _session, _interval: None)
+    async with heartbeat_app(tmp_path, sb, backend, import_dir, 0.3, 600) as api:
+        acc, me = await authorized(api, sb, "+15550008011")
+        await online(api, acc)
+        log = await until(sb, len(await sb.control.requests()), me["id"], "updates.getState")
+        assert [r for r in log if r["method"] in PINGS] == []
+
+
+async def test_revocation_noticed_by_the_probe_between_pings(
+        tmp_path: Path, sb: RunningSandbox, backend: str, import_dir: Path) -> None:
+    """Pings do not prove a session (the sandbox answers them for a revoked key too): the
+    probe, every second tick here, does."""
+    async with heartbeat_app(tmp_path, sb, backend, import_dir, 2, 1) as api:
+        acc, me = await authorized(api, sb, "+15550008021")
+        await online(api, acc)
+        assert await sb.control.revoke_sessions(me["id"]) >= 1
+        await wait_logged_out(api, acc, attempts=400)
+        [event] = await events(api, acc, "account.logged_out")
+        assert event["data"]["reason"] == "session_revoked"
