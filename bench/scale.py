@@ -186,12 +186,11 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
     sandbox = Proc(proc.pid)
     control = ControlClient(info["control"])
     extra = f"\n[runtime]\nstart_rate = {args.start_rate}\n"
-    cfg = dataclasses.replace(TelegramConfig(), **{k: v for k, v in (
-        ("probe_interval", args.probe_interval), ("ping_interval", args.ping_interval))
-        if v is not None})
-    heartbeat = "".join(f"{key} = {value}\n" for key, value in (
-        ("probe_interval", args.probe_interval), ("ping_interval", args.ping_interval))
-        if value is not None)
+    given = {key: value for key, value in (("probe_interval", args.probe_interval),
+                                           ("ping_interval", args.ping_interval))
+             if value is not None}
+    cfg = dataclasses.replace(TelegramConfig(), **given)
+    heartbeat = "".join(f"{key} = {value}\n" for key, value in given.items())
     settings = make_settings(root / f"data-{backend}-{db_name}",
                              toml(info, backend).replace("timeout = 30\n",
                                                          "timeout = 30\n" + heartbeat)
