@@ -96,25 +96,20 @@ class SmallInline(Executor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         if max(map(_size, args), default=0) > INLINE_MAX:
             return self.pool.submit(fn, *args, **kwargs)
+        # From the loop, an asyncio future, already done: ``run_in_executor`` hands it back
+        # as it is (``wrap_future``), and awaiting it does not yield. A thread-side future
+        # would cost, per packet, a lock, chained callbacks and a wake-up of the loop through
+        # its self-pipe (``call_soon_threadsafe``), 2-3% of the CPU of idle clients. Not from
+        # the loop: a finished thread-side future.
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not from the loop: a finished thread-side future
-            done: Future[T] = Future()
-            try:
-                done.set_result(fn(*args, **kwargs))
-            except Exception as exc:
-                done.set_exception(exc)
-            return done
-        # An asyncio future, already done: ``run_in_executor`` hands it back as it is
-        # (``wrap_future``), and awaiting it does not yield. A thread-side future would
-        # cost, per packet, a lock, chained callbacks and a wake-up of the loop through
-        # its self-pipe (``call_soon_threadsafe``), 2-3% of the CPU of idle clients.
-        inline: asyncio.Future[T] = loop.create_future()
+            done: Future[T] | asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        except RuntimeError:
+            done = Future()
         try:
-            inline.set_result(fn(*args, **kwargs))
+            done.set_result(fn(*args, **kwargs))
         except Exception as exc:
-            inline.set_exception(exc)
-        return cast("Future[T]", inline)
+            done.set_exception(exc)
+        return cast("Future[T]", done)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.pool.shutdown(wait, cancel_futures=cancel_futures)

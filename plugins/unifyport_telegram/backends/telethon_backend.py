@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
@@ -31,7 +30,7 @@ from ..config import TelegramConfig
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
 from ..session_data import SessionData, UpdateState
 from . import raw_tl
-from .messaging import CHUNK, MessagingCalls, next_or_none
+from .messaging import CHUNK, MessagingCalls, next_or_none, random_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,7 +103,7 @@ class _Client(_TelethonClient):  # type: ignore[misc]
                 await self._clean_exported_senders()
             if self.own_pings and self._sender._transport_connected():
                 try:
-                    self._sender._keepalive_ping(random.randrange(-2**63, 2**63))
+                    self._sender._keepalive_ping(random_id())
                 except ConnectionError:
                     return
 
@@ -239,7 +238,7 @@ class TelethonClient(MessagingCalls, TelegramClient):
         return UpdateState(pts=st.pts, date=raw_tl.timestamp(st.date), qts=st.qts)
 
     async def ping(self) -> None:
-        await self._call(self._client(functions.PingRequest(random.randrange(-2**63, 2**63))))
+        await self._call(self._client(functions.PingRequest(random_id())))
 
     def heartbeat_taken_over(self) -> None:
         self._client.own_pings = False
