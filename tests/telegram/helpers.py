@@ -6,6 +6,7 @@ from typing import Any
 
 from tests.support.gateway import Api
 from tests.support.waiting import wait_for
+from unifyport_telegram.sandbox.testing import RunningSandbox
 
 from .conftest import CREDS
 
@@ -71,6 +72,15 @@ async def wait_logged_out(api: Api, acc: str, attempts: int = 200) -> None:
         _, body = await api.get(f"/v1/accounts/{acc}")
         return bool(body["status"] == "logged_out")
     await wait_for(logged_out, "account logged out", attempts=attempts)
+
+
+async def revoke_and_see_logout(api: Api, sb: RunningSandbox, acc: str, user_id: int,
+                                attempts: int = 200) -> None:
+    """Revoke the user's sessions in the sandbox; the account is logged out for it."""
+    assert await sb.control.revoke_sessions(user_id) >= 1
+    await wait_logged_out(api, acc, attempts=attempts)
+    [event] = await events(api, acc, "account.logged_out")
+    assert event["data"]["reason"] == "session_revoked"
 
 
 async def received(api: Api, acc: str, count: int = 1) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from unifyport_telegram.backends import pyrogram_backend, telethon_backend
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
 from .conftest import telegram_toml
-from .helpers import authorized, events, online, wait_logged_out
+from .helpers import authorized, online, revoke_and_see_logout
 
 PINGS = ("ping", "ping_delay_disconnect")
 
@@ -74,7 +74,4 @@ async def test_revocation_noticed_by_the_probe_between_pings(
     async with heartbeat_app(tmp_path, sb, backend, import_dir, 2, 1) as api:
         acc, me = await authorized(api, sb, "+15550008021")
         await online(api, acc)
-        assert await sb.control.revoke_sessions(me["id"]) >= 1
-        await wait_logged_out(api, acc, attempts=400)
-        [event] = await events(api, acc, "account.logged_out")
-        assert event["data"]["reason"] == "session_revoked"
+        await revoke_and_see_logout(api, sb, acc, me["id"], attempts=400)

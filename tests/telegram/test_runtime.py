@@ -16,6 +16,7 @@ from .helpers import (
     events,
     online,
     received,
+    revoke_and_see_logout,
     runtime_status,
     wait_logged_out,
     wait_running,
@@ -103,10 +104,7 @@ async def test_missed_messages_arrive_after_restart(gateway: Gateway,
 async def test_revoked_while_online_logs_out(api: Api, sb: RunningSandbox) -> None:
     acc, me = await authorized(api, sb, "+15550004051")
     await online(api, acc)
-    assert await sb.control.revoke_sessions(me["id"]) >= 1
-    await wait_logged_out(api, acc)
-    [event] = await events(api, acc, "account.logged_out")
-    assert event["data"]["reason"] == "session_revoked"
+    await revoke_and_see_logout(api, sb, acc, me["id"])
     assert await runtime_status(api, acc) == "stopped"
 
 
