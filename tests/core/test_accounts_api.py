@@ -81,10 +81,19 @@ async def test_malformed_json_is_a_json_400(api: Api) -> None:
 
 
 async def test_unknown_route_and_wrong_method_are_json(api: Api) -> None:
+    """Answered by the authentication step once the key is checked (not raised again by
+    the dispatch), in the errors' one format; without a key, 401 first."""
     status, body = await api.get("/v1/nothing-here")
-    assert status == 404 and body["error"]["code"] == "not_found"
-    status, body = await api.call("PUT", "/v1/accounts")
-    assert status == 405 and body["error"]["code"] == "method_not_allowed"
+    assert status == 404 and body == {"error": {
+        "code": "not_found", "message": "no route for /v1/nothing-here"}}
+    response = await api.client.open("/v1/accounts", method="PUT", headers={
+        "Authorization": f"Bearer {api.key}"})
+    body = await response.get_json()
+    assert response.status_code == 405 and body["error"]["code"] == "method_not_allowed"
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert response.headers["X-Request-Id"]
+    response = await api.client.get("/v1/nothing-here")
+    assert response.status_code == 401
     status, body = await api.get("/v1/accounts/acc_missing")
     assert status == 404 and body["error"] == {"code": "not_found",
                                                "message": "account not found"}

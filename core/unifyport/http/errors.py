@@ -48,6 +48,19 @@ def _drop_tracebacks(err: BaseException) -> None:
         seen = seen.__context__
 
 
+def http_error_response(err: HTTPException) -> Response:
+    """The JSON answer to one of werkzeug's errors (an unknown route, a wrong method, a
+    malformed request): the same format as every other error."""
+    status = err.code or 500
+    code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "invalid_request")
+    message = err.description if status != 404 else f"no route for {request.path}"
+    response = api_error_response(ApiError(status, code, str(message or err.name)))
+    if status == 405 and err.get_response().headers.get("Allow"):
+        response.headers["Allow"] = err.get_response().headers["Allow"]
+    _drop_tracebacks(err)
+    return response
+
+
 def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(ApiError)
     async def _api_error(err: ApiError) -> Response:
@@ -55,14 +68,7 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def _http_error(err: HTTPException) -> Response:
-        status = err.code or 500
-        code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "invalid_request")
-        message = err.description if status != 404 else f"no route for {request.path}"
-        response = api_error_response(ApiError(status, code, str(message or err.name)))
-        if status == 405 and err.get_response().headers.get("Allow"):
-            response.headers["Allow"] = err.get_response().headers["Allow"]
-        _drop_tracebacks(err)
-        return response
+        return http_error_response(err)
 
     @app.errorhandler(DBAPIError)
     async def _database_error(err: DBAPIError) -> Response:
