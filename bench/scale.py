@@ -23,7 +23,8 @@ API would take most of the run); the import step then checks each session with t
     .venv/bin/python bench/scale.py [--accounts 5000] [--busy 200] [--rate 2000]
         [--rates 500,1000,2000] [--seconds 10] [--backend both] [--postgres]
         [--start-rate 100] [--idle-seconds 20] [--idle-only]
-        [--probe-interval 60] [--ping-interval 60]
+        [--probe-interval 60] [--ping-interval 60] [--heartbeat-rate 20]
+        [--profile-idle FILE]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import dataclasses
 import json
 import logging
@@ -115,10 +117,19 @@ class Proc:
         return 0.0
 
 
-async def idle_cpu(sandbox: Proc, seconds: float) -> tuple[float, float]:
-    """% of one core used by this process and by the sandbox over ``seconds`` of idling."""
+async def idle_cpu(sandbox: Proc, seconds: float, profile: str | None = None
+                   ) -> tuple[float, float]:
+    """% of one core used by this process and by the sandbox over ``seconds`` of idling;
+    with ``profile``, the event loop's thread is profiled meanwhile (in its CPU time) and
+    the statistics written there (``python -m pstats FILE``)."""
+    profiler = cProfile.Profile(time.thread_time) if profile else None
     t0, me0, sb0 = time.monotonic(), own_cpu_seconds(), sandbox.cpu_seconds()
+    if profiler is not None:
+        profiler.enable()
     await asyncio.sleep(seconds)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
     wall = time.monotonic() - t0
     return (100 * (own_cpu_seconds() - me0) / wall, 100 * (sandbox.cpu_seconds() - sb0) / wall)
 
@@ -191,7 +202,8 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
     control = ControlClient(info["control"])
     extra = f"\n[runtime]\nstart_rate = {args.start_rate}\n"
     given = {key: value for key, value in (("probe_interval", args.probe_interval),
-                                           ("ping_interval", args.ping_interval))
+                                           ("ping_interval", args.ping_interval),
+                                           ("heartbeat_rate", args.heartbeat_rate))
              if value is not None}
     cfg = dataclasses.replace(TelegramConfig(), **given)
     heartbeat = "".join(f"{key} = {value}\n" for key, value in given.items())
@@ -223,11 +235,14 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
             print(f"[{tag}] {API_STARTS} runtime/start calls, the other {n - API_STARTS} "
                   f"desired-online in the database: all {n} running in {took:.1f} s; at most "
                   f"{peak:.0f} new running a second (start_rate {args.start_rate:g}/s)")
-            await asyncio.sleep(5)
+            # Every client's first heartbeat comes within one tick of its start: measured
+            # after that, the window sees the steady rate.
+            tick = cfg.tick(n)
+            await asyncio.sleep(5 + tick)
             policy.collect_all()
             rss1, sb_rss1 = rss_mb(), sandbox.rss_mb()
             ended = collector._ended  # clients ended (stopped or reconnecting) so far
-            cpu1, sb_cpu1 = await idle_cpu(sandbox, args.idle_seconds)
+            cpu1, sb_cpu1 = await idle_cpu(sandbox, args.idle_seconds, args.profile_idle)
             ended = collector._ended - ended
             per = (rss1 - rss0) * 1024 / n
             print(f"[{tag}] gateway RSS {rss0:.0f} MB (accounts offline) -> {rss1:.0f} MB with "
@@ -235,7 +250,8 @@ async def bench_under(policy: CollectorPolicy, backend: str, db_name: str, url: 
                   f"{per / 100:.2f}x)")
             print(f"[{tag}] gateway idle CPU {cpu0:.1f}% of a core offline, {cpu1:.1f}% with "
                   f"{n} online (target <= 5%: {cpu1 / 5:.2f}x; heartbeat every "
-                  f"{cfg.heartbeat:g} s, a probe every {cfg.probe_every}; {ended} clients "
+                  f"{tick:g} s ({n / tick:.0f} a second), a probe at least every "
+                  f"{max(cfg.probe_interval, tick):g} s; {ended} clients "
                   f"ended, i.e. reconnected, meanwhile)")
             print(f"[{tag}] sandbox RSS {sb_rss0:.0f} MB -> {sb_rss1:.0f} MB: "
                   f"{(sb_rss1 - sb_rss0) * 1024 / n:.0f} KB per connected client; idle CPU "
@@ -286,8 +302,11 @@ async def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--idle-only", action="store_true",
                         help="stop after the idle figures (no restart, no inbound)")
+    parser.add_argument("--profile-idle", metavar="FILE",
+                        help="profile the idle window with all online (pstats file)")
     parser.add_argument("--probe-interval", type=float, help="[plugins.telegram] key")
     parser.add_argument("--ping-interval", type=float, help="[plugins.telegram] key")
+    parser.add_argument("--heartbeat-rate", type=float, help="[plugins.telegram] key")
     parser.add_argument("--start-rate", type=float, default=100.0)
     parser.add_argument("--deadline", type=float, default=900.0)
     parser.add_argument("--backend", choices=["telethon", "pyrogram", "both"], default="both")
