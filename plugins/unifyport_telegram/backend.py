@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,3 +259,20 @@ async def bounded(call: Awaitable[T], seconds: float) -> T:
 def _retrieved(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+TCP_KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
+"""The kernel probes a connection silent for 60 s, every 10 s, and drops it after 3
+unanswered probes."""
+
+
+def tcp_keepalive(sock: Any) -> None:
+    """TCP keep-alive on a client's connection, whose heartbeat may come minutes apart
+    (``heartbeat_rate``): the probes keep NATs and load balancers from dropping it and find
+    a dead peer, in the kernel, without waking the process."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in TCP_KEEPALIVE.items():
+        if hasattr(socket, name):  # Linux; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,8 @@ from typing import Any
 from unifyport.sdk import ConfigError
 
 BACKENDS = ("telethon", "pyrogram")
-_TOP_KEYS = {"backend", "import_dir", "server", "timeout", "probe_interval", "ping_interval"}
+_TOP_KEYS = {"backend", "import_dir", "server", "timeout", "probe_interval", "ping_interval",
+             "heartbeat_rate"}
 _SERVER_KEYS = {"dc_id", "address", "public_key_file", "dcs"}
 PRODUCTION_DCS: dict[int, tuple[str, int]] = {
     1: ("149.154.175.53", 443), 2: ("149.154.167.51", 443), 3: ("149.154.175.100", 443),
@@ -33,6 +33,10 @@ class ServerConfig:
         return self.dcs.get(dc_id) or self.dcs[self.dc_id]
 
 
+LONGEST_HEARTBEAT = 600.0
+"""However many clients are online, each sends a heartbeat at least this often (seconds)."""
+
+
 @dataclass(frozen=True)
 class TelegramConfig:
     backend: str = "telethon"
@@ -49,16 +53,32 @@ class TelegramConfig:
     request every ``min(probe_interval, ping_interval)`` seconds, the probe when it is due,
     else a ``ping`` (the libraries' own pings are off)."""
 
-    @property
-    def heartbeat(self) -> float:
-        """Seconds between an online client's heartbeat requests."""
-        return min(self.probe_interval, self.ping_interval)
+    heartbeat_rate: float = 20.0
+    """The most heartbeat requests a second that the online clients of one process send
+    together: with more than ``heartbeat_rate * heartbeat`` of them online, each client's
+    heartbeat comes every ``online / heartbeat_rate`` seconds instead (at most every
+    :data:`LONGEST_HEARTBEAT`)."""
 
     @property
-    def probe_every(self) -> int:
-        """Every how many heartbeats the probe is sent (never less often than
-        ``probe_interval``)."""
-        return max(1, math.floor(self.probe_interval / self.heartbeat))
+    def heartbeat(self) -> float:
+        """Seconds between an online client's heartbeat requests, as configured."""
+        return min(self.probe_interval, self.ping_interval)
+
+    def tick(self, online: int) -> float:
+        """Seconds between an online client's heartbeat requests while ``online`` clients
+        run in this process: the configured heartbeat, stretched to keep to
+        ``heartbeat_rate``."""
+        return max(self.heartbeat, min(LONGEST_HEARTBEAT, online / self.heartbeat_rate))
+
+    @property
+    def longest_tick(self) -> float:
+        """The longest a tick can be, however many clients are online."""
+        return max(self.heartbeat, LONGEST_HEARTBEAT)
+
+    def probe_due(self, since: float, tick: float) -> bool:
+        """Whether this heartbeat, ``since`` seconds of ticks after the last probe, is the
+        probe: when waiting one more ``tick`` would pass ``probe_interval``."""
+        return since + tick > self.probe_interval
 
     def dc_address(self, dc_id: int) -> tuple[str, int]:
         """Where data centre ``dc_id`` listens (configured, else Telegram's production DCs)."""
@@ -160,7 +180,11 @@ def parse_config(table: Mapping[str, Any]) -> TelegramConfig:
     if isinstance(ping, bool) or not isinstance(ping, int | float) or not 1 <= ping <= 600:
         raise ConfigError("plugins.telegram.ping_interval",
                           "must be a number of seconds in [1, 600]")
+    rate = table.get("heartbeat_rate", 20.0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 10000:
+        raise ConfigError("plugins.telegram.heartbeat_rate",
+                          "must be a number of requests a second in (0, 10000]")
     server = _server(table["server"]) if "server" in table else None
     return TelegramConfig(backend=backend, import_dir=import_dir, server=server,
                           timeout=float(timeout), probe_interval=float(probe),
-                          ping_interval=float(ping))
+                          ping_interval=float(ping), heartbeat_rate=float(rate))

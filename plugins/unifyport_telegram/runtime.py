@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import itertools
 import logging
 import random
 from collections.abc import Awaitable, Mapping
@@ -166,6 +165,8 @@ class Runtimes:
 
     def __init__(self, cfg: TelegramConfig) -> None:
         self.cfg = cfg
+        self.heartbeats = 0
+        """Clients of this process whose heartbeat runs (its tick depends on how many)."""
 
     async def run(self, ctx: RuntimeContext) -> None:
         try:
@@ -222,20 +223,29 @@ class Runtimes:
                             kind=ErrorKind.UNAVAILABLE)
 
     async def _probe(self, online: Online) -> None:
-        """The client's heartbeat, its only keep-alive (the backends turn the libraries' own
-        pings off): one request a tick (``cfg.heartbeat`` seconds), the probe
-        (``updates.getState``: a revoked session shows up here) every ``cfg.probe_every``-th
-        tick, so at least every ``probe_interval`` seconds, else a ``ping``. The first tick
-        comes at a random point of the second half of the first interval: clients started
-        in the same second do not probe in the same second ever after."""
-        tick, every = self.cfg.heartbeat, self.cfg.probe_every
-        await asyncio.sleep(tick * random.uniform(0.5, 1.0))
-        for n in itertools.count(1):
-            if n % every == 0:
-                await online.client.get_state()
-            else:
-                await online.client.ping()
-            await asyncio.sleep(tick)
+        """The client's heartbeat, its only keep-alive besides TCP's (the backends turn the
+        libraries' own pings off): one request a tick, the probe (``updates.getState``: a
+        revoked session shows up here) when at least ``probe_interval`` seconds of ticks
+        have passed since the last one, else a ``ping``. A tick is ``cfg.heartbeat``
+        seconds, longer while more clients run here than ``heartbeat_rate`` allows
+        (``cfg.tick``, looked at again every tick). The first tick comes at a random point
+        of the second half of the first interval: clients started in the same second do
+        not probe in the same second ever after."""
+        self.heartbeats += 1
+        try:
+            tick = since = self.cfg.tick(self.heartbeats)
+            await asyncio.sleep(tick * random.uniform(0.5, 1.0))
+            while True:
+                if self.cfg.probe_due(since, tick):
+                    await online.client.get_state()
+                    since = 0.0
+                else:
+                    await online.client.ping()
+                tick = self.cfg.tick(self.heartbeats)
+                await asyncio.sleep(tick)
+                since += tick
+        finally:
+            self.heartbeats -= 1
 
     async def _saver(self, online: Online) -> None:
         while True:

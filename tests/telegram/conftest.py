@@ -41,7 +41,8 @@ def import_dir(tmp_path: Path) -> Path:
 
 
 def telegram_toml(sb: RunningSandbox, backend: str, import_dir: Path,
-                  probe_interval: float = 0.3, ping_interval: float = 60) -> str:
+                  probe_interval: float = 0.3, ping_interval: float = 60,
+                  heartbeat_rate: float = 20) -> str:
     dcs = "\n".join(f'"{i}" = "{h}:{p}"' for i, (h, p) in sb.dc_addresses.items())
     host, port = sb.dc_address()
     return f"""
@@ -53,6 +54,7 @@ import_dir = "{import_dir}"
 timeout = 10
 probe_interval = {probe_interval}
 ping_interval = {ping_interval}
+heartbeat_rate = {heartbeat_rate}
 [plugins.telegram.server]
 dc_id = {sb.main_dc}
 address = "{host}:{port}"

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.support.gateway import make_settings
 from unifyport.errors import ConfigError
 from unifyport.http.app import create_app
-from unifyport_telegram.config import parse_config
+from unifyport_telegram.config import TelegramConfig, parse_config
 
 
 @pytest.mark.parametrize(("table", "key"), [
@@ -25,6 +25,8 @@ from unifyport_telegram.config import parse_config
     ({"timeout": 0}, "plugins.telegram.timeout"),
     ({"ping_interval": 0.5}, "plugins.telegram.ping_interval"),
     ({"ping_interval": True}, "plugins.telegram.ping_interval"),
+    ({"heartbeat_rate": 0}, "plugins.telegram.heartbeat_rate"),
+    ({"heartbeat_rate": "fast"}, "plugins.telegram.heartbeat_rate"),
     ({"colour": "blue"}, "plugins.telegram.colour"),
     ({"server": {"dc_id": 2}}, "plugins.telegram.server.address"),
     ({"server": {"address": "nohost"}}, "plugins.telegram.server.address"),
@@ -110,4 +112,31 @@ print("loaded:", sorted({"telethon", "pyrogram", "segno", "unifyport_telegram"} 
 ])
 def test_heartbeat_schedule(table: dict[str, float], heartbeat: float, probe_every: int) -> None:
     cfg = parse_config(table)
-    assert (cfg.heartbeat, cfg.probe_every) == (heartbeat, probe_every)
+    assert (cfg.tick(1), _probe_every(cfg, 1)) == (heartbeat, probe_every)
+
+
+def _probe_every(cfg: TelegramConfig, online: int) -> int:
+    """Ticks from one probe to the next, as the runtime's heartbeat sends them."""
+    tick = since = cfg.tick(online)
+    for n in range(1, 10000):
+        if cfg.probe_due(since, tick):
+            return n
+        since += tick
+    raise AssertionError("no probe in 10,000 ticks")
+
+
+@pytest.mark.parametrize(("table", "online", "tick", "probe_every"), [
+    ({}, 1200, 60, 1),  # 20 requests a second: the defaults' rate holds up to 1,200 clients
+    ({}, 5000, 250, 1),  # stretched: 5,000 / 20 a second
+    ({}, 20000, 600, 1),  # never longer than LONGEST_HEARTBEAT
+    ({"probe_interval": 3600, "ping_interval": 60}, 5000, 250, 14),  # probes stay hourly
+    ({"heartbeat_rate": 1000}, 5000, 60, 1),
+    ({"probe_interval": 3600, "ping_interval": 600, "heartbeat_rate": 0.001}, 5, 600, 6),
+])
+def test_heartbeat_rate_stretches_the_tick(table: dict[str, float], online: int, tick: float,
+                                           probe_every: int) -> None:
+    """Past ``heartbeat_rate * heartbeat`` online clients, each one's tick grows so that
+    together they keep to ``heartbeat_rate`` requests a second."""
+    cfg = parse_config(table)
+    assert (cfg.tick(online), _probe_every(cfg, online)) == (tick, probe_every)
+    assert online / cfg.tick(online) <= max(cfg.heartbeat_rate, online / cfg.longest_tick)

@@ -4,6 +4,8 @@ Both backends, against the sandbox."""
 
 from __future__ import annotations
 
+import itertools
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from pyrogram.session.session import Session
 
 from tests.support.gateway import make_settings, running
 from tests.support.waiting import wait_for
+from unifyport_telegram.backend import TCP_KEEPALIVE
 from unifyport_telegram.backends import pyrogram_backend, telethon_backend
 from unifyport_telegram.sandbox.testing import RunningSandbox
 
@@ -22,9 +25,11 @@ PINGS = ("ping", "ping_delay_disconnect")
 
 
 def heartbeat_app(tmp_path: Path, sb: RunningSandbox, backend: str, import_dir: Path,
-                  probe_interval: float, ping_interval: float) -> Any:
+                  probe_interval: float, ping_interval: float, heartbeat_rate: float = 20
+                  ) -> Any:
     return running(make_settings(tmp_path / "data", telegram_toml(
-        sb, backend, import_dir, probe_interval=probe_interval, ping_interval=ping_interval)))
+        sb, backend, import_dir, probe_interval=probe_interval, ping_interval=ping_interval,
+        heartbeat_rate=heartbeat_rate)))
 
 
 async def until(sb: RunningSandbox, before: int, user_id: int, method: str
@@ -75,3 +80,44 @@ async def test_revocation_noticed_by_the_probe_between_pings(
         acc, me = await authorized(api, sb, "+15550008021")
         await online(api, acc)
         await revoke_and_see_logout(api, sb, acc, me["id"], attempts=400)
+
+
+async def test_heartbeat_rate_spaces_the_ticks(tmp_path: Path, sb: RunningSandbox,
+                                               backend: str, import_dir: Path) -> None:
+    """``ping_interval = 1`` but ``heartbeat_rate = 1``: with two clients online each one's
+    tick stretches to 2 s, so that together they send one request a second."""
+    async with heartbeat_app(tmp_path, sb, backend, import_dir, 3600, 1, 1) as api:
+        users = []
+        for phone in ("+15550008031", "+15550008032"):
+            acc, me = await authorized(api, sb, phone)
+            await online(api, acc)
+            users.append(me["id"])
+        before = len(await sb.control.requests())
+        for user in users:
+            log = await until(sb, before, user, "ping")
+            times = [r["time"] for r in log if r["method"] == "ping"][1:]  # after a full tick
+            assert all(b - a >= 1.8 for a, b in itertools.pairwise(times)), times
+
+
+async def test_online_connections_have_tcp_keepalive(tmp_path: Path, sb: RunningSandbox,
+                                                     backend: str, import_dir: Path) -> None:
+    """The heartbeat may come minutes apart (``heartbeat_rate``): the kernel's keep-alive
+    probes, after a minute of silence, keep a quiet connection known to NATs and load
+    balancers and find a dead peer."""
+    async with heartbeat_app(tmp_path, sb, backend, import_dir, 60, 60) as api:
+        acc, _ = await authorized(api, sb, "+15550008041")
+        await online(api, acc)
+        assert api.gateway.runtime is not None
+        sock = client_socket(api.gateway.runtime.clients[acc].client)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        for name, value in TCP_KEEPALIVE.items():  # Kurigram's own idle time was 10 s
+            assert sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, name)) == value
+
+
+def client_socket(client: Any) -> Any:
+    """The socket of a backend client's main connection (each library's own attributes)."""
+    if isinstance(client, telethon_backend.TelethonClient):
+        writer = client._client._sender._connection._writer
+    else:
+        writer = client._client.session.connection.protocol.writer
+    return writer.get_extra_info("socket")

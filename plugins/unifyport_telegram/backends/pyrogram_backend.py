@@ -86,7 +86,7 @@ class PyrogramClient(MessagingCalls, TelegramClient):
         # Class-wide too: a session's first ping waits the class's value (Kurigram's 5 s),
         # and the runtime turns the pings off only once its client is up: a first
         # ping_delay_disconnect slipping through would have the server drop the connection.
-        keep_alive(Session, self.cfg.ping_interval)
+        keep_alive(Session, self.cfg)
         storage = MemoryStorage("unifyport", self.initial, self.api_id)
         self._client = Client(
             "unifyport", api_id=self.api_id, api_hash=self.api_hash, sleep_threshold=0,
@@ -135,7 +135,7 @@ class PyrogramClient(MessagingCalls, TelegramClient):
     async def connect(self) -> None:
         await self._call(self._client.connect())
         session = self._client.session
-        keep_alive(session, self.cfg.ping_interval)
+        keep_alive(session, self.cfg)
         for _ in range(int(self.cfg.timeout * 20)):
             if session.is_started.is_set():
                 break

@@ -22,6 +22,7 @@ from pyrogram.connection.transport import TCP
 from pyrogram.crypto import rsa
 from pyrogram.errors import rpc_error as _rpc_error_module
 
+from ..backend import tcp_keepalive
 from ..config import TelegramConfig
 from ..session_data import SessionData
 
@@ -129,7 +130,8 @@ def _size(arg: Any) -> int:
 def connection_class(cfg: TelegramConfig) -> type[Connection]:
     class ConfiguredConnection(Connection):  # type: ignore[misc]
         """Dials the configured address of each DC instead of Kurigram's built-in table;
-        small packets' crypto runs in the loop's thread (:class:`SmallInline`)."""
+        small packets' crypto runs in the loop's thread (:class:`SmallInline`); TCP
+        keep-alive as :func:`~unifyport_telegram.backend.tcp_keepalive` sets it."""
 
         def __init__(self, dc_id: int, server_address: str, port: int,
                      *args: Any, **kwargs: Any) -> None:
@@ -140,6 +142,9 @@ def connection_class(cfg: TelegramConfig) -> type[Connection]:
             def transport(**kw: Any) -> Any:
                 protocol = make_transport(**kw)
                 protocol.crypto_executor = SmallInline(protocol.crypto_executor)
+                # Kurigram's own values (probes after 10 idle seconds, every 5 s) made
+                # 5,000 idle connections 500 probes a second; the same as Telethon's here.
+                protocol._enable_keepalive = tcp_keepalive
                 return protocol
 
             self.protocol_factory = transport
@@ -147,7 +152,7 @@ def connection_class(cfg: TelegramConfig) -> type[Connection]:
     return ConfiguredConnection
 
 
-def keep_alive(session: Any, ping_interval: float) -> None:
+def keep_alive(session: Any, cfg: TelegramConfig) -> None:
     """Ping every ``ping_interval`` seconds instead of Kurigram's 5 (1,000 idle connections
     pinging every 5 s kept a fifth of a core busy, measured while each ping and its answer
     still crossed a thread of the connection's; :class:`SmallInline` keeps them in the
@@ -158,16 +163,20 @@ def keep_alive(session: Any, ping_interval: float) -> None:
       restarting session, which our per-call timeout bounds already;
     - its transport restarts a session that received nothing for ``TCP.TIMEOUT`` seconds
       (10: the pongs of 5 s pings kept it fed), a class-wide value that also bounds its
-      connects and closes, which our per-call timeout and disconnect bound already."""
-    session.PING_INTERVAL = ping_interval
-    session.WAIT_TIMEOUT = max(session.WAIT_TIMEOUT, math.ceil(ping_interval) + 5)
-    TCP.TIMEOUT = max(TCP_TIMEOUT, math.ceil(ping_interval) + 15)
+      connects and closes, which our per-call timeout and disconnect bound already. It
+      must outlast the runtime's longest heartbeat tick (``cfg.longest_tick``, up to 10
+      minutes when many clients run); a dead peer is found sooner by TCP keep-alive
+      (:func:`~unifyport_telegram.backend.tcp_keepalive`, set by :func:`connection_class`)."""
+    session.PING_INTERVAL = cfg.ping_interval
+    session.WAIT_TIMEOUT = max(session.WAIT_TIMEOUT, math.ceil(cfg.ping_interval) + 5)
+    TCP.TIMEOUT = max(TCP_TIMEOUT, math.ceil(cfg.longest_tick) + 15)
 
 
 def stop_pings(session: Any) -> None:
     """End Kurigram's ping task (its stop event, which ``Session.stop`` sets and awaits
-    too): the runtime's heartbeat sends a request at least every ``ping_interval`` seconds
-    instead, a plain ``ping`` or the probe, one round trip where there were two. Its pings
+    too): the runtime's heartbeat sends a request every tick instead (``cfg.tick``:
+    ``ping_interval`` seconds, longer when many clients run), a plain ``ping`` or the
+    probe, one round trip where there were two. Its pings
     were ``ping_delay_disconnect``, asking the server to drop the connection when the next
     one is late; a probe does not renew that, so the heartbeat sends plain pings and a
     vanished client's connection is left to the server's own timeouts. The silence

@@ -25,6 +25,7 @@ from ..backend import (
     UpdateCallback,
     bounded,
     display_name,
+    tcp_keepalive,
 )
 from ..config import TelegramConfig
 from ..errors import TelegramError, auth_key_unknown, from_failure, from_rpc, unavailable
@@ -242,6 +243,9 @@ class TelethonClient(MessagingCalls, TelegramClient):
 
     def heartbeat_taken_over(self) -> None:
         self._client.own_pings = False
+        writer = getattr(self._client._sender._connection, "_writer", None)
+        if writer is not None:
+            tcp_keepalive(writer.get_extra_info("socket"))
 
     async def get_difference(self, state: UpdateState) -> list[RawBatch]:
         def fetch(st: UpdateState) -> Awaitable[Any]:
