@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from tests.core.test_runtime import authorized, until
+from tests.core.test_runtime import authorized, runtime_is, until
 from tests.support.gateway import CORE_ONLY, Api, make_settings, running
 from tests.support.testprovider import TestPlugin
 from unifyport.db.models import Account
 from unifyport.db.types import utcnow
 from unifyport.runtime import balance
+from unifyport.runtime.models import Worker
 from unifyport.runtime.supervisor import RuntimeSupervisor
 
 
@@ -150,13 +151,13 @@ async def test_a_start_touches_only_its_own_account(tmp_path: Path) -> None:
         assert {k for k in before if before[k] != after[k]} == {accounts[5]}
         assert after[accounts[5]][0] == sup(a).owner
         await until(lambda: _statuses_are(a, accounts, "running"))
-        # starting an account already running here renews its lease and nothing else
+        # starting an account already running here changes no other account
         before = await _leases(a)
         status, body = await a.post(f"/v1/accounts/{accounts[0]}/runtime/start")
         assert status == 200 and body["status"] == "running"
         after = await _leases(a)
-        assert {k for k in before if before[k] != after[k]} == {accounts[0]}
-        assert after[accounts[0]][1] > before[accounts[0]][1]
+        assert {k for k in before if before[k] != after[k]} <= {accounts[0]}
+        assert after[accounts[0]][0] == sup(a).owner
 
 
 async def _leases(api: Api) -> dict[str, tuple[object, ...]]:
@@ -171,3 +172,79 @@ async def _statuses_are(api: Api, accounts: list[str], status: str) -> bool:
         found = (await s.scalars(select(Account.runtime_status)
                                  .where(Account.id.in_(accounts)))).all()
     return set(found) == {status}
+
+
+async def _row(api: Api, acc: str) -> tuple[object, ...]:
+    async with api.gateway.db.read() as s:
+        found = (await s.execute(select(Account.runtime_owner, Account.runtime_lease_until,
+                                        Account.version).where(Account.id == acc))).one()
+    return tuple(found)
+
+
+async def _set_worker(api: Api, worker: str, seen_at: datetime, leases: str | None) -> None:
+    async with api.gateway.db.write() as s:
+        if await s.get(Worker, worker) is None:
+            s.add(Worker(id=worker, host="elsewhere", pid=1, started_at=seen_at,
+                         seen_at=seen_at, leases=leases))
+        else:
+            await s.execute(update(Worker).where(Worker.id == worker).values(
+                seen_at=seen_at, leases=leases))
+
+
+async def test_one_lease_per_process(tmp_path: Path, database_url: str) -> None:
+    """A renewal writes the process's own row, never the rows of the accounts it runs;
+    they stay its own while it is live, and another process takes them over once it is
+    not (a process that stopped renewing: here its row is made old)."""
+    settings = make_settings(tmp_path / "a", CORE_ONLY, database_url=database_url)
+    async with running(settings, (("testprov", TestPlugin()),)) as a:
+        acc = await authorized(a)
+        await sup(a).start(acc)
+        await until(lambda: _running_in(a, acc))
+        await until(lambda: runtime_is(a, acc, "running")())
+        before = await _row(a, acc)
+        assert before[:2] == (sup(a).owner, None)
+        for _ in range(3):
+            await sup(a).maintain()
+        assert await _row(a, acc) == before  # not written: no lease, no version bump
+        assert sup(a)._maintainer is not None
+        sup(a)._maintainer.cancel()  # from here, a renews no more (as if it hung)
+        now = utcnow()
+        await _set_worker(a, "wrk_other", now, "process")  # a second live process
+        async with a.gateway.db.write() as s:  # whose share is 1
+            await balance.renew_and_claim(s, "wrk_other", now, 15.0, ["testprov"])
+        assert await owner(a, acc) == sup(a).owner
+        await _set_worker(a, sup(a).owner, now - timedelta(seconds=16), "process")
+        async with a.gateway.db.write() as s:
+            await balance.renew_and_claim(s, "wrk_other", utcnow(), 15.0, ["testprov"])
+        assert await owner(a, acc) == "wrk_other"
+
+
+async def test_per_account_leases_while_an_older_process_lives(tmp_path: Path,
+                                                               database_url: str) -> None:
+    """During a rolling upgrade a process of the previous version (its row has no
+    ``leases``) holds each account by the account's ``runtime_lease_until`` and takes over
+    an account whose lease ran out. While it lives, an account it held is taken once that
+    lease ran out, and the accounts of the others get such leases, renewed with theirs;
+    once it has gone, those leases are no longer written."""
+    settings = make_settings(tmp_path / "a", CORE_ONLY, database_url=database_url)
+    async with running(settings, (("testprov", TestPlugin()),)) as a:
+        acc = await authorized(a)
+        now = utcnow()
+        await _set_worker(a, "wrk_older", now, None)
+        async with a.gateway.db.write() as s:  # the older process's account, lease over
+            await s.execute(update(Account).where(Account.id == acc).values(
+                runtime_desired=True, runtime_owner="wrk_older",
+                runtime_lease_until=now - timedelta(seconds=1)))
+        await sup(a).maintain()
+        owner_, first, _ = await _row(a, acc)
+        assert owner_ == sup(a).owner
+        assert isinstance(first, datetime) and first > utcnow() + timedelta(seconds=10)
+        await until(lambda: _running_in(a, acc))
+        await sup(a).maintain()
+        renewed = (await _row(a, acc))[1]
+        assert isinstance(renewed, datetime) and renewed > first
+        await _set_worker(a, "wrk_older", now - timedelta(hours=2), None)  # it has gone
+        await sup(a).maintain()
+        before = await _row(a, acc)
+        await sup(a).maintain()
+        assert await _row(a, acc) == before  # no longer renewed per account

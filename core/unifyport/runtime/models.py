@@ -13,7 +13,7 @@ from unifyport.db.types import UTCDateTime, utcnow
 
 
 class Worker(Base):
-    """A ``serve`` process, seen alive at ``seen_at`` (renewed with its runtime leases)."""
+    """A ``serve`` process, seen alive at ``seen_at`` (renewed every lease renewal)."""
 
     __tablename__ = "runtime_workers"
 
@@ -22,6 +22,10 @@ class Worker(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    leases: Mapped[str | None] = mapped_column(String(16))
+    """``process``: while this row is live the process holds every account it owns (one
+    lease per process). ``None``: a process older than that (migration 0009), whose
+    accounts are held by each one's ``runtime_lease_until``."""
 
 
 class RuntimeCall(Base):

@@ -62,11 +62,16 @@ async def on_owner(gw: Gateway, account: Account, operation: str, args: Mapping[
     if sup.is_running(account.id):
         return await sup.calls.handlers[operation](account, args)
     owner, until = account.runtime_owner, account.runtime_lease_until
-    if account.runtime_desired and owner not in (None, sup.owner) and until is not None \
-            and until > utcnow():
+    if account.runtime_desired and owner not in (None, sup.owner):
         assert owner is not None
-        return await sup.calls.call(owner, account.id, operation, args,
-                                    within=within + FORWARD_SLACK)
+        now = utcnow()
+        held = until is not None and until > now
+        if not held:  # held by its process's liveness, if at all
+            async with gw.db.read() as s:
+                held = await balance.is_live(s, owner, now, sup.lease_seconds)
+        if held:
+            return await sup.calls.call(owner, account.id, operation, args,
+                                        within=within + FORWARD_SLACK)
     raise not_running(account)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from unifyport import collector
@@ -50,10 +50,10 @@ class RuntimeSupervisor:
     """Runs the online clients of the accounts this process holds a lease on.
 
     An account's client runs in exactly one process: the one whose id is in the account's
-    ``runtime_owner`` with an unexpired ``runtime_lease_until``. Every ``renew_every``
-    seconds (or at once when a fenced write was refused) this process renews its leases,
-    takes over accounts whose lease ran out (their process died) and stops clients whose
-    lease it lost (stopped or deleted elsewhere).
+    ``runtime_owner``, while that process is live (``runtime/balance.py``: one lease per
+    process). Every ``renew_every`` seconds (or at once when a fenced write was refused)
+    this process renews its lease, takes over accounts whose owner is no longer live (its
+    process died) and stops clients whose account it lost (stopped or deleted elsewhere).
 
     ``start``, ``stop`` and lease maintenance run one at a time (``_lock``), so in one
     process the last request wins; each waits at most ``stop_wait`` seconds for a client
@@ -155,7 +155,7 @@ class RuntimeSupervisor:
         """Accounts that should be offline, that no live process holds, but whose stored
         status says otherwise (a crash between a stop and its status write) are stopped."""
         async with self.gw.db.read() as s:
-            stale = await balance.stale_statuses(s, utcnow())
+            stale = await balance.stale_statuses(s, utcnow(), self.lease_seconds)
         for account_id in stale:
             await self.set_status(account_id, RuntimeStatus.STOPPED, None)
 
@@ -198,8 +198,8 @@ class RuntimeSupervisor:
                 await s.execute(update(Account).where(Account.id == account_id)
                                 .values(runtime_desired=False))
                 await s.execute(  # nobody, or a dead process, runs it: nothing to hand over
-                    update(Account).where(Account.id == account_id, or_(
-                        Account.runtime_owner.is_(None), Account.runtime_lease_until < utcnow()))
+                    update(Account).where(Account.id == account_id,
+                                          balance.unheld(utcnow(), self.lease_seconds))
                     .values(runtime_owner=None, runtime_lease_until=None))
             await self._cancel(account_id)
             if persist:
