@@ -153,5 +153,5 @@ async def forget(s: AsyncSession, worker: str) -> None:
 
 
 async def is_live(s: AsyncSession, worker: str, now: datetime, lease: float) -> bool:
-    seen = await s.scalar(select(Worker.seen_at).where(Worker.id == worker))
-    return seen is not None and seen >= now - timedelta(seconds=lease)
+    return await s.scalar(select(Worker.id).where(Worker.id == worker,
+                                                  _live(now, lease))) is not None
